@@ -1,0 +1,67 @@
+/* cvae/core.h: status codes, error messages, version, allocator hooks. */
+#ifndef CVAE_CORE_H
+#define CVAE_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(CVAE_STATIC_DEFINE)
+#define CVAE_API
+#elif defined(_WIN32)
+#ifdef CVAE_BUILDING
+#define CVAE_API __declspec(dllexport)
+#else
+#define CVAE_API __declspec(dllimport)
+#endif
+#else
+#define CVAE_API __attribute__((visibility("default")))
+#endif
+
+#define CVAE_VERSION_MAJOR 0
+#define CVAE_VERSION_MINOR 1
+#define CVAE_VERSION_PATCH 0
+#define CVAE_VERSION_STRING "0.1.0"
+
+/** Result of every fallible public call. 0 is success; on failure the outputs
+ *  are untouched and cvae_last_error() says what was wrong. */
+typedef enum cvae_status {
+    CVAE_OK = 0,
+    CVAE_ERR_INVALID_ARG = 1, /**< NULL pointer, zero/negative size, bad option */
+    CVAE_ERR_SHAPE = 2,       /**< tensor shapes do not fit together */
+    CVAE_ERR_RANGE = 3,       /**< label or index outside its range */
+    CVAE_ERR_NOMEM = 4,       /**< allocation failed or a size overflowed */
+    CVAE_ERR_IO = 5,          /**< a file could not be opened, read or written */
+    CVAE_ERR_FORMAT = 6,      /**< a file is malformed, truncated or fails its checksum */
+    CVAE_ERR_NUMERIC = 7,     /**< NaN or Inf where finite values are required */
+    CVAE_ERR_STATE = 8,       /**< call not valid in the object's current state */
+    CVAE_ERR_UNSUPPORTED = 9  /**< valid request this build cannot serve */
+} cvae_status;
+
+/** Short constant name of a status ("invalid argument", ...). Never NULL. */
+CVAE_API const char *cvae_status_str(cvae_status s);
+
+/** Message of the last error raised on the calling thread ("" if none).
+ *  Valid until the next failing cvae call on the same thread. */
+CVAE_API const char *cvae_last_error(void);
+
+/** Forgets the calling thread's last error message. */
+CVAE_API void cvae_clear_error(void);
+
+/** Library version as "MAJOR.MINOR.PATCH". */
+CVAE_API const char *cvae_version(void);
+
+/** Replaces the allocator used for every allocation the library makes.
+ *  All three must be given (or all NULL to restore malloc/realloc/free). Not
+ *  thread-safe: call before creating any cvae object. */
+CVAE_API cvae_status cvae_set_allocator(void *(*malloc_fn)(size_t),
+                                        void *(*realloc_fn)(void *, size_t),
+                                        void (*free_fn)(void *));
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,43 @@
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "core/internal.h"
+
+static _Thread_local char last_error[512];
+
+const char *cvae_status_str(cvae_status s)
+{
+    switch (s) {
+    case CVAE_OK: return "ok";
+    case CVAE_ERR_INVALID_ARG: return "invalid argument";
+    case CVAE_ERR_SHAPE: return "shape mismatch";
+    case CVAE_ERR_RANGE: return "out of range";
+    case CVAE_ERR_NOMEM: return "out of memory";
+    case CVAE_ERR_IO: return "i/o error";
+    case CVAE_ERR_FORMAT: return "bad format";
+    case CVAE_ERR_NUMERIC: return "non-finite value";
+    case CVAE_ERR_STATE: return "invalid state";
+    case CVAE_ERR_UNSUPPORTED: return "unsupported";
+    }
+    return "unknown status";
+}
+
+const char *cvae_last_error(void) { return last_error; }
+
+void cvae_clear_error(void) { last_error[0] = '\0'; }
+
+const char *cvae_version(void) { return CVAE_VERSION_STRING; }
+
+cvae_status cvae__error(cvae_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+cvae_status cvae__nomem(const char *what, size_t bytes)
+{
+    return cvae__error(CVAE_ERR_NOMEM, "%s: cannot allocate %zu bytes", what, bytes);
+}

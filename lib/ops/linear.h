@@ -1,0 +1,19 @@
+/* Raw kernels of the linear op (no tape): fast paths through CBLAS and plain references. */
+#ifndef CVAE_OPS_LINEAR_H
+#define CVAE_OPS_LINEAR_H
+
+#include <stdint.h>
+
+/* y[N,O] = x[N,I] w[O,I]^T + b[O] (b may be NULL). */
+void cvae__linear_forward(float *y, const float *x, const float *w, const float *b, int64_t n,
+                          int64_t in, int64_t out);
+/* Accumulates dx[N,I] += dy w, dw[O,I] += dy^T x, db[O] += sum_n dy; each output may be NULL. */
+void cvae__linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                           const float *w, int64_t n, int64_t in, int64_t out);
+/* Plain triple loops computing the same as the two above. */
+void cvae__linear_forward_ref(float *y, const float *x, const float *w, const float *b, int64_t n,
+                              int64_t in, int64_t out);
+void cvae__linear_backward_ref(float *dx, float *dw, float *db, const float *dy, const float *x,
+                               const float *w, int64_t n, int64_t in, int64_t out);
+
+#endif

@@ -1,4 +1,7 @@
-/* cvae/conv.h (being written). */
+/* cvae/conv.h: convolutions (NCHW, float32), the label-indexed conditional
+ * convolution, pooling, batch normalization and upsampling. Ops follow the
+ * conventions of cvae/ops.h: they run on a tape, check every argument before
+ * writing anything, and record their backward when gradients are wanted. */
 #ifndef CVAE_CONV_H
 #define CVAE_CONV_H
 
@@ -7,6 +10,77 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/** Geometry of a 2-D convolution. Zero padding per side; dilation >= 1.
+ *  Output extent: Ho = (H + pad_top + pad_bottom - dilation_h (kH - 1) - 1) / stride_h + 1.
+ *  For transposed convolutions: Ho = (H - 1) stride_h - pad_top - pad_bottom
+ *  + dilation_h (kH - 1) + output_pad_h + 1 (output_pad < stride). */
+typedef struct cvae_conv_opts {
+    int stride_h, stride_w;
+    int pad_top, pad_bottom, pad_left, pad_right;
+    int dilation_h, dilation_w;
+    int output_pad_h, output_pad_w; /**< transposed convolutions only */
+} cvae_conv_opts;
+
+/** Square stride `stride`, the same padding `pad` on every side, dilation 1. */
+CVAE_API cvae_conv_opts cvae_conv_opts_make(int stride, int pad);
+
+/** y = conv(x, w) + b.  x: [N, Cin, H, W], w: [Cout, Cin, kH, kW], b: [Cout] or NULL
+ *  -> y: [N, Cout, Ho, Wo]. No input gradient is computed when x needs none. */
+CVAE_API cvae_status cvae_op_conv2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
+                                    const cvae_conv_opts *o, cvae_tensor **y);
+
+/** The adjoint of conv2d in x, plus a bias.  x: [N, Cin, H, W], w: [Cin, Cout, kH, kW]
+ *  (PyTorch's ConvTranspose2d layout), b: [Cout] or NULL -> y: [N, Cout, Ho, Wo]. */
+CVAE_API cvae_status cvae_op_conv_transpose2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *w,
+                                              cvae_tensor *b, const cvae_conv_opts *o,
+                                              cvae_tensor **y);
+
+/** y[n] = conv(x[n], table[labels[n]]) + bias_table[labels[n]].
+ *  x: [N, Cin, H, W], labels: int32[N] in [0, K), table: [K, Cout, Cin, kH, kW],
+ *  bias_table: [K, Cout] or NULL -> y: [N, Cout, Ho, Wo]. Costs about one plain
+ *  conv: samples are grouped by label, one GEMM per label present. Gradients go
+ *  to x and into the table rows of the labels present (none when frozen). */
+CVAE_API cvae_status cvae_op_conditional_conv2d(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
+                                                cvae_tensor *table, cvae_tensor *bias_table,
+                                                const cvae_conv_opts *o, cvae_tensor **y);
+
+/** Soft labels (CondConv): the kernel of sample n is sum_k alpha[n, k] table[k]
+ *  (and likewise the bias).  alpha: [N, K], finite; other shapes as above.
+ *  Gradients also flow to alpha. One-hot alpha equals the hard-label op. */
+CVAE_API cvae_status cvae_op_conditional_conv2d_soft(cvae_tape *t, cvae_tensor *x, cvae_tensor *alpha,
+                                                     cvae_tensor *table, cvae_tensor *bias_table,
+                                                     const cvae_conv_opts *o, cvae_tensor **y);
+
+/** y[n] = conv_transpose(x[n], table[labels[n]]) + bias_table[labels[n]].
+ *  x: [N, Cin, H, W], table: [K, Cin, Cout, kH, kW], bias_table: [K, Cout] or NULL. */
+CVAE_API cvae_status cvae_op_conditional_conv_transpose2d(cvae_tape *t, cvae_tensor *x,
+                                                          const int32_t *labels, cvae_tensor *table,
+                                                          cvae_tensor *bias_table,
+                                                          const cvae_conv_opts *o, cvae_tensor **y);
+
+/** Average pooling over k x k windows with the given stride, no padding.
+ *  x: [N, C, H, W] -> y: [N, C, (H - k) / stride + 1, (W - k) / stride + 1]. */
+CVAE_API cvae_status cvae_op_avg_pool2d(cvae_tape *t, cvae_tensor *x, int k, int stride,
+                                        cvae_tensor **y);
+/** Max pooling, same geometry as cvae_op_avg_pool2d; ties go to the first maximum. */
+CVAE_API cvae_status cvae_op_max_pool2d(cvae_tape *t, cvae_tensor *x, int k, int stride,
+                                        cvae_tensor **y);
+
+/** Batch normalization over (N, H, W) per channel:
+ *  y = gamma (x - mean) / sqrt(var + eps) + beta.  x: [N, C, H, W]; gamma, beta,
+ *  running_mean, running_var: [C]. training != 0 uses batch statistics (biased
+ *  variance) and updates the running ones with `momentum` (PyTorch's convention,
+ *  unbiased variance); training == 0 uses the running statistics. gamma/beta may
+ *  be NULL (no affine). */
+CVAE_API cvae_status cvae_op_batch_norm2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *gamma,
+                                          cvae_tensor *beta, cvae_tensor *running_mean,
+                                          cvae_tensor *running_var, float momentum, float eps,
+                                          int training, cvae_tensor **y);
+
+/** Nearest-neighbour upsampling by an integer factor.  x: [N, C, H, W] -> [N, C, sH, sW]. */
+CVAE_API cvae_status cvae_op_upsample_nearest2d(cvae_tape *t, cvae_tensor *x, int scale,
+                                                cvae_tensor **y);
 
 #ifdef __cplusplus
 }

@@ -1,12 +1,47 @@
-/* cvae/nn.h (being written). */
+/* cvae/nn.h: layers that own parameters (registered in a cvae_params block)
+ * and call ops. A layer struct is freed with its _free function; its parameter
+ * tensors belong to the block it was created in.
+ *
+ * Initialization follows the fan-in/fan-out conventions of Keras and PyTorch. */
 #ifndef CVAE_NN_H
 #define CVAE_NN_H
 
-#include "cvae/ops.h"
+#include "cvae/conv.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/** Weight initialization schemes. fan_in = inputs per output unit (Cin kH kW
+ *  for convolutions), fan_out = outputs per input unit. */
+typedef enum cvae_init {
+    CVAE_INIT_GLOROT_UNIFORM = 0, /**< U(-a, a), a = sqrt(6 / (fan_in + fan_out)) (Keras default) */
+    CVAE_INIT_HE_NORMAL = 1,      /**< N(0, 2 / fan_in) (for ReLU layers) */
+    CVAE_INIT_HE_UNIFORM = 2,     /**< U(-a, a), a = sqrt(6 / fan_in) */
+    CVAE_INIT_ZEROS = 3
+} cvae_init;
+
+/** Fills w with scheme `init` for the given fans, from the stream (seed, stream). */
+CVAE_API cvae_status cvae_init_fill(cvae_tensor *w, cvae_init init, int64_t fan_in, int64_t fan_out,
+                                    uint64_t seed, uint64_t stream);
+
+/* ==== linear layer ========================================================= */
+
+/* (section owned by the optim-io branch) */
+
+
+
+/* ==== convolution layers =================================================== */
+
+/* (section owned by the conv branch) */
+
+
+
+/* ==== conditional (label-indexed) convolution layer ======================== */
+
+/* (section owned by the conditional branch) */
+
+
 
 #ifdef __cplusplus
 }

@@ -1,12 +1,185 @@
-/* cvae/model.h (being written). */
+/* cvae/model.h: the conditional convolutional VAE and its host API.
+ *
+ * Default (reference) architecture, for 1x28x28 images and K = 10 labels:
+ *   encoder: h1 = relu(conv 1->32, 3x3, s2, p1)(x)                    [32x14x14]
+ *            c  = relu(conditional conv 1->8, 3x3, s2, p1, table over K labels, bias)(x)
+ *            h  = concat(h1, c)                                       [40x14x14]
+ *            h2 = relu(conv 40->64, 3x3, s2, p1)(h)                   [64x7x7]
+ *            e  = concat(flatten(h2), onehot(y))                      [3146]
+ *            (mu, logvar) = linear 3146 -> 2*16
+ *   z = mu + exp(logvar / 2) eps
+ *   decoder: d = relu(linear 26 -> 3136)(concat(z, onehot(y)))        [64x7x7]
+ *            d = relu(conv-transpose 64->32, 4x4, s2, p1)(d)           [32x14x14]
+ *            logits = conv-transpose 32->1, 4x4, s2, p1 (d)            [1x28x28]
+ *   loss per image: BCE with logits summed over pixels + beta KL(q(z|x,y) || N(0, I)), nats.
+ *
+ * Thread safety: a model is read-only during inference; cvae_model_forward,
+ * _encode, _decode, _generate, _elbo and _iw_nll may run concurrently on one
+ * model from many threads. Each thread keeps its own workspace, created on its
+ * first call and reused (no allocation once warm); cvae_thread_workspace_release
+ * frees it early. Training (cvae_trainer_*) mutates the model: one thread, and
+ * no concurrent inference on the same model. */
 #ifndef CVAE_MODEL_H
 #define CVAE_MODEL_H
 
-#include "cvae/ops.h"
+#include "cvae/io.h"
+#include "cvae/nn.h"
+#include "cvae/optim.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/** How the conditional kernel table starts. */
+typedef enum cvae_table_init {
+    CVAE_TABLE_RANDOM = 0, /**< He-normal per label (seeded) */
+    CVAE_TABLE_GABOR = 1   /**< oriented Gabor filters, orientation pi * label / K */
+} cvae_table_init;
+
+/** Model configuration. Start from cvae_model_config_default() and change fields. */
+typedef struct cvae_model_config {
+    int image_channels;  /**< C (1) */
+    int image_h;         /**< H (28), a multiple of 4 */
+    int image_w;         /**< W (28), a multiple of 4 */
+    int num_labels;      /**< K (10) */
+    int latent;          /**< latent size (16) */
+    int enc_channels;    /**< learned filters of the first conv (32) */
+    int cond_channels;   /**< label-indexed filters of the first conv (8); 0 disables */
+    int enc2_channels;   /**< filters of the second conv, also the decoder's 7x7 depth (64) */
+    int dec_channels;    /**< filters of the first conv-transpose (32) */
+    int table_trainable; /**< 1: the conditional table is trained; 0: frozen at its init */
+    cvae_table_init table_init; /**< initial table (CVAE_TABLE_RANDOM) */
+    int cond_decoder;    /**< 1: the first conv-transpose also has cond_channels
+                              label-indexed filters (a conditional decoder) */
+    float beta;          /**< weight of the KL term (1) */
+    uint64_t seed;       /**< initialization seed */
+} cvae_model_config;
+
+/** The reference configuration above. */
+CVAE_API cvae_model_config cvae_model_config_default(void);
+
+/** Checks every field (positive sizes, H and W multiples of 4, finite beta >= 0, ...). */
+CVAE_API cvae_status cvae_model_config_validate(const cvae_model_config *cfg);
+
+/** Writes cfg as a JSON object into a new string (free with cvae_free_buffer). */
+CVAE_API cvae_status cvae_model_config_to_json(const cvae_model_config *cfg, char **json);
+
+/** Parses a JSON object written by cvae_model_config_to_json (absent keys keep
+ *  their default) and validates it. */
+CVAE_API cvae_status cvae_model_config_from_json(const char *json, size_t len,
+                                                 cvae_model_config *cfg);
+
+/** Frees a buffer the library allocated for the caller (NULL is a no-op). */
+CVAE_API void cvae_free_buffer(void *p);
+
+typedef struct cvae_model cvae_model;
+
+/** A new model with freshly initialized weights (seeded by cfg->seed). */
+CVAE_API cvae_status cvae_model_new(const cvae_model_config *cfg, cvae_model **out);
+
+/** Loads a model file (safetensors; see docs/model-format.md). Validates the
+ *  checksum, the configuration and every tensor's shape. Checkpoints load too
+ *  (their optimizer state is ignored). */
+CVAE_API cvae_status cvae_model_load(const char *path, cvae_model **out);
+
+/** Saves the weights and configuration atomically (temporary file + rename). */
+CVAE_API cvae_status cvae_model_save(const cvae_model *m, const char *path);
+
+/** Frees the model. NULL is a no-op. */
+CVAE_API void cvae_model_free(cvae_model *m);
+
+/** The model's configuration (owned by the model). */
+CVAE_API const cvae_model_config *cvae_model_get_config(const cvae_model *m);
+
+/** The model's parameter block (owned by the model). */
+CVAE_API cvae_params *cvae_model_params(cvae_model *m);
+
+/** Encodes, samples z with eps from `seed` (eps of sample i depends only on seed and i)
+ *  and decodes.  images: [n, C, H, W] in [0, 1]; labels: int32[n] in [0, K).
+ *  Outputs (each may be NULL): recon: [n, C, H, W] Bernoulli means (sigmoid of the
+ *  logits); mu, logvar: [n, latent]. */
+CVAE_API cvae_status cvae_model_forward(const cvae_model *m, const float *images,
+                                        const int32_t *labels, int64_t n, uint64_t seed,
+                                        float *out_recon, float *out_mu, float *out_logvar);
+
+/** mu, logvar: [n, latent] of q(z | x, y). Either output may be NULL. */
+CVAE_API cvae_status cvae_model_encode(const cvae_model *m, const float *images,
+                                       const int32_t *labels, int64_t n, float *out_mu,
+                                       float *out_logvar);
+
+/** Decodes z: [n, latent] under labels into out_images: [n, C, H, W] (Bernoulli means). */
+CVAE_API cvae_status cvae_model_decode(const cvae_model *m, const float *z, const int32_t *labels,
+                                       int64_t n, float *out_images);
+
+/** Samples z ~ N(0, I) from `seed` and decodes under labels.  out_images: [n, C, H, W]. */
+CVAE_API cvae_status cvae_model_generate(const cvae_model *m, const int32_t *labels, int64_t n,
+                                         uint64_t seed, float *out_images);
+
+/** Per-image terms of the negative ELBO with one z sample from `seed`:
+ *  out_rec[i] = BCE summed over pixels, out_kl[i] = KL(q || N(0, I)) (nats; -ELBO = rec + kl).
+ *  Either output may be NULL. */
+CVAE_API cvae_status cvae_model_elbo(const cvae_model *m, const float *images, const int32_t *labels,
+                                     int64_t n, uint64_t seed, float *out_rec, float *out_kl);
+
+/** Importance-weighted estimate of -log p(x | y) with k samples per image (nats):
+ *  -log (1/k sum_j p(x|z_j,y) p(z_j) / q(z_j|x,y)).  out_nll: [n]. */
+CVAE_API cvae_status cvae_model_iw_nll(const cvae_model *m, const float *images,
+                                       const int32_t *labels, int64_t n, int k, uint64_t seed,
+                                       float *out_nll);
+
+/** Writes a Keras-like table of layers, output shapes and parameter counts into
+ *  buf (always NUL-terminated when size > 0); *needed (may be NULL) receives the
+ *  full length + 1. */
+CVAE_API cvae_status cvae_model_summary(const cvae_model *m, char *buf, size_t size, size_t *needed);
+
+/** Frees the calling thread's inference workspace (it is recreated on demand). */
+CVAE_API void cvae_thread_workspace_release(void);
+
+/* ---- training ------------------------------------------------------------- */
+
+/** Training options: Adam with decoupled weight decay, optional clipping. */
+typedef struct cvae_train_opts {
+    float lr;            /**< 1e-3 */
+    float beta1, beta2;  /**< 0.9, 0.999 */
+    float eps;           /**< 1e-8 */
+    float weight_decay;  /**< 0 */
+    float clip_norm;     /**< global gradient norm limit; 0 = none */
+    uint64_t seed;       /**< seed of the reparameterization noise */
+    int skip_nonfinite;  /**< 1: a step whose loss or gradient is NaN/Inf is skipped
+                              (counted) instead of failing with CVAE_ERR_NUMERIC */
+} cvae_train_opts;
+
+CVAE_API cvae_train_opts cvae_train_opts_default(void);
+
+/** A training session of one model: optimizer state, step counter, workspace. */
+typedef struct cvae_trainer cvae_trainer;
+
+/** The trainer references m (which must outlive it). */
+CVAE_API cvae_status cvae_trainer_new(cvae_model *m, const cvae_train_opts *opts,
+                                      cvae_trainer **out);
+CVAE_API void cvae_trainer_free(cvae_trainer *tr);
+
+/** One optimizer step on a batch; eps comes from (opts.seed, step).  images:
+ *  [n, C, H, W]; labels: int32[n]. *out_loss (may be NULL): mean -ELBO of the batch
+ *  (nats/image, beta-weighted). Non-finite loss or gradients: CVAE_ERR_NUMERIC and
+ *  the parameters are left unchanged (or the step is skipped, see skip_nonfinite). */
+CVAE_API cvae_status cvae_trainer_step(cvae_trainer *tr, const float *images, const int32_t *labels,
+                                       int64_t n, float *out_loss);
+
+/** Steps taken (optimizer updates applied). */
+CVAE_API int64_t cvae_trainer_steps(const cvae_trainer *tr);
+/** Steps skipped because of non-finite values. */
+CVAE_API int64_t cvae_trainer_skipped(const cvae_trainer *tr);
+/** Sets the learning rate for the next steps. */
+CVAE_API cvae_status cvae_trainer_set_lr(cvae_trainer *tr, float lr);
+
+/** Saves model, optimizer state, step counter and `epoch` atomically. */
+CVAE_API cvae_status cvae_trainer_save(const cvae_trainer *tr, int64_t epoch, const char *path);
+
+/** Loads a checkpoint into a new model and trainer (training options from the file).
+ *  *epoch (may be NULL) receives the epoch saved with it. */
+CVAE_API cvae_status cvae_trainer_load(const char *path, cvae_model **model, cvae_trainer **tr,
+                                       int64_t *epoch);
 
 #ifdef __cplusplus
 }

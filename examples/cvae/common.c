@@ -1,0 +1,132 @@
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+int cli_fail(cvae_status s, const char *what)
+{
+    if (s == CVAE_OK) return 0;
+    fprintf(stderr, "cvae: %s: %s: %s\n", what, cvae_status_str(s), cvae_last_error());
+    return 1;
+}
+
+const char *cli_value(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "cvae: option %s needs a value\n", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+int cli_int(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || !*s || *end || errno || v < lo || v > hi) {
+        fprintf(stderr, "cvae: '%s' is not an integer in [%ld, %ld]\n", s ? s : "", lo, hi);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+int cli_float(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = s ? strtod(s, &end) : 0;
+    if (!s || !*s || *end || errno || !isfinite(v) || v < lo || v > hi) {
+        fprintf(stderr, "cvae: '%s' is not a number in [%g, %g]\n", s ? s : "", lo, hi);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+const char *cli_default_data_dir(void)
+{
+    const char *env = getenv("CVAE_DATA_DIR");
+    return env && *env ? env : CVAE_DEFAULT_DATA_DIR;
+}
+
+int cli_load(const char *dir, const char *split, cvae_dataset **ds)
+{
+    return cli_fail(cvae_dataset_load_dir(dir, split, ds), "loading data") ? 0 : 1;
+}
+
+int cli_batch(const cvae_dataset *ds, const int64_t *idx, int64_t n, cvae_binarize mode,
+              uint64_t seed, float *images, int32_t *labels)
+{
+    return !cli_fail(cvae_dataset_batch(ds, idx, n, mode, seed, images, labels), "batch");
+}
+
+int cli_make_parent_dir(const char *path)
+{
+    char buf[4096];
+    size_t len = strlen(path);
+    if (len >= sizeof buf) return 0;
+    memcpy(buf, path, len + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+            fprintf(stderr, "cvae: cannot create directory %s: %s\n", buf, strerror(errno));
+            return 0;
+        }
+        *p = '/';
+    }
+    return 1;
+}
+
+int cli_test_elbo(const cvae_model *m, const cvae_dataset *ds, cvae_binarize mode, uint64_t seed,
+                  double *elbo, double *rec, double *kl)
+{
+    const cvae_model_config *c = cvae_model_get_config(m);
+    const int64_t per = (int64_t)c->image_channels * c->image_h * c->image_w, bs = 250;
+    float *x = malloc(sizeof(float) * (size_t)(bs * per)), *r = malloc(sizeof(float) * bs),
+          *k = malloc(sizeof(float) * bs);
+    int64_t *idx = malloc(sizeof(int64_t) * bs);
+    int32_t *y = malloc(sizeof(int32_t) * bs);
+    double sr = 0, sk = 0;
+    int ok = x && r && k && idx && y;
+    for (int64_t s = 0; ok && s < ds->n; s += bs) {
+        int64_t n = ds->n - s < bs ? ds->n - s : bs;
+        for (int64_t i = 0; i < n; i++) idx[i] = s + i;
+        ok = cli_batch(ds, idx, n, mode, seed, x, y) &&
+             !cli_fail(cvae_model_elbo(m, x, y, n, seed + (uint64_t)s, r, k), "elbo");
+        for (int64_t i = 0; ok && i < n; i++) sr += r[i], sk += k[i];
+    }
+    free(x), free(r), free(k), free(idx), free(y);
+    if (!ok) return 0;
+    *rec = sr / (double)ds->n;
+    *kl = sk / (double)ds->n;
+    *elbo = *rec + *kl;
+    return 1;
+}
+
+const char *cli_binarize_name(cvae_binarize mode)
+{
+    switch (mode) {
+    case CVAE_BINARIZE_NONE: return "grey values";
+    case CVAE_BINARIZE_THRESHOLD: return "binarized at 0.5";
+    case CVAE_BINARIZE_STOCHASTIC: return "stochastically binarized";
+    }
+    return "?";
+}
+
+int cli_parse_binarize(const char *s, cvae_binarize *mode)
+{
+    if (s && !strcmp(s, "none")) *mode = CVAE_BINARIZE_NONE;
+    else if (s && !strcmp(s, "threshold")) *mode = CVAE_BINARIZE_THRESHOLD;
+    else if (s && !strcmp(s, "stochastic")) *mode = CVAE_BINARIZE_STOCHASTIC;
+    else {
+        fprintf(stderr, "cvae: --binarize takes none, threshold or stochastic\n");
+        return 0;
+    }
+    return 1;
+}

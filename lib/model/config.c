@@ -1,0 +1,146 @@
+/* Model configuration: defaults, validation, JSON (cJSON) both ways. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/internal.h"
+#include "cvae/model.h"
+
+cvae_model_config cvae_model_config_default(void)
+{
+    cvae_model_config c = {
+        .image_channels = 1, .image_h = 28, .image_w = 28, .num_labels = 10, .latent = 16,
+        .enc_channels = 32, .cond_channels = 8, .enc2_channels = 64, .dec_channels = 32,
+        .table_trainable = 1, .table_init = CVAE_TABLE_RANDOM, .cond_decoder = 0, .beta = 1.0f,
+        .seed = 1};
+    return c;
+}
+
+static cvae_status check_range(const char *name, int v, int lo, int hi)
+{
+    if (v < lo || v > hi)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "model config: %s = %d outside [%d, %d]", name, v,
+                           lo, hi);
+    return CVAE_OK;
+}
+
+cvae_status cvae_model_config_validate(const cvae_model_config *c)
+{
+    CVAE_CHECK_NULL(c, "cvae_model_config_validate");
+    CVAE_TRY(check_range("image_channels", c->image_channels, 1, 64));
+    CVAE_TRY(check_range("image_h", c->image_h, 4, 1024));
+    CVAE_TRY(check_range("image_w", c->image_w, 4, 1024));
+    if (c->image_h % 4 || c->image_w % 4)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "model config: image %dx%d is not a multiple of 4",
+                           c->image_h, c->image_w);
+    CVAE_TRY(check_range("num_labels", c->num_labels, 1, 1000000));
+    CVAE_TRY(check_range("latent", c->latent, 1, 4096));
+    CVAE_TRY(check_range("enc_channels", c->enc_channels, 0, 4096));
+    CVAE_TRY(check_range("cond_channels", c->cond_channels, 0, 4096));
+    CVAE_TRY(check_range("enc2_channels", c->enc2_channels, 1, 4096));
+    CVAE_TRY(check_range("dec_channels", c->dec_channels, 1, 4096));
+    CVAE_TRY(check_range("table_trainable", c->table_trainable, 0, 1));
+    CVAE_TRY(check_range("table_init", (int)c->table_init, 0, 1));
+    CVAE_TRY(check_range("cond_decoder", c->cond_decoder, 0, 1));
+    if (c->enc_channels + c->cond_channels < 1)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "model config: the first layer has no filters");
+    if (c->cond_decoder && c->cond_channels < 1)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "model config: cond_decoder needs cond_channels >= 1");
+    if (!isfinite(c->beta) || c->beta < 0.0f)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "model config: beta = %g must be finite and >= 0",
+                           (double)c->beta);
+    /* Bound the largest tensor (the table and the decoder's linear layer) to keep sizes sane. */
+    int64_t dec_fc = (int64_t)c->enc2_channels * (c->image_h / 4) * (c->image_w / 4) *
+                     (c->latent + c->num_labels);
+    int64_t table = (int64_t)c->num_labels * c->cond_channels * c->image_channels * 9;
+    if (dec_fc > ((int64_t)1 << 31) || table > ((int64_t)1 << 31))
+        return cvae__error(CVAE_ERR_INVALID_ARG, "model config: the model would exceed 2^31 weights per tensor");
+    return CVAE_OK;
+}
+
+void cvae_free_buffer(void *p) { cvae__free(p); }
+
+#define CONFIG_INT_FIELDS(X)                                                                       \
+    X(image_channels) X(image_h) X(image_w) X(num_labels) X(latent) X(enc_channels)                \
+    X(cond_channels) X(enc2_channels) X(dec_channels) X(table_trainable) X(cond_decoder)
+
+cvae_status cvae_model_config_to_json(const cvae_model_config *c, char **json)
+{
+    CVAE_CHECK_NULL(c, "cvae_model_config_to_json");
+    CVAE_CHECK_NULL(json, "cvae_model_config_to_json");
+    char buf[1024], seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
+    int len = snprintf(buf, sizeof buf,
+                       "{\"image_channels\":%d,\"image_h\":%d,\"image_w\":%d,\"num_labels\":%d,"
+                       "\"latent\":%d,\"enc_channels\":%d,\"cond_channels\":%d,\"enc2_channels\":%d,"
+                       "\"dec_channels\":%d,\"table_trainable\":%d,\"table_init\":\"%s\","
+                       "\"cond_decoder\":%d,\"beta\":%.9g,\"seed\":\"%s\"}",
+                       c->image_channels, c->image_h, c->image_w, c->num_labels, c->latent,
+                       c->enc_channels, c->cond_channels, c->enc2_channels, c->dec_channels,
+                       c->table_trainable, c->table_init == CVAE_TABLE_GABOR ? "gabor" : "random",
+                       c->cond_decoder, (double)c->beta, seed);
+    if (len < 0 || (size_t)len >= sizeof buf)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "cvae_model_config_to_json: config too long");
+    char *s = cvae__malloc((size_t)len + 1);
+    if (!s) return cvae__nomem("cvae_model_config_to_json", (size_t)len + 1);
+    memcpy(s, buf, (size_t)len + 1);
+    *json = s;
+    return CVAE_OK;
+}
+
+static cvae_status get_int(const cJSON *o, const char *key, int *v)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!it) return CVAE_OK;
+    if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) || it->valuedouble != floor(it->valuedouble) ||
+        fabs(it->valuedouble) > 2147483647.0)
+        return cvae__error(CVAE_ERR_FORMAT, "model config: \"%s\" is not an integer", key);
+    *v = (int)it->valuedouble;
+    return CVAE_OK;
+}
+
+static cvae_status parse(const cJSON *o, cvae_model_config *c)
+{
+    if (!cJSON_IsObject(o)) return cvae__error(CVAE_ERR_FORMAT, "model config: not a JSON object");
+#define GET(f) CVAE_TRY(get_int(o, #f, &c->f));
+    CONFIG_INT_FIELDS(GET)
+#undef GET
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, "table_init");
+    if (it) {
+        if (!cJSON_IsString(it)) return cvae__error(CVAE_ERR_FORMAT, "model config: \"table_init\" is not a string");
+        if (strcmp(it->valuestring, "random") == 0) c->table_init = CVAE_TABLE_RANDOM;
+        else if (strcmp(it->valuestring, "gabor") == 0) c->table_init = CVAE_TABLE_GABOR;
+        else return cvae__error(CVAE_ERR_FORMAT, "model config: unknown table_init \"%.32s\"", it->valuestring);
+    }
+    it = cJSON_GetObjectItemCaseSensitive(o, "beta");
+    if (it) {
+        if (!cJSON_IsNumber(it)) return cvae__error(CVAE_ERR_FORMAT, "model config: \"beta\" is not a number");
+        c->beta = (float)it->valuedouble;
+    }
+    it = cJSON_GetObjectItemCaseSensitive(o, "seed");
+    if (it) {
+        char *end = NULL;
+        if (!cJSON_IsString(it) || !it->valuestring[0]) return cvae__error(CVAE_ERR_FORMAT, "model config: \"seed\" is not a decimal string");
+        errno = 0;
+        unsigned long long s = strtoull(it->valuestring, &end, 10);
+        if (*end || errno || it->valuestring[0] == '-') return cvae__error(CVAE_ERR_FORMAT, "model config: \"seed\" is not a decimal string");
+        c->seed = s;
+    }
+    return CVAE_OK;
+}
+
+cvae_status cvae_model_config_from_json(const char *json, size_t len, cvae_model_config *cfg)
+{
+    CVAE_CHECK_NULL(json, "cvae_model_config_from_json");
+    CVAE_CHECK_NULL(cfg, "cvae_model_config_from_json");
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (!root) return cvae__error(CVAE_ERR_FORMAT, "model config: invalid JSON");
+    cvae_model_config c = cvae_model_config_default();
+    cvae_status s = parse(root, &c);
+    cJSON_Delete(root);
+    if (s == CVAE_OK) s = cvae_model_config_validate(&c);
+    if (s == CVAE_OK) *cfg = c;
+    return s;
+}

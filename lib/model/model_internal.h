@@ -1,0 +1,50 @@
+/* Private interface of the model layer: the graph shared by inference and training. */
+#ifndef CVAE_MODEL_INTERNAL_H
+#define CVAE_MODEL_INTERNAL_H
+
+#include "cvae/model.h"
+#include "tape/tape_internal.h"
+
+struct cvae_model {
+    cvae_model_config cfg;
+    cvae_params *params;
+    /* encoder */
+    cvae_tensor *conv1_w, *conv1_b;    /* [E1, C, 3, 3], [E1] (absent when E1 = 0) */
+    cvae_tensor *table, *table_b;      /* [K, Cc, C, 3, 3], [K, Cc] (absent when Cc = 0) */
+    cvae_tensor *conv2_w, *conv2_b;    /* [E2, E1 + Cc, 3, 3], [E2] */
+    cvae_tensor *enc_fc_w, *enc_fc_b;  /* [2 L, E2 H/4 W/4 + K], [2 L] */
+    /* decoder */
+    cvae_tensor *dec_fc_w, *dec_fc_b;  /* [E2 H/4 W/4, L + K], [E2 H/4 W/4] */
+    cvae_tensor *deconv1_w, *deconv1_b; /* [E2, D, 4, 4], [D] */
+    cvae_tensor *dtable, *dtable_b;    /* [K, E2, Cc, 4, 4], [K, Cc] (cond_decoder only) */
+    cvae_tensor *deconv2_w, *deconv2_b; /* [D (+ Cc), C, 4, 4], [C] */
+};
+
+/* Validates a batch from the host API: pointers, n >= 1, labels in range, finite images. */
+cvae_status cvae__model_check_batch(const cvae_model *m, const char *fn, const float *images,
+                                    const int32_t *labels, int64_t n);
+
+/* x: [N, C, H, W] -> mu, logvar: [N, L]. */
+cvae_status cvae__model_encode(const cvae_model *m, cvae_tape *t, cvae_tensor *x,
+                               const int32_t *labels, cvae_tensor **mu, cvae_tensor **logvar);
+
+/* z: [N, L] -> logits: [N, C, H, W]. */
+cvae_status cvae__model_decode(const cvae_model *m, cvae_tape *t, cvae_tensor *z,
+                               const int32_t *labels, cvae_tensor **logits);
+
+/* The per-image loss terms with eps from (seed, stream):
+ * rec: [N] BCE sums, kl: [N]; mu/logvar/logits optional outputs. */
+typedef struct cvae_model_pass {
+    cvae_tensor *mu, *logvar, *z, *logits, *rec, *kl;
+} cvae_model_pass;
+cvae_status cvae__model_pass(const cvae_model *m, cvae_tape *t, cvae_tensor *x,
+                             const int32_t *labels, uint64_t seed, uint64_t stream,
+                             cvae_model_pass *out);
+
+/* Builds parameters for a validated config (no initialization of values). */
+cvae_status cvae__model_alloc(const cvae_model_config *cfg, cvae_model **out);
+
+/* The calling thread's inference tape (recording off), reset and ready. */
+cvae_status cvae__thread_tape(cvae_tape **t);
+
+#endif

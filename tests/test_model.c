@@ -1,0 +1,417 @@
+/* The conditional VAE: parameter count, determinism, files, resume, threads, bad input. */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define N 16
+#define PER (28 * 28)
+#define LAT 16
+
+static cvae_dataset *digits;
+static float images[N * PER];
+static int32_t labels[N];
+static char dir[256];
+
+static const char *tmp_path(const char *name)
+{
+    static char buf[512];
+    snprintf(buf, sizeof buf, "%s/%s", dir, name);
+    return buf;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (cvae_dataset_load_dir(CVAE_TEST_DATA_DIR, "t10k", &digits)) return -1;
+    int64_t idx[N];
+    for (int i = 0; i < N; i++) idx[i] = i * 37;
+    if (cvae_dataset_batch(digits, idx, N, CVAE_BINARIZE_NONE, 0, images, labels)) return -1;
+    snprintf(dir, sizeof dir, "/tmp/cvae-test-model-%d", (int)getpid());
+    return mkdir(dir, 0700);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    cvae_dataset_free(digits);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static cvae_model *new_model(const cvae_model_config *cfg)
+{
+    cvae_model *m = NULL;
+    cvae_model_config c = cfg ? *cfg : cvae_model_config_default();
+    CVAE_OK_OR_FAIL(cvae_model_new(&c, &m));
+    return m;
+}
+
+static void params_equal(cvae_model *a, cvae_model *b)
+{
+    cvae_params *pa = cvae_model_params(a), *pb = cvae_model_params(b);
+    assert_int_equal(cvae_params_numel(pa), cvae_params_numel(pb));
+    assert_memory_equal(cvae_params_data(pa), cvae_params_data(pb),
+                        (size_t)cvae_params_numel(pa) * sizeof(float));
+}
+
+/* The reference architecture's parameter count, layer by layer. */
+static void test_parameter_count_and_summary(void **state)
+{
+    (void)state;
+    cvae_model *m = new_model(NULL);
+    const int64_t want = (32 * 9 + 32) + (10 * 8 * 9 + 10 * 8) + (64 * 40 * 9 + 64) +
+                         (32 * 3146 + 32) + (3136 * 26 + 3136) + (64 * 32 * 16 + 32) + (32 * 16 + 1);
+    assert_int_equal(cvae_params_numel(cvae_model_params(m)), want);
+    char buf[4096], line[64];
+    size_t needed = 0;
+    CVAE_OK_OR_FAIL(cvae_model_summary(m, buf, sizeof buf, &needed));
+    snprintf(line, sizeof line, "Total params: %lld", (long long)want);
+    assert_non_null(strstr(buf, line));
+    assert_int_equal(needed, strlen(buf) + 1);
+    char small[16];
+    CVAE_OK_OR_FAIL(cvae_model_summary(m, small, sizeof small, NULL));
+    assert_int_equal(strlen(small), sizeof small - 1);
+    cvae_model_free(m);
+}
+
+static void test_forward_is_deterministic_and_sane(void **state)
+{
+    (void)state;
+    cvae_model *m = new_model(NULL);
+    static float r1[N * PER], r2[N * PER], mu1[N * LAT], mu2[N * LAT], lv[N * LAT];
+    CVAE_OK_OR_FAIL(cvae_model_forward(m, images, labels, N, 7, r1, mu1, lv));
+    CVAE_OK_OR_FAIL(cvae_model_forward(m, images, labels, N, 7, r2, mu2, NULL));
+    assert_memory_equal(r1, r2, sizeof r1);
+    assert_memory_equal(mu1, mu2, sizeof mu1);
+    for (int i = 0; i < N * PER; i++) assert_true(r1[i] > 0.0f && r1[i] < 1.0f);
+    CVAE_OK_OR_FAIL(cvae_model_forward(m, images, labels, N, 8, r2, mu2, NULL));
+    assert_memory_equal(mu1, mu2, sizeof mu1); /* the encoder has no noise */
+    assert_true(memcmp(r1, r2, sizeof r1) != 0);
+    /* encode == forward's mu; a label changes the code */
+    CVAE_OK_OR_FAIL(cvae_model_encode(m, images, labels, N, mu2, NULL));
+    assert_memory_equal(mu1, mu2, sizeof mu1);
+    int32_t other[N];
+    for (int i = 0; i < N; i++) other[i] = (labels[i] + 1) % 10;
+    CVAE_OK_OR_FAIL(cvae_model_encode(m, images, other, N, mu2, NULL));
+    assert_true(memcmp(mu1, mu2, sizeof mu1) != 0);
+    /* per-sample results do not depend on the batch they are in */
+    float r_one[PER];
+    CVAE_OK_OR_FAIL(cvae_model_forward(m, images + 3 * PER, labels + 3, 1, 7, r_one, NULL, NULL));
+    test_assert_close(r_one, r1 + 3 * PER, PER, 1e-5, 1e-6, "sample 3 alone vs in the batch");
+    cvae_model_free(m);
+}
+
+static void test_bad_input(void **state)
+{
+    (void)state;
+    cvae_model *m = new_model(NULL);
+    static float out[N * PER], bad[N * PER];
+    for (int i = 0; i < N * PER; i++) out[i] = -7.0f;
+    int32_t y[N];
+    memcpy(y, labels, sizeof y);
+    y[5] = 10;
+    CVAE_EXPECT_ERR(CVAE_ERR_RANGE, cvae_model_forward(m, images, y, N, 1, out, NULL, NULL));
+    assert_non_null(strstr(cvae_last_error(), "sample 5"));
+    y[5] = -1;
+    CVAE_EXPECT_ERR(CVAE_ERR_RANGE, cvae_model_generate(m, y, N, 1, out));
+    for (int i = 0; i < N * PER; i++) assert_true(out[i] == -7.0f);
+    memcpy(bad, images, sizeof bad);
+    bad[PER * 2 + 100] = NAN;
+    CVAE_EXPECT_ERR(CVAE_ERR_NUMERIC, cvae_model_forward(m, bad, labels, N, 1, out, NULL, NULL));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_model_forward(m, images, labels, 0, 1, out, NULL, NULL));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_model_forward(NULL, images, labels, N, 1, out, NULL, NULL));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_model_forward(m, images, NULL, N, 1, out, NULL, NULL));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_model_iw_nll(m, images, labels, N, 0, 1, out));
+    cvae_model_config c = cvae_model_config_default();
+    c.image_h = 30;
+    cvae_model *none = (cvae_model *)0x1;
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_model_new(&c, &none));
+    assert_ptr_equal(none, (cvae_model *)0x1);
+    c = cvae_model_config_default();
+    c.beta = NAN;
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_model_new(&c, &none));
+    for (int i = 0; i < N * PER; i++) assert_true(out[i] == -7.0f);
+    cvae_model_free(m);
+}
+
+static void test_config_json_round_trip(void **state)
+{
+    (void)state;
+    cvae_model_config c = cvae_model_config_default(), d;
+    c.latent = 2, c.cond_decoder = 1, c.table_trainable = 0, c.table_init = CVAE_TABLE_GABOR;
+    c.beta = 0.25f, c.seed = 18446744073709551615ull;
+    char *json = NULL;
+    CVAE_OK_OR_FAIL(cvae_model_config_to_json(&c, &json));
+    CVAE_OK_OR_FAIL(cvae_model_config_from_json(json, strlen(json), &d));
+    assert_memory_equal(&c, &d, sizeof c);
+    cvae_free_buffer(json);
+    const char *bad[] = {"", "[]", "{\"latent\": 0}", "{\"latent\": 1.5}", "{\"seed\": 5}",
+                         "{\"seed\": \"-1\"}", "{\"table_init\": \"sobel\"}", "{\"image_h\": 1e300}",
+                         "{\"latent\": \"16\"}", "{\"beta\": -1}", "{\"cond_decoder\": 1, \"cond_channels\": 0}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        cvae_status s = cvae_model_config_from_json(bad[i], strlen(bad[i]), &d);
+        if (s == CVAE_OK) fail_msg("config '%s' was accepted", bad[i]);
+    }
+}
+
+static void train_steps(cvae_trainer *tr, int steps, int offset, float *last)
+{
+    for (int s = 0; s < steps; s++) {
+        /* a different half-batch each step, from the fixed sample */
+        int k = (s + offset) % 2;
+        CVAE_OK_OR_FAIL(cvae_trainer_step(tr, images + k * (N / 2) * PER, labels + k * (N / 2), N / 2, last));
+    }
+}
+
+static void test_save_load_round_trip(void **state)
+{
+    (void)state;
+    cvae_model_config c = cvae_model_config_default();
+    c.cond_decoder = 1;
+    cvae_model *m = new_model(&c), *l = NULL;
+    CVAE_OK_OR_FAIL(cvae_model_save(m, tmp_path("m.safetensors")));
+    CVAE_OK_OR_FAIL(cvae_model_load(tmp_path("m.safetensors"), &l));
+    params_equal(m, l);
+    assert_memory_equal(cvae_model_get_config(m), cvae_model_get_config(l), sizeof c);
+    static float a[N * PER], b[N * PER];
+    CVAE_OK_OR_FAIL(cvae_model_forward(m, images, labels, N, 3, a, NULL, NULL));
+    CVAE_OK_OR_FAIL(cvae_model_forward(l, images, labels, N, 3, b, NULL, NULL));
+    assert_memory_equal(a, b, sizeof a);
+    cvae_model_free(m);
+    cvae_model_free(l);
+}
+
+/* Six steps in one go equal three steps, a checkpoint, a reload and three more. */
+static void test_resume_is_bit_exact(void **state)
+{
+    (void)state;
+    cvae_train_opts o = cvae_train_opts_default();
+    o.clip_norm = 100.0f;
+    cvae_model *a = new_model(NULL), *b = new_model(NULL), *b2 = NULL;
+    cvae_trainer *ta, *tb, *tb2 = NULL;
+    float la, lb;
+    CVAE_OK_OR_FAIL(cvae_trainer_new(a, &o, &ta));
+    CVAE_OK_OR_FAIL(cvae_trainer_new(b, &o, &tb));
+    train_steps(ta, 6, 0, &la);
+    train_steps(tb, 3, 0, &lb);
+    CVAE_OK_OR_FAIL(cvae_trainer_save(tb, 3, tmp_path("ckpt.safetensors")));
+    cvae_trainer_free(tb);
+    cvae_model_free(b);
+    int64_t epoch = -1;
+    CVAE_OK_OR_FAIL(cvae_trainer_load(tmp_path("ckpt.safetensors"), &b2, &tb2, &epoch));
+    assert_int_equal(epoch, 3);
+    assert_int_equal(cvae_trainer_steps(tb2), 3);
+    train_steps(tb2, 3, 3, &lb);
+    assert_int_equal(cvae_trainer_steps(tb2), 6);
+    assert_memory_equal(&la, &lb, sizeof la);
+    params_equal(a, b2);
+    /* a model file is not a checkpoint, but a checkpoint loads as a model */
+    cvae_model *mm = NULL;
+    cvae_trainer *tt = NULL;
+    CVAE_OK_OR_FAIL(cvae_model_save(a, tmp_path("plain.safetensors")));
+    CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_trainer_load(tmp_path("plain.safetensors"), &mm, &tt, NULL));
+    CVAE_OK_OR_FAIL(cvae_model_load(tmp_path("ckpt.safetensors"), &mm));
+    cvae_model_free(mm);
+    cvae_trainer_free(ta);
+    cvae_trainer_free(tb2);
+    cvae_model_free(a);
+    cvae_model_free(b2);
+}
+
+static void test_training_lowers_the_loss_and_respects_frozen_table(void **state)
+{
+    (void)state;
+    cvae_model_config c = cvae_model_config_default();
+    c.table_trainable = 0;
+    c.table_init = CVAE_TABLE_GABOR;
+    cvae_model *m = new_model(&c);
+    cvae_params *p = cvae_model_params(m);
+    cvae_tensor *table = cvae_params_find(p, "enc.cond.table"), *w = cvae_params_find(p, "enc.conv1.weight");
+    assert_non_null(table);
+    assert_null(table->grad);
+    float *t0 = malloc(sizeof(float) * (size_t)table->size), *w0 = malloc(sizeof(float) * (size_t)w->size);
+    memcpy(t0, table->data, sizeof(float) * (size_t)table->size);
+    memcpy(w0, w->data, sizeof(float) * (size_t)w->size);
+    cvae_trainer *tr;
+    cvae_train_opts o = cvae_train_opts_default();
+    CVAE_OK_OR_FAIL(cvae_trainer_new(m, &o, &tr));
+    float first = 0, last = 0;
+    CVAE_OK_OR_FAIL(cvae_trainer_step(tr, images, labels, N, &first));
+    for (int s = 0; s < 40; s++) CVAE_OK_OR_FAIL(cvae_trainer_step(tr, images, labels, N, &last));
+    print_message("loss %.2f -> %.2f after 41 steps on one batch\n", first, last);
+    assert_true(last < 0.7f * first);
+    assert_memory_equal(t0, table->data, sizeof(float) * (size_t)table->size);
+    assert_true(memcmp(w0, w->data, sizeof(float) * (size_t)w->size) != 0);
+    free(t0), free(w0);
+    cvae_trainer_free(tr);
+    cvae_model_free(m);
+}
+
+static void test_nonfinite_training_stops_cleanly(void **state)
+{
+    (void)state;
+    cvae_model *m = new_model(NULL);
+    cvae_params *p = cvae_model_params(m);
+    cvae_trainer *tr;
+    cvae_train_opts o = cvae_train_opts_default();
+    CVAE_OK_OR_FAIL(cvae_trainer_new(m, &o, &tr));
+    cvae_tensor *w = cvae_params_find(p, "dec.deconv2.weight");
+    w->data[3] = INFINITY;
+    const int64_t n = cvae_params_numel(p);
+    float *before = malloc(sizeof(float) * (size_t)n);
+    memcpy(before, cvae_params_data(p), sizeof(float) * (size_t)n);
+    CVAE_EXPECT_ERR(CVAE_ERR_NUMERIC, cvae_trainer_step(tr, images, labels, N, NULL));
+    assert_memory_equal(before, cvae_params_data(p), sizeof(float) * (size_t)n);
+    assert_int_equal(cvae_trainer_steps(tr), 0);
+    cvae_trainer_free(tr);
+    o.skip_nonfinite = 1;
+    CVAE_OK_OR_FAIL(cvae_trainer_new(m, &o, &tr));
+    CVAE_OK_OR_FAIL(cvae_trainer_step(tr, images, labels, N, NULL));
+    assert_int_equal(cvae_trainer_skipped(tr), 1);
+    assert_int_equal(cvae_trainer_steps(tr), 0);
+    assert_memory_equal(before, cvae_params_data(p), sizeof(float) * (size_t)n);
+    free(before);
+    cvae_trainer_free(tr);
+    cvae_model_free(m);
+}
+
+/* Importance weighting tightens the bound: E[IW-NLL_k] <= E[-ELBO]. */
+static void test_iw_nll_below_elbo(void **state)
+{
+    (void)state;
+    cvae_model *m = new_model(NULL);
+    float nll[N], rec[N], kl[N];
+    CVAE_OK_OR_FAIL(cvae_model_iw_nll(m, images, labels, N, 64, 5, nll));
+    double elbo = 0, iw = 0;
+    for (int s = 0; s < 8; s++) {
+        CVAE_OK_OR_FAIL(cvae_model_elbo(m, images, labels, N, 100 + (uint64_t)s, rec, kl));
+        for (int i = 0; i < N; i++) elbo += (rec[i] + kl[i]) / 8.0;
+    }
+    for (int i = 0; i < N; i++) iw += nll[i];
+    print_message("mean -ELBO %.3f, IW-NLL(64) %.3f\n", elbo / N, iw / N);
+    assert_true(iw <= elbo);
+    assert_true(iw > 0.5 * elbo);
+    float nll1[N];
+    CVAE_OK_OR_FAIL(cvae_model_iw_nll(m, images, labels, N, 1, 5, nll1));
+    for (int i = 0; i < N; i++) assert_true(isfinite(nll1[i]) && nll1[i] > 0);
+    cvae_model_free(m);
+}
+
+typedef struct job {
+    const cvae_model *m;
+    int id;
+    float recon[N * PER], gen[N * PER];
+    cvae_status s;
+} job;
+
+static void *run_job(void *arg)
+{
+    job *j = arg;
+    for (int r = 0; r < 3 && !j->s; r++) {
+        j->s = cvae_model_forward(j->m, images, labels, N, (uint64_t)j->id, j->recon, NULL, NULL);
+        if (!j->s) j->s = cvae_model_generate(j->m, labels, N, (uint64_t)j->id, j->gen);
+    }
+    cvae_thread_workspace_release();
+    return NULL;
+}
+
+static void test_threads_match_serial(void **state)
+{
+    (void)state;
+    enum { T = 6 };
+    cvae_model *m = new_model(NULL);
+    static job jobs[T], serial[T];
+    pthread_t th[T];
+    for (int i = 0; i < T; i++) {
+        serial[i].m = jobs[i].m = m;
+        serial[i].id = jobs[i].id = i % 3;
+        run_job(&serial[i]);
+        assert_int_equal(serial[i].s, CVAE_OK);
+    }
+    for (int i = 0; i < T; i++) assert_int_equal(pthread_create(&th[i], NULL, run_job, &jobs[i]), 0);
+    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < T; i++) {
+        assert_int_equal(jobs[i].s, CVAE_OK);
+        assert_memory_equal(jobs[i].recon, serial[i].recon, sizeof jobs[i].recon);
+        assert_memory_equal(jobs[i].gen, serial[i].gen, sizeof jobs[i].gen);
+    }
+    cvae_model_free(m);
+}
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    fclose(f);
+}
+
+static void test_bad_files(void **state)
+{
+    (void)state;
+    cvae_model *m = new_model(NULL), *l = (cvae_model *)0x1;
+    const char *good = tmp_path("good.safetensors");
+    CVAE_OK_OR_FAIL(cvae_model_save(m, good));
+    FILE *f = fopen(good, "rb");
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)size);
+    assert_int_equal(fread(buf, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    const char *bad = tmp_path("bad.safetensors");
+    const long cuts[] = {0, 7, 8, 100, size / 2, size - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
+        write_file(bad, buf, (size_t)cuts[i]);
+        CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_model_load(bad, &l));
+    }
+    buf[size - 5] ^= 0x40; /* a weight bit: the CRC catches it */
+    write_file(bad, buf, (size_t)size);
+    CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_model_load(bad, &l));
+    buf[size - 5] ^= 0x40;
+    unsigned char huge[8] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
+    memcpy(buf, huge, 8);
+    write_file(bad, buf, (size_t)size);
+    CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_model_load(bad, &l));
+    CVAE_EXPECT_ERR(CVAE_ERR_IO, cvae_model_load(tmp_path("missing.safetensors"), &l));
+    /* the configuration says latent 8 but the tensors are for latent 16 */
+    cvae_params *p = cvae_model_params(m);
+    const char *keys[2] = {"cvae.kind", "cvae.config"}, *vals[2] = {"model", "{\"latent\": 8}"};
+    CVAE_OK_OR_FAIL(cvae_safetensors_save_params(bad, p, keys, vals, 2));
+    CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae_model_load(bad, &l));
+    /* not a cvae file */
+    CVAE_OK_OR_FAIL(cvae_safetensors_save_params(bad, p, NULL, NULL, 0));
+    CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_model_load(bad, &l));
+    assert_ptr_equal(l, (cvae_model *)0x1);
+    /* a failed save leaves the previous file intact */
+    CVAE_EXPECT_ERR(CVAE_ERR_IO, cvae_model_save(m, tmp_path("no/such/dir/x.safetensors")));
+    CVAE_OK_OR_FAIL(cvae_model_load(good, &l));
+    cvae_model_free(l);
+    free(buf);
+    cvae_model_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parameter_count_and_summary),
+        cmocka_unit_test(test_forward_is_deterministic_and_sane),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_config_json_round_trip),
+        cmocka_unit_test(test_save_load_round_trip),
+        cmocka_unit_test(test_resume_is_bit_exact),
+        cmocka_unit_test(test_training_lowers_the_loss_and_respects_frozen_table),
+        cmocka_unit_test(test_nonfinite_training_stops_cleanly),
+        cmocka_unit_test(test_iw_nll_below_elbo),
+        cmocka_unit_test(test_threads_match_serial),
+        cmocka_unit_test(test_bad_files),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

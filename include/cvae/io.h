@@ -109,7 +109,8 @@ CVAE_API const char *cvae_st_name(const cvae_st_file *f, int i);
 
 /** Looks up the tensor `name`. Each of ndim, shape (CVAE_MAX_DIMS entries;
  *  unused trailing ones set to 1) and data may be NULL when not wanted.
- *  *data points to prod(shape) floats owned by f, 64-byte aligned, valid until
+ *  *data points to prod(shape) floats owned by f (float-aligned; the data
+ *  section starts 64-byte aligned), valid until
  *  cvae_safetensors_close (NULL for a tensor with no elements).
  *  Errors: CVAE_ERR_INVALID_ARG (NULL f or name), CVAE_ERR_RANGE (no tensor
  *  of that name); outputs untouched on failure. */

@@ -51,26 +51,19 @@ cvae_status cvae__atomic_write(cvae__atomic_file *af, const void *buf, size_t n)
     return CVAE_OK;
 }
 
-/* Syncs the directory holding path so that the rename survives a crash.
- * Filesystems that cannot sync a directory (EINVAL) are accepted. */
-static int sync_dir(const char *path)
+/* Syncs the directory holding the file so that the rename survives a crash.
+ * `buf` holds the temporary name (same directory as the target, and no '/'
+ * in its suffix); it is cut down to the directory in place, so this step
+ * allocates nothing. Filesystems that cannot sync a directory (EINVAL) pass. */
+static int sync_dir(char *buf)
 {
-    const char *slash = strrchr(path, '/');
-    char *dir;
-    if (!slash) {
-        dir = cvae__malloc(2);
-        if (dir) memcpy(dir, ".", 2);
-    } else {
-        size_t len = slash == path ? 1 : (size_t)(slash - path);
-        dir = cvae__malloc(len + 1);
-        if (dir) {
-            memcpy(dir, path, len);
-            dir[len] = '\0';
-        }
+    char *slash = strrchr(buf, '/');
+    const char *dir = ".";
+    if (slash) {
+        slash[slash == buf ? 1 : 0] = '\0';
+        dir = buf;
     }
-    if (!dir) return ENOMEM;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    cvae__free(dir);
     if (fd < 0) return errno;
     int e = fsync(fd) == 0 || errno == EINVAL ? 0 : errno;
     close(fd);
@@ -102,9 +95,9 @@ cvae_status cvae__atomic_commit(cvae__atomic_file *af)
         return cvae__error(CVAE_ERR_IO, "%s: cannot %s '%s': %s", af->fn, what, af->path,
                            strerror(e));
     }
+    e = sync_dir(af->tmp_path);
     cvae__free(af->tmp_path);
     af->tmp_path = NULL;
-    e = sync_dir(af->path);
     if (e)
         return cvae__error(CVAE_ERR_IO, "%s: '%s' was written but its directory could not be synced: %s",
                            af->fn, af->path, strerror(e));

@@ -7,14 +7,17 @@
 
 #define MAX_SIDE 1000000
 
-typedef struct png_err_ctx {
+/* Both libpng's error and memory context. */
+typedef struct png_ctx {
     const char *fn, *path;
-} png_err_ctx;
+    volatile int oom; /* an allocation failed (set between setjmp and longjmp) */
+} png_ctx;
 
 static void on_error(png_structp png, png_const_charp msg)
 {
-    const png_err_ctx *c = png_get_error_ptr(png);
-    cvae__error(CVAE_ERR_IO, "%s: libpng failed writing '%s': %s", c->fn, c->path, msg);
+    const png_ctx *c = png_get_error_ptr(png);
+    cvae__error(c->oom ? CVAE_ERR_NOMEM : CVAE_ERR_IO, "%s: libpng failed writing '%s': %s",
+                c->fn, c->path, msg);
     png_longjmp(png, 1);
 }
 
@@ -26,8 +29,9 @@ static void on_warning(png_structp png, png_const_charp msg)
 
 static png_voidp on_malloc(png_structp png, png_alloc_size_t n)
 {
-    (void)png;
-    return cvae__malloc(n);
+    void *p = cvae__malloc(n);
+    if (!p) ((png_ctx *)png_get_mem_ptr(png))->oom = 1;
+    return p;
 }
 
 static void on_free(png_structp png, png_voidp p)
@@ -61,9 +65,9 @@ static cvae_status write_png(const char *path, int width, int height, const uint
                            height, MAX_SIDE);
     cvae__atomic_file af;
     CVAE_TRY(cvae__atomic_begin(&af, path, fn));
-    png_err_ctx ctx = {fn, path};
+    png_ctx ctx = {fn, path, 0};
     png_structp png = png_create_write_struct_2(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning,
-                                                NULL, on_malloc, on_free);
+                                                &ctx, on_malloc, on_free);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info) {
         png_destroy_write_struct(&png, NULL);
@@ -73,7 +77,7 @@ static cvae_status write_png(const char *path, int width, int height, const uint
     if (setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, &info);
         cvae__atomic_abort(&af);
-        return CVAE_ERR_IO; /* message set by on_error */
+        return ctx.oom ? CVAE_ERR_NOMEM : CVAE_ERR_IO; /* message set by on_error */
     }
     write_rows(png, info, af.fp, width, height, px, channels);
     png_destroy_write_struct(&png, &info);

@@ -67,7 +67,8 @@ static uint8_t *read_png(const char *path, uint32_t format, int *w, int *h)
     if (!png_image_begin_read_from_file(&img, path)) fail_msg("read %s: %s", path, img.message);
     img.format = format;
     uint8_t *buf = malloc(PNG_IMAGE_SIZE(img));
-    if (!png_image_finish_read(&img, NULL, buf, 0, NULL)) fail_msg("read %s: %s", path, img.message);
+    if (!png_image_finish_read(&img, NULL, buf, 0, NULL))
+        fail_msg("read %s: %s", path, img.message);
     *w = (int)img.width;
     *h = (int)img.height;
     return buf;
@@ -84,7 +85,8 @@ static void test_grid_roundtrip(void **state)
     (void)state;
     test_rng r = {21};
     for (int trial = 0; trial < 6; trial++) {
-        int64_t n = test_rand_int(&r, 1, 11), h = test_rand_int(&r, 1, 9), w = test_rand_int(&r, 1, 9);
+        int64_t n = test_rand_int(&r, 1, 11), h = test_rand_int(&r, 1, 9),
+                w = test_rand_int(&r, 1, 9);
         int cols = (int)test_rand_int(&r, 1, 5), pad = (int)test_rand_int(&r, 0, 3);
         float *x = malloc(sizeof(float) * (size_t)(n * h * w));
         test_fill(&r, x, n * h * w, -0.3f, 1.3f, 0.0f);
@@ -105,7 +107,8 @@ static void test_grid_roundtrip(void **state)
                 if (y >= pad && xx >= pad && iy < h && ix < w && i < n)
                     want = expect_byte(x[(i * h + iy) * w + ix]);
                 if (g[y * gw + xx] != want)
-                    fail_msg("trial %d pixel (%d, %d): %d, wanted %d", trial, xx, y, g[y * gw + xx], want);
+                    fail_msg("trial %d pixel (%d, %d): %d, wanted %d", trial, xx, y, g[y * gw + xx],
+                             want);
             }
         const char *path = tmp_path("grid.png");
         CVAE_OK_OR_FAIL(cvae_png_write_grid(path, x, n, h, w, cols, pad));

@@ -106,9 +106,8 @@ typedef struct tensor_set {
 
 static void make_set(tensor_set *ts, test_rng *r)
 {
-    static const char *base[N_T] = {"enc.conv1.weight", "enc.conv1.bias", "dec.fc.w",
-                                    "table",            "x5",             "empty",
-                                    "caf\xc3\xa9.w"};
+    static const char *base[N_T] = {
+        "enc.conv1.weight", "enc.conv1.bias", "dec.fc.w", "table", "x5", "empty", "caf\xc3\xa9.w"};
     for (int i = 0; i < N_T; i++) {
         snprintf(ts->names[i], sizeof ts->names[i], "%s", base[i]);
         cvae_st_entry *e = &ts->e[i];
@@ -165,7 +164,8 @@ static void check_set(const cvae_st_file *f, const tensor_set *ts)
 }
 
 static const char *mkeys[3] = {"epoch", "note", "label"};
-static const char *mvals[3] = {"12", "quotes \" backslash \\ newline \n tab \t", "\xc3\xa9t\xc3\xa9"};
+static const char *mvals[3] = {"12", "quotes \" backslash \\ newline \n tab \t",
+                               "\xc3\xa9t\xc3\xa9"};
 
 /* ---- tests ---- */
 
@@ -195,8 +195,7 @@ static void test_roundtrip_bit_exact(void **state)
         assert_int_equal((8 + hlen) % 8, 0);
         assert_int_equal(b[8], '{');
         char want[9];
-        snprintf(want, sizeof want, "%08lx",
-                 crc32(0, b + 8 + hlen, (uInt)(n - 8 - hlen)));
+        snprintf(want, sizeof want, "%08lx", crc32(0, b + 8 + hlen, (uInt)(n - 8 - hlen)));
         assert_string_equal(cvae_st_meta(f, "crc32"), want);
 
         /* the same bytes through the memory entry point */
@@ -355,7 +354,8 @@ typedef struct bad_case {
 } bad_case;
 
 #define META "\"__metadata__\": {\"crc32\": \"%s\"}"
-#define T(name, shape, offs) "\"" name "\": {\"dtype\": \"F32\", \"shape\": " shape ", \"data_offsets\": " offs "}"
+#define T(name, shape, offs)                                                                       \
+    "\"" name "\": {\"dtype\": \"F32\", \"shape\": " shape ", \"data_offsets\": " offs "}"
 
 static void test_bad_headers(void **state)
 {
@@ -385,11 +385,14 @@ static void test_bad_headers(void **state)
         {"{" META ", \"a\": {\"dtype\": 32, \"shape\": [2], \"data_offsets\": [0, 8]}}", 8,
          CVAE_ERR_FORMAT},
         {"{" META ", \"a\": {\"dtype\": \"F32\", \"dtype\": \"F32\", \"shape\": [2], "
-         "\"data_offsets\": [0, 8]}}", 8, CVAE_ERR_FORMAT},
+         "\"data_offsets\": [0, 8]}}",
+         8, CVAE_ERR_FORMAT},
         {"{" META ", \"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8], "
-         "\"extra\": 1}}", 8, CVAE_ERR_FORMAT},
+         "\"extra\": 1}}",
+         8, CVAE_ERR_FORMAT},
         {"{" META ", " T("", "[2]", "[0, 8]") "}", 8, CVAE_ERR_FORMAT},
-        {"{" META ", " T("a", "[2]", "[0, 8]") ", " T("a", "[1]", "[8, 12]") "}", 12, CVAE_ERR_FORMAT},
+        {"{" META ", " T("a", "[2]", "[0, 8]") ", " T("a", "[1]", "[8, 12]") "}", 12,
+         CVAE_ERR_FORMAT},
         /* shapes */
         {"{" META ", " T("a", "[]", "[0, 4]") "}", 4, CVAE_ERR_UNSUPPORTED},
         {"{" META ", " T("a", "[1, 1, 1, 1, 1, 1]", "[0, 4]") "}", 4, CVAE_ERR_UNSUPPORTED},
@@ -408,8 +411,10 @@ static void test_bad_headers(void **state)
         {"{" META ", " T("a", "[2]", "[0, 4]") "}", 8, CVAE_ERR_FORMAT},
         {"{" META ", " T("a", "[2]", "[0]") "}", 8, CVAE_ERR_FORMAT},
         {"{" META ", " T("a", "[2]", "[0, 8, 8]") "}", 8, CVAE_ERR_FORMAT},
-        {"{" META ", " T("a", "[2]", "[0, 8]") ", " T("b", "[2]", "[4, 12]") "}", 12, CVAE_ERR_FORMAT},
-        {"{" META ", " T("a", "[1]", "[0, 4]") ", " T("b", "[1]", "[8, 12]") "}", 12, CVAE_ERR_FORMAT},
+        {"{" META ", " T("a", "[2]", "[0, 8]") ", " T("b", "[2]", "[4, 12]") "}", 12,
+         CVAE_ERR_FORMAT},
+        {"{" META ", " T("a", "[1]", "[0, 4]") ", " T("b", "[1]", "[8, 12]") "}", 12,
+         CVAE_ERR_FORMAT},
         {"{" META ", " T("a", "[1]", "[4, 8]") "}", 8, CVAE_ERR_FORMAT},
         {"{" META ", " T("a", "[1]", "[0, 4]") "}", 8, CVAE_ERR_FORMAT},
         {"{" META "}", 4, CVAE_ERR_FORMAT},
@@ -421,7 +426,8 @@ static void test_bad_headers(void **state)
         {"{" META ", " META "}", 0, CVAE_ERR_FORMAT},
         {"{\"__metadata__\": {\"note\": \"%s\"}, " T("a", "[1]", "[0, 4]") "}", 4, CVAE_ERR_FORMAT},
         {"{" T("a", "[1]", "[0, 4]") "}%s", 4, CVAE_ERR_FORMAT},
-        {"{\"__metadata__\": {\"crc32\": \"x%s\"}, " T("a", "[1]", "[0, 4]") "}", 4, CVAE_ERR_FORMAT},
+        {"{\"__metadata__\": {\"crc32\": \"x%s\"}, " T("a", "[1]", "[0, 4]") "}", 4,
+         CVAE_ERR_FORMAT},
         {"{\"__metadata__\": {\"crc32\": \"%s\", \"format_version\": \"2\"}}", 0,
          CVAE_ERR_UNSUPPORTED},
     };
@@ -482,13 +488,19 @@ static void test_save_rejects_bad_arguments(void **state)
     CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_save(path, &ok, 1, NULL, NULL, 1));
 
     cvae_st_entry bad[] = {
-        {NULL, 1, {4}, x},           {"", 1, {4}, x},           {"__metadata__", 1, {4}, x},
-        {"x", 0, {4}, x},            {"x", 6, {1}, x},          {"x", 1, {-1}, x},
-        {"x", 1, {4}, NULL},         {"x", 2, {INT64_MAX, 2}, x},
+        {NULL, 1, {4}, x},
+        {"", 1, {4}, x},
+        {"__metadata__", 1, {4}, x},
+        {"x", 0, {4}, x},
+        {"x", 6, {1}, x},
+        {"x", 1, {-1}, x},
+        {"x", 1, {4}, NULL},
+        {"x", 2, {INT64_MAX, 2}, x},
         {"x", 2, {(int64_t)1 << 40, (int64_t)1 << 20}, x},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_save(path, &bad[i], 1, NULL, NULL, 0));
+        CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG,
+                        cvae_safetensors_save(path, &bad[i], 1, NULL, NULL, 0));
     cvae_st_entry two[2] = {ok, ok};
     CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_save(path, two, 2, NULL, NULL, 0));
     CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_save(NULL, &ok, 1, NULL, NULL, 0));
@@ -703,8 +715,8 @@ static void test_python_reader_agrees(void **state)
         const cvae_st_entry *e = &ts.e[i];
         char shape[128] = "";
         for (int d = 0; d < e->ndim; d++)
-            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), d ? ",%" PRId64 : "%" PRId64,
-                     e->shape[d]);
+            snprintf(shape + strlen(shape), sizeof shape - strlen(shape),
+                     d ? ",%" PRId64 : "%" PRId64, e->shape[d]);
         double sum = 0.0;
         int64_t n = numel_of(e);
         for (int64_t j = 0; j < n; j++) sum += (double)e->data[j];
@@ -715,7 +727,8 @@ static void test_python_reader_agrees(void **state)
     strcat(want, "meta epoch=12\nmeta label=\xc3\xa9t\xc3\xa9\nok\n");
 
     char cmd[1024], got[4096];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/read_safetensors.py' '%s'", CVAE_TEST_TOOLS_DIR, path);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/read_safetensors.py' '%s'", CVAE_TEST_TOOLS_DIR,
+             path);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t len = fread(got, 1, sizeof got - 1, p);
@@ -733,7 +746,8 @@ static void test_python_reader_agrees(void **state)
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/read_safetensors.py' '%s' 2>/dev/null",
              CVAE_TEST_TOOLS_DIR, path);
     p = popen(cmd, "r");
-    while (fread(got, 1, sizeof got, p) > 0) {}
+    while (fread(got, 1, sizeof got, p) > 0) {
+    }
     assert_int_not_equal(pclose(p), 0);
     free_set(&ts);
 }

@@ -99,8 +99,9 @@ cvae_status cvae__atomic_commit(cvae__atomic_file *af)
     cvae__free(af->tmp_path);
     af->tmp_path = NULL;
     if (e)
-        return cvae__error(CVAE_ERR_IO, "%s: '%s' was written but its directory could not be synced: %s",
-                           af->fn, af->path, strerror(e));
+        return cvae__error(CVAE_ERR_IO,
+                           "%s: '%s' was written but its directory could not be synced: %s", af->fn,
+                           af->path, strerror(e));
     return CVAE_OK;
 }
 

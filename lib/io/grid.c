@@ -19,8 +19,8 @@ static int64_t side(int64_t cells, int64_t extent, int64_t pad)
     return s > MAX_SIDE ? -1 : s;
 }
 
-cvae_status cvae_image_grid(const float *images, int64_t n, int64_t h, int64_t w, int cols,
-                            int pad, uint8_t **out, int *out_w, int *out_h)
+cvae_status cvae_image_grid(const float *images, int64_t n, int64_t h, int64_t w, int cols, int pad,
+                            uint8_t **out, int *out_w, int *out_h)
 {
     const char *fn = "cvae_image_grid";
     CVAE_CHECK_NULL(images, fn);
@@ -28,9 +28,10 @@ cvae_status cvae_image_grid(const float *images, int64_t n, int64_t h, int64_t w
     CVAE_CHECK_NULL(out_w, fn);
     CVAE_CHECK_NULL(out_h, fn);
     if (n < 1 || h < 1 || w < 1 || cols < 1 || pad < 0)
-        return cvae__error(CVAE_ERR_INVALID_ARG,
-                           "%s: n = %lld, h = %lld, w = %lld, cols = %d must be >= 1 and pad = %d >= 0",
-                           fn, (long long)n, (long long)h, (long long)w, cols, pad);
+        return cvae__error(
+            CVAE_ERR_INVALID_ARG,
+            "%s: n = %lld, h = %lld, w = %lld, cols = %d must be >= 1 and pad = %d >= 0", fn,
+            (long long)n, (long long)h, (long long)w, cols, pad);
     int64_t c = cols < n ? cols : n, rows = (n + c - 1) / c;
     int64_t gw = side(c, w, pad), gh = side(rows, h, pad);
     if (gw < 0 || gh < 0)
@@ -65,4 +66,7 @@ cvae_status cvae_png_write_grid(const char *path, const float *images, int64_t n
     return s;
 }
 
-void cvae_free_buffer(void *p) { cvae__free(p); }
+void cvae_free_buffer(void *p)
+{
+    cvae__free(p);
+}

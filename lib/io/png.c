@@ -16,8 +16,8 @@ typedef struct png_ctx {
 static void on_error(png_structp png, png_const_charp msg)
 {
     const png_ctx *c = png_get_error_ptr(png);
-    cvae__error(c->oom ? CVAE_ERR_NOMEM : CVAE_ERR_IO, "%s: libpng failed writing '%s': %s",
-                c->fn, c->path, msg);
+    cvae__error(c->oom ? CVAE_ERR_NOMEM : CVAE_ERR_IO, "%s: libpng failed writing '%s': %s", c->fn,
+                c->path, msg);
     png_longjmp(png, 1);
 }
 

@@ -5,8 +5,8 @@
 #include "cvae/io.h"
 #include "io/io_internal.h"
 
-#define CVAE__ST_MAX_HEADER 100000000u           /* bytes of JSON header accepted */
-#define CVAE__ST_MAX_INT ((int64_t)1 << 53)      /* JSON integers stay exact below this */
+#define CVAE__ST_MAX_HEADER 100000000u      /* bytes of JSON header accepted */
+#define CVAE__ST_MAX_INT ((int64_t)1 << 53) /* JSON integers stay exact below this */
 #define CVAE__ST_KEY_VERSION "format_version"
 #define CVAE__ST_KEY_CRC "crc32"
 #define CVAE__ST_META "__metadata__"

@@ -43,9 +43,9 @@ cvae_status cvae_safetensors_load_params(const cvae_st_file *f, cvae_params *p, 
             char want[96], got[96];
             cvae_tensor h = {.ndim = ndim};
             memcpy(h.shape, shape, sizeof h.shape);
-            return cvae__error(CVAE_ERR_SHAPE, "%s: tensor '%s' has shape %s in the file, %s in the model",
-                               fn, name, cvae__shape_str(&h, got, sizeof got),
-                               cvae__shape_str(t, want, sizeof want));
+            return cvae__error(
+                CVAE_ERR_SHAPE, "%s: tensor '%s' has shape %s in the file, %s in the model", fn,
+                name, cvae__shape_str(&h, got, sizeof got), cvae__shape_str(t, want, sizeof want));
         }
     }
     if (strict)

@@ -66,10 +66,9 @@ static bool json_int(const cJSON *item, int64_t *v)
 
 static bool known_dtype(const char *s)
 {
-    static const char *const dtypes[] = {"BOOL", "U8",  "I8",  "I16", "U16", "F16",
-                                         "BF16", "I32", "U32", "F32", "F64", "I64",
-                                         "U64",  "F8_E4M3", "F8_E5M2", "F8_E8M0",
-                                         "F4",   "F6_E2M3", "F6_E3M2", "C64"};
+    static const char *const dtypes[] = {
+        "BOOL", "U8",  "I8",  "I16",     "U16",     "F16",     "BF16", "I32",     "U32",     "F32",
+        "F64",  "I64", "U64", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F4",   "F6_E2M3", "F6_E3M2", "C64"};
     for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
         if (strcmp(s, dtypes[i]) == 0) return true;
     return false;
@@ -96,7 +95,9 @@ static cvae_status parse_tensor(const cJSON *obj, const char *name, size_t data_
     }
     if (!dtype || !shape || !offs)
         return cvae__error(CVAE_ERR_FORMAT, "%s: tensor '%s' lacks its '%s'", FN, name,
-                           !dtype ? "dtype" : !shape ? "shape" : "data_offsets");
+                           !dtype   ? "dtype"
+                           : !shape ? "shape"
+                                    : "data_offsets");
     if (!cJSON_IsString(dtype))
         return cvae__error(CVAE_ERR_FORMAT, "%s: tensor '%s': dtype is not a string", FN, name);
     if (strcmp(dtype->valuestring, "F32") != 0)
@@ -128,9 +129,9 @@ static cvae_status parse_tensor(const cJSON *obj, const char *name, size_t data_
 
     if (!cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2 ||
         !json_int(offs->child, &t->begin) || !json_int(offs->child->next, &t->end))
-        return cvae__error(CVAE_ERR_FORMAT,
-                           "%s: tensor '%s': data_offsets is not [begin, end] of integers in [0, 2^53]",
-                           FN, name);
+        return cvae__error(
+            CVAE_ERR_FORMAT,
+            "%s: tensor '%s': data_offsets is not [begin, end] of integers in [0, 2^53]", FN, name);
     if (t->begin > t->end || (uint64_t)t->end > data_size)
         return cvae__error(CVAE_ERR_FORMAT,
                            "%s: tensor '%s': data_offsets [%" PRId64 ", %" PRId64
@@ -248,8 +249,9 @@ static cvae_status check_layout(cvae_st_file *f, size_t data_size)
     int64_t at = 0;
     for (size_t i = 0; i < n && !s; i++) {
         if (k[i].begin < at)
-            s = cvae__error(CVAE_ERR_FORMAT, "%s: tensor '%s' overlaps another one at byte %" PRId64,
-                            FN, k[i].name, k[i].begin);
+            s = cvae__error(CVAE_ERR_FORMAT,
+                            "%s: tensor '%s' overlaps another one at byte %" PRId64, FN, k[i].name,
+                            k[i].begin);
         else if (k[i].begin > at)
             s = cvae__error(CVAE_ERR_FORMAT,
                             "%s: gap in the data section: bytes [%" PRId64 ", %" PRId64
@@ -278,8 +280,9 @@ static cvae_status check_meta_values(const cvae_st_file *f, const unsigned char 
 {
     const char *version = cvae_st_meta(f, CVAE__ST_KEY_VERSION);
     if (version && strcmp(version, CVAE_ST_FORMAT_VERSION) != 0)
-        return cvae__error(CVAE_ERR_UNSUPPORTED, "%s: format_version '%.16s' (this build reads '%s')",
-                           FN, version, CVAE_ST_FORMAT_VERSION);
+        return cvae__error(CVAE_ERR_UNSUPPORTED,
+                           "%s: format_version '%.16s' (this build reads '%s')", FN, version,
+                           CVAE_ST_FORMAT_VERSION);
     const char *hex = cvae_st_meta(f, CVAE__ST_KEY_CRC);
     if (!hex) return cvae__error(CVAE_ERR_FORMAT, "%s: metadata has no crc32 entry", FN);
     uint32_t want = 0;
@@ -373,8 +376,7 @@ cvae_status cvae_safetensors_open(const char *path, cvae_st_file **out)
     CVAE_CHECK_NULL(path, FN);
     CVAE_CHECK_NULL(out, FN);
     FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return cvae__error(CVAE_ERR_IO, "%s: cannot open '%s': %s", FN, path, strerror(errno));
+    if (!fp) return cvae__error(CVAE_ERR_IO, "%s: cannot open '%s': %s", FN, path, strerror(errno));
     cvae_status s = CVAE_OK;
     unsigned char *buf = NULL;
     size_t size = 0, cap = 0;
@@ -411,7 +413,10 @@ cvae_status cvae_safetensors_open(const char *path, cvae_st_file **out)
     return s;
 }
 
-int cvae_st_count(const cvae_st_file *f) { return f ? f->n : 0; }
+int cvae_st_count(const cvae_st_file *f)
+{
+    return f ? f->n : 0;
+}
 
 const char *cvae_st_name(const cvae_st_file *f, int i)
 {
@@ -455,7 +460,10 @@ const char *cvae_st_meta(const cvae_st_file *f, const char *key)
     return NULL;
 }
 
-int cvae_st_meta_count(const cvae_st_file *f) { return f ? f->n_meta : 0; }
+int cvae_st_meta_count(const cvae_st_file *f)
+{
+    return f ? f->n_meta : 0;
+}
 
 const char *cvae_st_meta_key(const cvae_st_file *f, int i)
 {

@@ -14,8 +14,8 @@ static cvae_status check_string(const char *s, const char *what, int i)
     if (!s) return cvae__error(CVAE_ERR_INVALID_ARG, "%s: %s %d is NULL", FN, what, i);
     if (!cvae__utf8_ok(s, strlen(s)))
         return cvae__error(CVAE_ERR_INVALID_ARG,
-                           "%s: %s %d is not valid UTF-8 (or holds a control character)", FN,
-                           what, i);
+                           "%s: %s %d is not valid UTF-8 (or holds a control character)", FN, what,
+                           i);
     return CVAE_OK;
 }
 
@@ -26,16 +26,17 @@ static cvae_status check_entries(const cvae_st_entry *e, int n, int64_t *bytes, 
     for (int i = 0; i < n; i++) {
         CVAE_TRY(check_string(e[i].name, "name of entry", i));
         if (e[i].name[0] == '\0' || strcmp(e[i].name, CVAE__ST_META) == 0)
-            return cvae__error(CVAE_ERR_INVALID_ARG, "%s: entry %d has the reserved name '%s'",
-                               FN, i, e[i].name);
+            return cvae__error(CVAE_ERR_INVALID_ARG, "%s: entry %d has the reserved name '%s'", FN,
+                               i, e[i].name);
         if (e[i].ndim < 1 || e[i].ndim > CVAE_MAX_DIMS)
             return cvae__error(CVAE_ERR_INVALID_ARG, "%s: tensor '%s' has ndim %d, not in [1, %d]",
                                FN, e[i].name, e[i].ndim, CVAE_MAX_DIMS);
         int64_t numel = 1;
         for (int d = 0; d < e[i].ndim; d++) {
             if (e[i].shape[d] < 0)
-                return cvae__error(CVAE_ERR_INVALID_ARG, "%s: tensor '%s' has extent %" PRId64
-                                   " in dimension %d", FN, e[i].name, e[i].shape[d], d);
+                return cvae__error(CVAE_ERR_INVALID_ARG,
+                                   "%s: tensor '%s' has extent %" PRId64 " in dimension %d", FN,
+                                   e[i].name, e[i].shape[d], d);
             if (!cvae__mul_ok(numel, e[i].shape[d], &numel))
                 return cvae__error(CVAE_ERR_INVALID_ARG, "%s: tensor '%s': size overflows", FN,
                                    e[i].name);
@@ -84,8 +85,7 @@ static bool add_int(cJSON *array, int64_t v)
 
 /* The header JSON; NULL when cJSON runs out of memory. Free with cJSON_free. */
 static char *header_json(const cvae_st_entry *e, int n, const int64_t *bytes,
-                         const char *const *keys, const char *const *vals, int n_meta,
-                         uint32_t crc)
+                         const char *const *keys, const char *const *vals, int n_meta, uint32_t crc)
 {
     char *text = NULL;
     char hex[9];
@@ -167,8 +167,8 @@ cvae_status cvae_safetensors_save(const char *path, const cvae_st_entry *entries
     }
     size_t len = strlen(json), padded = (len + 7) / 8 * 8;
     if (padded > CVAE__ST_MAX_HEADER) {
-        s = cvae__error(CVAE_ERR_INVALID_ARG, "%s: header of %zu bytes exceeds the limit of %u",
-                        FN, padded, CVAE__ST_MAX_HEADER);
+        s = cvae__error(CVAE_ERR_INVALID_ARG, "%s: header of %zu bytes exceeds the limit of %u", FN,
+                        padded, CVAE__ST_MAX_HEADER);
         goto done;
     }
     header = cvae__malloc(8 + padded);
@@ -183,7 +183,8 @@ cvae_status cvae_safetensors_save(const char *path, const cvae_st_entry *entries
     cvae__atomic_file af;
     if ((s = cvae__atomic_begin(&af, path, FN))) goto done;
     s = cvae__atomic_write(&af, header, 8 + padded);
-    for (int i = 0; i < n && !s; i++) s = cvae__atomic_write(&af, entries[i].data, (size_t)bytes[i]);
+    for (int i = 0; i < n && !s; i++)
+        s = cvae__atomic_write(&af, entries[i].data, (size_t)bytes[i]);
     if (s)
         cvae__atomic_abort(&af);
     else

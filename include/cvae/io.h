@@ -74,7 +74,8 @@ CVAE_API cvae_status cvae_safetensors_save_params(const char *path, const cvae_p
 typedef struct cvae_st_file cvae_st_file;
 
 /** Reads the whole file at `path` and parses it with the same checks as
- *  cvae_safetensors_open_memory. On success *out is a new file object the
+ *  cvae_safetensors_open_memory (peak memory about twice the file size while
+ *  opening, then the data section plus names). On success *out is a new file object the
  *  caller frees with cvae_safetensors_close; on failure *out is untouched.
  *  Errors: CVAE_ERR_INVALID_ARG, CVAE_ERR_IO (cannot open or read; message
  *  with path and system error), CVAE_ERR_FORMAT, CVAE_ERR_UNSUPPORTED,

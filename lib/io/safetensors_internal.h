@@ -1,0 +1,22 @@
+/* Private pieces shared by the safetensors writer and reader. */
+#ifndef CVAE_SAFETENSORS_INTERNAL_H
+#define CVAE_SAFETENSORS_INTERNAL_H
+
+#include "cvae/io.h"
+#include "io/io_internal.h"
+
+#define CVAE__ST_MAX_HEADER 100000000u      /* bytes of JSON header accepted */
+#define CVAE__ST_MAX_INT ((int64_t)1 << 53) /* JSON integers stay exact below this */
+#define CVAE__ST_KEY_VERSION "format_version"
+#define CVAE__ST_KEY_CRC "crc32"
+#define CVAE__ST_META "__metadata__"
+
+/* zlib's CRC-32 continued over n bytes (any size). */
+uint32_t cvae__crc32(uint32_t crc, const void *buf, size_t n);
+
+/* Sets *dup to a string occurring twice in names[0..n), or NULL if none.
+ * CVAE_ERR_NOMEM (reported as `fn`) when the scratch copy cannot be allocated. */
+cvae_status cvae__find_duplicate(const char *const *names, size_t n, const char **dup,
+                                 const char *fn);
+
+#endif

@@ -1,0 +1,770 @@
+/* safetensors files: bit-exact round trips, an independent Python reader,
+ * truncation, corruption and hand-crafted bad headers, atomic saves, and no
+ * leak on any allocation failure. */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "testutil.h"
+
+/* ---- helpers ---- */
+
+static char tmpdir[256];
+
+static int setup_dir(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/cvae-st-XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static void remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char p[512];
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+            chmod(p, 0700);
+            remove_tree(p);
+        } else {
+            remove(p);
+        }
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static int teardown_dir(void **state)
+{
+    (void)state;
+    remove_tree(tmpdir);
+    return 0;
+}
+
+static const char *tmp_path(const char *name)
+{
+    static char p[512];
+    snprintf(p, sizeof p, "%s/%s", tmpdir, name);
+    return p;
+}
+
+/* Number of leftover temporary files (".tmp-") in dir. */
+static int count_tmp(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, ".tmp-")) n++;
+    closedir(d);
+    return n;
+}
+
+static unsigned char *read_all(const char *path, size_t *n)
+{
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    fseek(fp, 0, SEEK_END);
+    long len = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)len + 1);
+    assert_int_equal(fread(b, 1, (size_t)len, fp), (size_t)len);
+    fclose(fp);
+    *n = (size_t)len;
+    return b;
+}
+
+static void write_all(const char *path, const void *b, size_t n)
+{
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(b, 1, n, fp), n);
+    assert_int_equal(fclose(fp), 0);
+}
+
+/* A set of random tensors of ranks 1..5 plus one empty tensor. */
+#define N_T 7
+typedef struct tensor_set {
+    cvae_st_entry e[N_T];
+    float *data[N_T];
+    char names[N_T][32];
+} tensor_set;
+
+static void make_set(tensor_set *ts, test_rng *r)
+{
+    static const char *base[N_T] = {
+        "enc.conv1.weight", "enc.conv1.bias", "dec.fc.w", "table", "x5", "empty", "caf\xc3\xa9.w"};
+    for (int i = 0; i < N_T; i++) {
+        snprintf(ts->names[i], sizeof ts->names[i], "%s", base[i]);
+        cvae_st_entry *e = &ts->e[i];
+        e->name = ts->names[i];
+        e->ndim = i < 5 ? i + 1 : 2;
+        int64_t numel = 1;
+        for (int d = 0; d < e->ndim; d++) {
+            e->shape[d] = test_rand_int(r, 1, i < 3 ? 6 : 3);
+            numel *= e->shape[d];
+        }
+        if (i == 5) e->shape[0] = 0, numel = 0;
+        ts->data[i] = numel ? malloc((size_t)numel * sizeof(float)) : NULL;
+        for (int64_t k = 0; k < numel; k++) {
+            uint32_t bits = test_rand_u32(r); /* any bit pattern: NaNs, denormals, -0 */
+            memcpy(&ts->data[i][k], &bits, 4);
+        }
+        e->data = ts->data[i];
+    }
+}
+
+static void free_set(tensor_set *ts)
+{
+    for (int i = 0; i < N_T; i++) free(ts->data[i]);
+}
+
+static int64_t numel_of(const cvae_st_entry *e)
+{
+    int64_t n = 1;
+    for (int d = 0; d < e->ndim; d++) n *= e->shape[d];
+    return n;
+}
+
+static void check_set(const cvae_st_file *f, const tensor_set *ts)
+{
+    assert_int_equal(cvae_st_count(f), N_T);
+    for (int i = 0; i < N_T; i++) {
+        const cvae_st_entry *e = &ts->e[i];
+        assert_string_equal(cvae_st_name(f, i), e->name);
+        int ndim = -1;
+        int64_t shape[CVAE_MAX_DIMS];
+        const float *data = (const float *)1;
+        CVAE_OK_OR_FAIL(cvae_st_find(f, e->name, &ndim, shape, &data));
+        assert_int_equal(ndim, e->ndim);
+        for (int d = 0; d < CVAE_MAX_DIMS; d++)
+            assert_int_equal(shape[d], d < ndim ? e->shape[d] : 1);
+        int64_t n = numel_of(e);
+        if (n == 0) {
+            assert_null(data);
+        } else {
+            assert_true((uintptr_t)data % sizeof(float) == 0);
+            assert_memory_equal(data, e->data, (size_t)n * 4);
+        }
+    }
+}
+
+static const char *mkeys[3] = {"epoch", "note", "label"};
+static const char *mvals[3] = {"12", "quotes \" backslash \\ newline \n tab \t",
+                               "\xc3\xa9t\xc3\xa9"};
+
+/* ---- tests ---- */
+
+static void test_roundtrip_bit_exact(void **state)
+{
+    (void)state;
+    test_rng r = {11};
+    for (int trial = 0; trial < 5; trial++) {
+        tensor_set ts;
+        make_set(&ts, &r);
+        const char *path = tmp_path("rt.safetensors");
+        CVAE_OK_OR_FAIL(cvae_safetensors_save(path, ts.e, N_T, mkeys, mvals, 3));
+        cvae_st_file *f = NULL;
+        CVAE_OK_OR_FAIL(cvae_safetensors_open(path, &f));
+        check_set(f, &ts);
+        for (int k = 0; k < 3; k++) assert_string_equal(cvae_st_meta(f, mkeys[k]), mvals[k]);
+        assert_string_equal(cvae_st_meta(f, "format_version"), CVAE_ST_FORMAT_VERSION);
+        assert_int_equal(cvae_st_meta_count(f), 5);
+        assert_null(cvae_st_meta(f, "absent"));
+        assert_null(cvae_st_meta_key(f, 5));
+
+        /* layout: header padded to 8, crc32 = zlib's over the data section, lowercase hex */
+        size_t n;
+        unsigned char *b = read_all(path, &n);
+        uint64_t hlen = 0;
+        for (int k = 7; k >= 0; k--) hlen = hlen << 8 | b[k];
+        assert_int_equal((8 + hlen) % 8, 0);
+        assert_int_equal(b[8], '{');
+        char want[9];
+        snprintf(want, sizeof want, "%08lx", crc32(0, b + 8 + hlen, (uInt)(n - 8 - hlen)));
+        assert_string_equal(cvae_st_meta(f, "crc32"), want);
+
+        /* the same bytes through the memory entry point */
+        cvae_st_file *g = NULL;
+        CVAE_OK_OR_FAIL(cvae_safetensors_open_memory(b, n, &g));
+        free(b);
+        check_set(g, &ts);
+        cvae_safetensors_close(g);
+        cvae_safetensors_close(f);
+        free_set(&ts);
+    }
+    /* no tensors and no metadata is a valid file too */
+    CVAE_OK_OR_FAIL(cvae_safetensors_save(tmp_path("empty.st"), NULL, 0, NULL, NULL, 0));
+    cvae_st_file *f;
+    CVAE_OK_OR_FAIL(cvae_safetensors_open(tmp_path("empty.st"), &f));
+    assert_int_equal(cvae_st_count(f), 0);
+    cvae_safetensors_close(f);
+    assert_int_equal(count_tmp(tmpdir), 0);
+}
+
+static cvae_params *make_params(test_rng *r, int which)
+{
+    cvae_params *p;
+    CVAE_OK_OR_FAIL(cvae_params_new(&p));
+    int64_t s1[4] = {4, 1, 3, 3}, s2[1] = {4}, s3[2] = {5, 7};
+    cvae_tensor *t;
+    CVAE_OK_OR_FAIL(cvae_params_add(p, "conv.w", 4, s1, 1, &t));
+    CVAE_OK_OR_FAIL(cvae_params_add(p, "conv.b", 1, s2, 1, &t));
+    if (which != 1) {
+        if (which == 2) s3[1] = 8; /* a shape mismatch */
+        CVAE_OK_OR_FAIL(cvae_params_add(p, "frozen.table", 2, s3, 0, &t));
+    }
+    if (which == 3) CVAE_OK_OR_FAIL(cvae_params_add(p, "extra", 1, s2, 1, &t));
+    if (r) test_fill(r, cvae_params_data(p), cvae_params_numel(p), -2, 2, 0.01f);
+    return p;
+}
+
+static void test_params_roundtrip(void **state)
+{
+    (void)state;
+    test_rng r = {12};
+    cvae_params *src = make_params(&r, 0), *dst = make_params(NULL, 0);
+    const char *path = tmp_path("params.safetensors");
+    const char *k[1] = {"model"}, *v[1] = {"cvae-test"};
+    CVAE_OK_OR_FAIL(cvae_safetensors_save_params(path, src, k, v, 1));
+    cvae_st_file *f;
+    CVAE_OK_OR_FAIL(cvae_safetensors_open(path, &f));
+    assert_string_equal(cvae_st_meta(f, "model"), "cvae-test");
+    CVAE_OK_OR_FAIL(cvae_safetensors_load_params(f, dst, 1));
+    assert_memory_equal(cvae_params_data(dst), cvae_params_data(src),
+                        (size_t)cvae_params_numel(src) * 4);
+
+    /* a subset of the file loads when not strict, not when strict */
+    cvae_params *sub = make_params(NULL, 1);
+    CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_safetensors_load_params(f, sub, 1));
+    CVAE_OK_OR_FAIL(cvae_safetensors_load_params(f, sub, 0));
+    assert_memory_equal(cvae_params_data(sub), cvae_params_data(src), 40 * 4);
+
+    /* mismatched shape or missing tensor: error, block untouched */
+    cvae_params *bad = make_params(NULL, 2), *more = make_params(NULL, 3);
+    float before = 1234.5f;
+    cvae_params_data(bad)[0] = before;
+    CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae_safetensors_load_params(f, bad, 0));
+    assert_true(cvae_params_data(bad)[0] == before);
+    cvae_params_data(more)[0] = before;
+    CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_safetensors_load_params(f, more, 0));
+    assert_true(cvae_params_data(more)[0] == before);
+    assert_non_null(strstr(cvae_last_error(), "extra"));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_load_params(NULL, dst, 0));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_load_params(f, NULL, 0));
+
+    cvae_safetensors_close(f);
+    cvae_params_free(src), cvae_params_free(dst), cvae_params_free(sub);
+    cvae_params_free(bad), cvae_params_free(more);
+}
+
+/* A small valid file's bytes. */
+static unsigned char *small_file(size_t *n)
+{
+    float a[6] = {1, -2, 3.5f, 4, 5, 6}, b[2] = {0.25f, -0.5f};
+    cvae_st_entry e[2] = {{"a", 2, {2, 3}, a}, {"b", 1, {2}, b}};
+    const char *k[1] = {"k"}, *v[1] = {"v"};
+    CVAE_OK_OR_FAIL(cvae_safetensors_save(tmp_path("small.st"), e, 2, k, v, 1));
+    return read_all(tmp_path("small.st"), n);
+}
+
+static void test_every_truncation_fails(void **state)
+{
+    (void)state;
+    size_t n;
+    unsigned char *full = small_file(&n);
+    for (size_t len = 0; len < n; len++) {
+        unsigned char *b = malloc(len ? len : 1); /* exact size: overreads show under valgrind */
+        memcpy(b, full, len);
+        cvae_st_file *f = (cvae_st_file *)0x1;
+        CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_safetensors_open_memory(b, len, &f));
+        assert_ptr_equal(f, (cvae_st_file *)0x1);
+        if (len % 17 == 0 || len == n - 1) {
+            write_all(tmp_path("trunc.st"), b, len);
+            CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_safetensors_open(tmp_path("trunc.st"), &f));
+            assert_non_null(strstr(cvae_last_error(), "trunc.st"));
+        }
+        free(b);
+    }
+    /* one trailing byte too many fails as well */
+    unsigned char *longer = malloc(n + 1);
+    memcpy(longer, full, n);
+    longer[n] = 0;
+    cvae_st_file *f;
+    CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_safetensors_open_memory(longer, n + 1, &f));
+    CVAE_OK_OR_FAIL(cvae_safetensors_open_memory(full, n, &f));
+    cvae_safetensors_close(f);
+    free(longer);
+    free(full);
+}
+
+static void test_flipped_data_byte_fails_crc(void **state)
+{
+    (void)state;
+    size_t n;
+    unsigned char *b = small_file(&n);
+    uint64_t hlen = 0;
+    for (int k = 7; k >= 0; k--) hlen = hlen << 8 | b[k];
+    for (size_t i = 8 + hlen; i < n; i++) {
+        for (int bit = 0; bit < 8; bit += 3) {
+            b[i] ^= (unsigned char)(1u << bit);
+            cvae_st_file *f = NULL;
+            CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_safetensors_open_memory(b, n, &f));
+            assert_non_null(strstr(cvae_last_error(), "checksum"));
+            assert_null(f);
+            b[i] ^= (unsigned char)(1u << bit);
+        }
+    }
+    free(b);
+}
+
+/* 8-byte length + header (with "%s" replaced by the data's CRC) + data. */
+static unsigned char *craft(const char *fmt, const void *data, size_t dsize, size_t *n)
+{
+    char crc[16], hdr[2048];
+    snprintf(crc, sizeof crc, "%08lx", dsize ? crc32(0, data, (uInt)dsize) : 0ul);
+    snprintf(hdr, sizeof hdr, fmt, crc);
+    size_t h = strlen(hdr);
+    unsigned char *b = malloc(8 + h + dsize);
+    for (int k = 0; k < 8; k++) b[k] = (unsigned char)((uint64_t)h >> (8 * k));
+    memcpy(b + 8, hdr, h);
+    if (dsize) memcpy(b + 8 + h, data, dsize);
+    *n = 8 + h + dsize;
+    return b;
+}
+
+typedef struct bad_case {
+    const char *header;
+    size_t dsize;
+    cvae_status want;
+} bad_case;
+
+#define META "\"__metadata__\": {\"crc32\": \"%s\"}"
+#define T(name, shape, offs)                                                                       \
+    "\"" name "\": {\"dtype\": \"F32\", \"shape\": " shape ", \"data_offsets\": " offs "}"
+
+static void test_bad_headers(void **state)
+{
+    (void)state;
+    static const bad_case cases[] = {
+        /* the baseline of the helper is valid */
+        {"{" META ", " T("a", "[2]", "[0, 8]") "}", 8, CVAE_OK},
+        {"{" T("a", "[2]", "[0, 8]") ", " META "}   ", 8, CVAE_OK},
+        {"{" META ", " T("a", "[2]", "[0, 8]") ", " T("z", "[0, 4]", "[8, 8]") "}", 8, CVAE_OK},
+        /* not JSON / not an object / not UTF-8 */
+        {"{" META ", \"a\": {\"dtype\": \"F32\", ", 8, CVAE_ERR_FORMAT},
+        {"[1, 2]", 0, CVAE_ERR_FORMAT},
+        {" {" META "}", 0, CVAE_ERR_FORMAT},
+        {"{" META "} x", 0, CVAE_ERR_FORMAT},
+        {"{" META ", \"\xff\": 1}", 0, CVAE_ERR_FORMAT},
+        {"{" META ", \"a\x01\": 1}", 0, CVAE_ERR_FORMAT},
+        {"{" META ", \"a\": [[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]}", 0, CVAE_ERR_FORMAT},
+        /* entries */
+        {"{" META ", \"a\": 5}", 0, CVAE_ERR_FORMAT},
+        {"{" META ", \"a\": {\"shape\": [2], \"data_offsets\": [0, 8]}}", 8, CVAE_ERR_FORMAT},
+        {"{" META ", \"a\": {\"dtype\": \"F32\", \"data_offsets\": [0, 8]}}", 8, CVAE_ERR_FORMAT},
+        {"{" META ", \"a\": {\"dtype\": \"F32\", \"shape\": [2]}}", 8, CVAE_ERR_FORMAT},
+        {"{" META ", \"a\": {\"dtype\": \"F16\", \"shape\": [4], \"data_offsets\": [0, 8]}}", 8,
+         CVAE_ERR_UNSUPPORTED},
+        {"{" META ", \"a\": {\"dtype\": \"Q9\", \"shape\": [2], \"data_offsets\": [0, 8]}}", 8,
+         CVAE_ERR_FORMAT},
+        {"{" META ", \"a\": {\"dtype\": 32, \"shape\": [2], \"data_offsets\": [0, 8]}}", 8,
+         CVAE_ERR_FORMAT},
+        {"{" META ", \"a\": {\"dtype\": \"F32\", \"dtype\": \"F32\", \"shape\": [2], "
+         "\"data_offsets\": [0, 8]}}",
+         8, CVAE_ERR_FORMAT},
+        {"{" META ", \"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8], "
+         "\"extra\": 1}}",
+         8, CVAE_ERR_FORMAT},
+        {"{" META ", " T("", "[2]", "[0, 8]") "}", 8, CVAE_ERR_FORMAT},
+        {"{" META ", " T("a", "[2]", "[0, 8]") ", " T("a", "[1]", "[8, 12]") "}", 12,
+         CVAE_ERR_FORMAT},
+        /* shapes */
+        {"{" META ", " T("a", "[]", "[0, 4]") "}", 4, CVAE_ERR_UNSUPPORTED},
+        {"{" META ", " T("a", "[1, 1, 1, 1, 1, 1]", "[0, 4]") "}", 4, CVAE_ERR_UNSUPPORTED},
+        {"{" META ", " T("a", "[-1]", "[0, 4]") "}", 4, CVAE_ERR_FORMAT},
+        {"{" META ", " T("a", "[1.5]", "[0, 4]") "}", 4, CVAE_ERR_FORMAT},
+        {"{" META ", " T("a", "\"2\"", "[0, 8]") "}", 8, CVAE_ERR_FORMAT},
+        {"{" META ", " T("a", "[1e300]", "[0, 4]") "}", 4, CVAE_ERR_FORMAT},
+        {"{" META ", " T("a", "[9007199254740992, 9007199254740992]", "[0, 4]") "}", 4,
+         CVAE_ERR_FORMAT},
+        {"{" META ", " T("a", "[2305843009213693952, 2, 4]", "[0, 4]") "}", 4, CVAE_ERR_FORMAT},
+        {"{" META ", " T("a", "[4611686018427387904]", "[0, 0]") "}", 0, CVAE_ERR_FORMAT},
+        /* offsets */
+        {"{" META ", " T("a", "[2]", "[-8, 0]") "}", 8, CVAE_ERR_FORMAT},
+        {"{" META ", " T("a", "[2]", "[8, 0]") "}", 8, CVAE_ERR_FORMAT},
+        {"{" META ", " T("a", "[2]", "[0, 16]") "}", 8, CVAE_ERR_FORMAT},
+        {"{" META ", " T("a", "[2]", "[0, 4]") "}", 8, CVAE_ERR_FORMAT},
+        {"{" META ", " T("a", "[2]", "[0]") "}", 8, CVAE_ERR_FORMAT},
+        {"{" META ", " T("a", "[2]", "[0, 8, 8]") "}", 8, CVAE_ERR_FORMAT},
+        {"{" META ", " T("a", "[2]", "[0, 8]") ", " T("b", "[2]", "[4, 12]") "}", 12,
+         CVAE_ERR_FORMAT},
+        {"{" META ", " T("a", "[1]", "[0, 4]") ", " T("b", "[1]", "[8, 12]") "}", 12,
+         CVAE_ERR_FORMAT},
+        {"{" META ", " T("a", "[1]", "[4, 8]") "}", 8, CVAE_ERR_FORMAT},
+        {"{" META ", " T("a", "[1]", "[0, 4]") "}", 8, CVAE_ERR_FORMAT},
+        {"{" META "}", 4, CVAE_ERR_FORMAT},
+        /* metadata */
+        {"{\"__metadata__\": {\"crc32\": \"%s\", \"n\": 5}, " T("a", "[1]", "[0, 4]") "}", 4,
+         CVAE_ERR_FORMAT},
+        {"{\"__metadata__\": [\"%s\"], " T("a", "[1]", "[0, 4]") "}", 4, CVAE_ERR_FORMAT},
+        {"{\"__metadata__\": {\"crc32\": \"%s\", \"k\": \"1\", \"k\": \"2\"}}", 0, CVAE_ERR_FORMAT},
+        {"{" META ", " META "}", 0, CVAE_ERR_FORMAT},
+        {"{\"__metadata__\": {\"note\": \"%s\"}, " T("a", "[1]", "[0, 4]") "}", 4, CVAE_ERR_FORMAT},
+        {"{" T("a", "[1]", "[0, 4]") "}%s", 4, CVAE_ERR_FORMAT},
+        {"{\"__metadata__\": {\"crc32\": \"x%s\"}, " T("a", "[1]", "[0, 4]") "}", 4,
+         CVAE_ERR_FORMAT},
+        {"{\"__metadata__\": {\"crc32\": \"%s\", \"format_version\": \"2\"}}", 0,
+         CVAE_ERR_UNSUPPORTED},
+    };
+    float data[4] = {1.5f, -2.5f, 3.0f, 0.125f};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        size_t n;
+        unsigned char *b = craft(cases[c].header, data, cases[c].dsize, &n);
+        cvae_st_file *f = (cvae_st_file *)0x1;
+        cvae_clear_error();
+        cvae_status s = cvae_safetensors_open_memory(b, n, &f);
+        if (s != cases[c].want)
+            fail_msg("case %zu (%s): got %s (%s), wanted %s", c, cases[c].header,
+                     cvae_status_str(s), cvae_last_error(), cvae_status_str(cases[c].want));
+        if (s == CVAE_OK) {
+            cvae_safetensors_close(f);
+        } else {
+            assert_ptr_equal(f, (cvae_st_file *)0x1);
+            assert_true(cvae_last_error()[0] != '\0');
+        }
+        free(b);
+    }
+
+    /* header lengths that cannot be right */
+    size_t n;
+    unsigned char *b = craft("{" META "}", data, 0, &n);
+    static const uint64_t lens[] = {(uint64_t)1 << 40, 100000001, 0, 1, UINT64_MAX};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        for (int k = 0; k < 8; k++) b[k] = (unsigned char)(lens[i] >> (8 * k));
+        cvae_st_file *f;
+        CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_safetensors_open_memory(b, n, &f));
+    }
+    uint64_t over = n - 8 + 1;
+    for (int k = 0; k < 8; k++) b[k] = (unsigned char)(over >> (8 * k));
+    cvae_st_file *f;
+    CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_safetensors_open_memory(b, n, &f));
+    /* a NUL byte inside the header */
+    uint64_t h = n - 8;
+    for (int k = 0; k < 8; k++) b[k] = (unsigned char)(h >> (8 * k));
+    b[n - 2] = '\0';
+    CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_safetensors_open_memory(b, n, &f));
+    free(b);
+}
+
+static void test_save_rejects_bad_arguments(void **state)
+{
+    (void)state;
+    float x[4] = {1, 2, 3, 4};
+    cvae_st_entry ok = {"x", 1, {4}, x};
+    const char *path = tmp_path("never.st");
+    const char *rk[2] = {"crc32", "format_version"}, *rv[2] = {"00000000", "1"};
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_save(path, &ok, 1, rk, rv, 1));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_save(path, &ok, 1, rk + 1, rv + 1, 1));
+    const char *dk[2] = {"a", "a"}, *dv[2] = {"1", "2"};
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_save(path, &ok, 1, dk, dv, 2));
+    const char *nk[1] = {NULL}, *bk[1] = {"\xc3("};
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_save(path, &ok, 1, nk, dv, 1));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_save(path, &ok, 1, bk, dv, 1));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_save(path, &ok, 1, NULL, NULL, 1));
+
+    cvae_st_entry bad[] = {
+        {NULL, 1, {4}, x},
+        {"", 1, {4}, x},
+        {"__metadata__", 1, {4}, x},
+        {"x", 0, {4}, x},
+        {"x", 6, {1}, x},
+        {"x", 1, {-1}, x},
+        {"x", 1, {4}, NULL},
+        {"x", 2, {INT64_MAX, 2}, x},
+        {"x", 2, {(int64_t)1 << 40, (int64_t)1 << 20}, x},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG,
+                        cvae_safetensors_save(path, &bad[i], 1, NULL, NULL, 0));
+    cvae_st_entry two[2] = {ok, ok};
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_save(path, two, 2, NULL, NULL, 0));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_save(NULL, &ok, 1, NULL, NULL, 0));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_save("", &ok, 1, NULL, NULL, 0));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_save(path, NULL, 1, NULL, NULL, 0));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_save(path, &ok, -1, NULL, NULL, 0));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_save_params(path, NULL, NULL, NULL, 0));
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(count_tmp(tmpdir), 0);
+}
+
+static void expect_old_file(const char *path, const tensor_set *ts)
+{
+    cvae_st_file *f;
+    CVAE_OK_OR_FAIL(cvae_safetensors_open(path, &f));
+    check_set(f, ts);
+    cvae_safetensors_close(f);
+}
+
+static void test_atomic_save_keeps_old_file(void **state)
+{
+    (void)state;
+    test_rng r = {13};
+    tensor_set ts;
+    make_set(&ts, &r);
+    char sub[300], path[400];
+    snprintf(sub, sizeof sub, "%s/sub", tmpdir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    snprintf(path, sizeof path, "%s/model.safetensors", sub);
+    CVAE_OK_OR_FAIL(cvae_safetensors_save(path, ts.e, N_T, NULL, NULL, 0));
+
+    float *big = calloc(1 << 18, sizeof(float));
+    cvae_st_entry e = {"big", 1, {1 << 18}, big};
+
+    /* writing fails midway (file size limit): IO error, old file intact, no temp left */
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 65536;
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    cvae_status s = cvae_safetensors_save(path, &e, 1, NULL, NULL, 0);
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, prev);
+    assert_int_equal(s, CVAE_ERR_IO);
+    assert_non_null(strstr(cvae_last_error(), path));
+    expect_old_file(path, &ts);
+    assert_int_equal(count_tmp(sub), 0);
+
+    /* the target is a directory */
+    CVAE_EXPECT_ERR(CVAE_ERR_IO, cvae_safetensors_save(sub, &e, 1, NULL, NULL, 0));
+    assert_int_equal(count_tmp(tmpdir), 0);
+    /* the directory does not exist */
+    char missing[450];
+    snprintf(missing, sizeof missing, "%s/nope/x.st", sub);
+    CVAE_EXPECT_ERR(CVAE_ERR_IO, cvae_safetensors_save(missing, &e, 1, NULL, NULL, 0));
+
+    /* the directory is not writable (root ignores permissions: then not testable) */
+    assert_int_equal(chmod(sub, 0500), 0);
+    if (geteuid() != 0) {
+        CVAE_EXPECT_ERR(CVAE_ERR_IO, cvae_safetensors_save(path, &e, 1, NULL, NULL, 0));
+        assert_non_null(strstr(cvae_last_error(), path));
+        expect_old_file(path, &ts);
+    } else {
+        print_message("[  NOTE    ] running as root: read-only directory case not testable\n");
+    }
+    assert_int_equal(chmod(sub, 0700), 0);
+    assert_int_equal(count_tmp(sub), 0);
+
+    /* and a successful save does replace it */
+    CVAE_OK_OR_FAIL(cvae_safetensors_save(path, &e, 1, NULL, NULL, 0));
+    cvae_st_file *f;
+    CVAE_OK_OR_FAIL(cvae_safetensors_open(path, &f));
+    assert_int_equal(cvae_st_count(f), 1);
+    cvae_safetensors_close(f);
+    free(big);
+    free_set(&ts);
+}
+
+static void test_reader_api_errors(void **state)
+{
+    (void)state;
+    cvae_st_file *f = (cvae_st_file *)0x1;
+    CVAE_EXPECT_ERR(CVAE_ERR_IO, cvae_safetensors_open(tmp_path("does-not-exist"), &f));
+    assert_non_null(strstr(cvae_last_error(), "does-not-exist"));
+    CVAE_EXPECT_ERR(CVAE_ERR_IO, cvae_safetensors_open(tmpdir, &f));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_open(NULL, &f));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_open(tmpdir, NULL));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_open_memory(NULL, 8, &f));
+    assert_ptr_equal(f, (cvae_st_file *)0x1);
+
+    size_t n;
+    unsigned char *b = small_file(&n);
+    CVAE_OK_OR_FAIL(cvae_safetensors_open_memory(b, n, &f));
+    free(b);
+    int ndim = 7;
+    CVAE_EXPECT_ERR(CVAE_ERR_RANGE, cvae_st_find(f, "missing", &ndim, NULL, NULL));
+    assert_int_equal(ndim, 7);
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_st_find(f, NULL, NULL, NULL, NULL));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_st_find(NULL, "a", NULL, NULL, NULL));
+    CVAE_OK_OR_FAIL(cvae_st_find(f, "b", NULL, NULL, NULL));
+    assert_null(cvae_st_name(f, -1));
+    assert_null(cvae_st_name(f, 2));
+    assert_null(cvae_st_name(NULL, 0));
+    assert_int_equal(cvae_st_count(NULL), 0);
+    assert_null(cvae_st_meta(f, NULL));
+    assert_string_equal(cvae_st_meta(f, "k"), "v");
+    cvae_safetensors_close(f);
+    cvae_safetensors_close(NULL);
+}
+
+/* ---- allocation failures: every one gives NOMEM and leaks nothing ---- */
+
+static long live_allocs;
+static long alloc_budget = -1; /* allocations left before failing; -1: unlimited */
+
+static void *t_malloc(size_t n)
+{
+    if (alloc_budget == 0) return NULL;
+    if (alloc_budget > 0) alloc_budget--;
+    void *p = malloc(n);
+    if (p) live_allocs++;
+    return p;
+}
+
+static void *t_realloc(void *p, size_t n)
+{
+    if (alloc_budget == 0) return NULL;
+    if (alloc_budget > 0) alloc_budget--;
+    void *q = realloc(p, n);
+    if (q && !p) live_allocs++;
+    return q;
+}
+
+static void t_free(void *p)
+{
+    if (p) live_allocs--;
+    free(p);
+}
+
+static void test_allocation_failures_do_not_leak(void **state)
+{
+    (void)state;
+    test_rng r = {14};
+    tensor_set ts;
+    make_set(&ts, &r);
+    const char *path = tmp_path("nomem.st");
+    CVAE_OK_OR_FAIL(cvae_set_allocator(t_malloc, t_realloc, t_free));
+    int ok_save = 0, ok_open = 0, ok_mem = 0;
+    for (long budget = 0; budget < 200 && !(ok_save && ok_open && ok_mem); budget++) {
+        live_allocs = 0;
+        alloc_budget = budget;
+        cvae_status s = cvae_safetensors_save(path, ts.e, N_T, mkeys, mvals, 3);
+        if (s != CVAE_OK && s != CVAE_ERR_NOMEM) {
+            cvae_set_allocator(NULL, NULL, NULL);
+            fail_msg("budget %ld: %s: %s", budget, cvae_status_str(s), cvae_last_error());
+        }
+        ok_save |= s == CVAE_OK;
+        assert_int_equal(live_allocs, 0);
+        if (!ok_save) continue;
+
+        cvae_st_file *f = NULL;
+        alloc_budget = budget;
+        s = cvae_safetensors_open(path, &f);
+        assert_true(s == CVAE_OK || s == CVAE_ERR_NOMEM);
+        if (s == CVAE_OK) {
+            ok_open = 1;
+            cvae_safetensors_close(f);
+        }
+        assert_int_equal(live_allocs, 0);
+
+        alloc_budget = -1;
+        size_t n;
+        unsigned char *b = read_all(path, &n);
+        alloc_budget = budget;
+        s = cvae_safetensors_open_memory(b, n, &f);
+        assert_true(s == CVAE_OK || s == CVAE_ERR_NOMEM);
+        if (s == CVAE_OK) {
+            ok_mem = 1;
+            check_set(f, &ts);
+            cvae_safetensors_close(f);
+        }
+        assert_int_equal(live_allocs, 0);
+        free(b);
+    }
+    alloc_budget = -1;
+    CVAE_OK_OR_FAIL(cvae_set_allocator(NULL, NULL, NULL));
+    assert_true(ok_save && ok_open && ok_mem);
+    free_set(&ts);
+}
+
+/* ---- an independent reader (tests/tools/read_safetensors.py) ---- */
+
+static void test_python_reader_agrees(void **state)
+{
+    (void)state;
+    if (access("/usr/bin/python3", X_OK) != 0) {
+        print_message("[  SKIPPED ] /usr/bin/python3 not found: independent reader not run\n");
+        skip();
+    }
+    test_rng r = {15};
+    tensor_set ts;
+    make_set(&ts, &r);
+    for (int i = 0; i < N_T; i++) /* finite values so the sums compare as text */
+        test_fill(&r, ts.data[i], numel_of(&ts.e[i]), -3, 3, 0.0f);
+    const char *path = tmp_path("py.safetensors");
+    const char *k[2] = {"epoch", "label"}, *v[2] = {"12", "\xc3\xa9t\xc3\xa9"};
+    CVAE_OK_OR_FAIL(cvae_safetensors_save(path, ts.e, N_T, k, v, 2));
+
+    char want[4096] = "", line[512];
+    for (int i = 0; i < N_T; i++) {
+        const cvae_st_entry *e = &ts.e[i];
+        char shape[128] = "";
+        for (int d = 0; d < e->ndim; d++)
+            snprintf(shape + strlen(shape), sizeof shape - strlen(shape),
+                     d ? ",%" PRId64 : "%" PRId64, e->shape[d]);
+        double sum = 0.0;
+        int64_t n = numel_of(e);
+        for (int64_t j = 0; j < n; j++) sum += (double)e->data[j];
+        unsigned long crc = n ? crc32(0, (const Bytef *)e->data, (uInt)(n * 4)) : 0ul;
+        snprintf(line, sizeof line, "tensor %s %s sum=%.17g crc=%08lx\n", e->name, shape, sum, crc);
+        strcat(want, line);
+    }
+    strcat(want, "meta epoch=12\nmeta label=\xc3\xa9t\xc3\xa9\nok\n");
+
+    char cmd[1024], got[4096];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/read_safetensors.py' '%s'", CVAE_TEST_TOOLS_DIR,
+             path);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t len = fread(got, 1, sizeof got - 1, p);
+    got[len] = '\0';
+    int rc = pclose(p);
+    if (rc != 0) fail_msg("read_safetensors.py exited with %d; output:\n%s", rc, got);
+    assert_string_equal(got, want);
+
+    /* and it rejects a corrupted file, so the check can fail */
+    size_t n;
+    unsigned char *b = read_all(path, &n);
+    b[n - 1] ^= 1;
+    write_all(path, b, n);
+    free(b);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/read_safetensors.py' '%s' 2>/dev/null",
+             CVAE_TEST_TOOLS_DIR, path);
+    p = popen(cmd, "r");
+    while (fread(got, 1, sizeof got, p) > 0) {
+    }
+    assert_int_not_equal(pclose(p), 0);
+    free_set(&ts);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roundtrip_bit_exact),
+        cmocka_unit_test(test_params_roundtrip),
+        cmocka_unit_test(test_every_truncation_fails),
+        cmocka_unit_test(test_flipped_data_byte_fails_crc),
+        cmocka_unit_test(test_bad_headers),
+        cmocka_unit_test(test_save_rejects_bad_arguments),
+        cmocka_unit_test(test_atomic_save_keeps_old_file),
+        cmocka_unit_test(test_reader_api_errors),
+        cmocka_unit_test(test_allocation_failures_do_not_leak),
+        cmocka_unit_test(test_python_reader_agrees),
+    };
+    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+}

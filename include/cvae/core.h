@@ -54,6 +54,10 @@ CVAE_API void cvae_clear_error(void);
 /** Library version as "MAJOR.MINOR.PATCH". */
 CVAE_API const char *cvae_version(void);
 
+/** Frees a buffer the library allocated and handed to the caller (a string or
+ *  an image from cvae_image_grid, ...). NULL is a no-op. */
+CVAE_API void cvae_free_buffer(void *p);
+
 /** Replaces the allocator used for every allocation the library makes.
  *  All three must be given (or all NULL to restore malloc/realloc/free). Not
  *  thread-safe: call before creating any cvae object. */

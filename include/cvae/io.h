@@ -171,9 +171,6 @@ CVAE_API cvae_status cvae_image_grid(const float *images, int64_t n, int64_t h, 
 CVAE_API cvae_status cvae_png_write_grid(const char *path, const float *images, int64_t n,
                                          int64_t h, int64_t w, int cols, int pad);
 
-/** Frees a buffer the library allocated for the caller. NULL is a no-op. */
-CVAE_API void cvae_free_buffer(void *p);
-
 #ifdef __cplusplus
 }
 #endif

@@ -69,9 +69,6 @@ CVAE_API cvae_status cvae_model_config_to_json(const cvae_model_config *cfg, cha
 CVAE_API cvae_status cvae_model_config_from_json(const char *json, size_t len,
                                                  cvae_model_config *cfg);
 
-/** Frees a buffer the library allocated for the caller (NULL is a no-op). */
-CVAE_API void cvae_free_buffer(void *p);
-
 typedef struct cvae_model cvae_model;
 
 /** A new model with freshly initialized weights (seeded by cfg->seed). */

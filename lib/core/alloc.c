@@ -37,6 +37,8 @@ void *cvae__calloc(size_t count, size_t size)
 
 void *cvae__realloc(void *p, size_t bytes) { return bytes ? user_realloc(p, bytes) : NULL; }
 
+void cvae_free_buffer(void *p) { cvae__free(p); }
+
 void cvae__free(void *p)
 {
     if (p) user_free(p);

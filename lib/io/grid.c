@@ -65,8 +65,3 @@ cvae_status cvae_png_write_grid(const char *path, const float *images, int64_t n
     cvae_free_buffer(g);
     return s;
 }
-
-void cvae_free_buffer(void *p)
-{
-    cvae__free(p);
-}

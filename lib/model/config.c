@@ -60,8 +60,6 @@ cvae_status cvae_model_config_validate(const cvae_model_config *c)
     return CVAE_OK;
 }
 
-void cvae_free_buffer(void *p) { cvae__free(p); }
-
 #define CONFIG_INT_FIELDS(X)                                                                       \
     X(image_channels) X(image_h) X(image_w) X(num_labels) X(latent) X(enc_channels)                \
     X(cond_channels) X(enc2_channels) X(dec_channels) X(table_trainable) X(cond_decoder)

@@ -68,7 +68,7 @@ void cvae__softplus_backward(float *dx, const float *dy, const float *x, int64_t
 
 void cvae__softplus_forward_ref(float *y, const float *x, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++) y[i] = (float)log(1.0 + exp((double)x[i]));
+    for (int64_t i = 0; i < n; i++) y[i] = (float)log1p(exp((double)x[i]));
 }
 
 void cvae__exp_forward(float *y, const float *x, int64_t n)

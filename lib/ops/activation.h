@@ -25,7 +25,7 @@ void cvae__tanh_backward(float *dx, const float *dy, const float *y, int64_t n);
 /* y = max(x, 0) + log1p(e^-|x|) = log(1 + e^x) without overflow;  f' = sigmoid(x). */
 void cvae__softplus_forward(float *y, const float *x, int64_t n);
 void cvae__softplus_backward(float *dx, const float *dy, const float *x, int64_t n);
-/* Plain log(1 + e^x) in double (overflows for x > ~700; for tests). */
+/* Plain log1p(e^x) in double (overflows for x > ~709; for tests). */
 void cvae__softplus_forward_ref(float *y, const float *x, int64_t n);
 /* y = e^x;  f' = y. */
 void cvae__exp_forward(float *y, const float *x, int64_t n);

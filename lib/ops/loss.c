@@ -35,7 +35,7 @@ void cvae__bce_with_logits_rows_ref(double *rows, const float *x, const float *z
     for (int64_t r = 0; r < n; r++) {
         double s = 0.0;
         for (int64_t j = r * d; j < (r + 1) * d; j++)
-            s += log(1.0 + exp((double)x[j])) - (double)x[j] * z[j];
+            s += log1p(exp((double)x[j])) - (double)x[j] * z[j];
         rows[r] = s;
     }
 }

@@ -10,7 +10,7 @@
 void cvae__bce_with_logits_rows(double *rows, const float *x, const float *z, int64_t n, int64_t d);
 void cvae__bce_with_logits_backward(float *dx, const float *dy, int per_row, float scale,
                                     const float *x, const float *z, int64_t n, int64_t d);
-/* Plain log(1 + e^x) - x z in double (overflows for large x; for tests). */
+/* Plain log1p(e^x) - x z in double (overflows for x > ~709; for tests). */
 void cvae__bce_with_logits_rows_ref(double *rows, const float *x, const float *z, int64_t n,
                                     int64_t d);
 

@@ -254,6 +254,11 @@ cvae_status cvae_tape_backward_with(cvae_tape *t, cvae_tensor *y, const float *d
         return cvae__error(CVAE_ERR_STATE,
                            "cvae_tape_backward: the tensor was not computed by a recording tape "
                            "from anything that requires a gradient");
+    /* intermediate gradients belong to one pass; only leaves and parameters accumulate */
+    for (int i = 0; i < t->n_nodes; i++) {
+        cvae_tensor *o = t->nodes[i].out;
+        if (o->grad) memset(o->grad, 0, (size_t)o->size * sizeof(float));
+    }
     float *g = cvae__tape_grad(t, y);
     if (!g) return CVAE_ERR_NOMEM;
     for (int64_t i = 0; i < y->size; i++) g[i] += dy[i];

@@ -135,6 +135,8 @@ cvae_tape_mark cvae__tape_mark(const cvae_tape *t)
 void cvae__tape_release(cvae_tape *t, cvae_tape_mark m)
 {
     if (m.chunk >= t->n_chunks) return;
+    size_t used = bytes_used(t); /* the peak of a pass is reached just before a release */
+    if (used > t->high_water) t->high_water = used;
     t->cur = m.chunk;
     t->chunks[m.chunk].used = m.used;
 }

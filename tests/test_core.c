@@ -15,7 +15,8 @@ static void test_status_strings(void **state)
         assert_non_null(a);
         assert_true(a[0] != '\0');
         assert_string_not_equal(a, "unknown status");
-        for (int u = CVAE_OK; u < s; u++) assert_string_not_equal(a, cvae_status_str((cvae_status)u));
+        for (int u = CVAE_OK; u < s; u++)
+            assert_string_not_equal(a, cvae_status_str((cvae_status)u));
     }
     assert_string_equal(cvae_status_str((cvae_status)99), "unknown status");
     assert_string_equal(cvae_version(), CVAE_VERSION_STRING);
@@ -101,7 +102,8 @@ static void test_tensor_new_wrap_view(void **state)
 static void test_tensor_reshape_fill_copy(void **state)
 {
     (void)state;
-    int64_t shape[2] = {6, 4}, s3[3] = {2, -1, 3}, s_bad[2] = {5, -1}, s_two[2] = {-1, -1}, s25[2] = {5, 5};
+    int64_t shape[2] = {6, 4}, s3[3] = {2, -1, 3}, s_bad[2] = {5, -1}, s_two[2] = {-1, -1},
+            s25[2] = {5, 5};
     cvae_tensor *a, *b;
     CVAE_OK_OR_FAIL(cvae_tensor_new(2, shape, &a));
     CVAE_OK_OR_FAIL(cvae_tensor_reshape(a, 3, s3));
@@ -164,7 +166,8 @@ static void test_rng_counter_based(void **state)
 {
     (void)state;
     enum { n = 1000 };
-    float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n), *c = malloc(sizeof(float) * n);
+    float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n),
+          *c = malloc(sizeof(float) * n);
     cvae_rng_fill_normal(5, 1, 0.0f, 1.0f, a, n);
     cvae_rng_fill_uniform(5, 2, 0.0f, 1.0f, c, 13); /* another stream in between */
     cvae_rng_fill_normal(5, 1, 0.0f, 1.0f, b, 37);

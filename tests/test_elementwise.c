@@ -12,11 +12,16 @@ static const char *op_names[N_OP] = {"add", "sub", "mul", "scale", "bias_add"};
 static cvae_status ew_fn(cvae_tape *t, cvae_tensor **in, void *ctx, cvae_tensor **out)
 {
     switch (*(op_kind *)ctx) {
-    case ADD: return cvae_op_add(t, in[0], in[1], out);
-    case SUB: return cvae_op_sub(t, in[0], in[1], out);
-    case MUL: return cvae_op_mul(t, in[0], in[1], out);
-    case SCALE: return cvae_op_scale(t, in[0], -1.7f, out);
-    default: return cvae_op_bias_add(t, in[0], in[1], out);
+    case ADD:
+        return cvae_op_add(t, in[0], in[1], out);
+    case SUB:
+        return cvae_op_sub(t, in[0], in[1], out);
+    case MUL:
+        return cvae_op_mul(t, in[0], in[1], out);
+    case SCALE:
+        return cvae_op_scale(t, in[0], -1.7f, out);
+    default:
+        return cvae_op_bias_add(t, in[0], in[1], out);
     }
 }
 
@@ -31,8 +36,9 @@ static void test_elementwise_gradcheck(void **state)
                                 test_rand_int(&r, 1, 3), test_rand_int(&r, 1, 4)};
             int nd = 2 + trial % 3;
             int64_t bshape[1] = {shape[1]};
-            cvae_tensor *in[2] = {test_tensor(&r, nd, shape),
-                                  op == BIAS ? test_tensor(&r, 1, bshape) : test_tensor(&r, nd, shape)};
+            cvae_tensor *in[2] = {test_tensor(&r, nd, shape), op == BIAS
+                                                                  ? test_tensor(&r, 1, bshape)
+                                                                  : test_tensor(&r, nd, shape)};
             int check[2] = {trial != 3, op != SCALE && trial != 4};
             if (!check[0] && !check[1]) check[0] = 1;
             test_gradcheck(ew_fn, &op, in, check, 2, NULL, op_names[op]);
@@ -47,7 +53,8 @@ static void test_elementwise_values(void **state)
     cvae_tape *t;
     CVAE_OK_OR_FAIL(cvae_tape_new(&t));
     int64_t shape[3] = {3, 4, 5}, bshape[1] = {4};
-    cvae_tensor *a = test_tensor(&r, 3, shape), *b = test_tensor(&r, 3, shape), *c = test_tensor(&r, 1, bshape);
+    cvae_tensor *a = test_tensor(&r, 3, shape), *b = test_tensor(&r, 3, shape),
+                *c = test_tensor(&r, 1, bshape);
     cvae_tensor *y[N_OP];
     CVAE_OK_OR_FAIL(cvae_op_add(t, a, b, &y[ADD]));
     CVAE_OK_OR_FAIL(cvae_op_sub(t, a, b, &y[SUB]));
@@ -90,7 +97,8 @@ static void test_elementwise_bad_inputs(void **state)
     cvae_tape *t;
     CVAE_OK_OR_FAIL(cvae_tape_new(&t));
     int64_t s23[2] = {2, 3}, s32[2] = {3, 2}, s6[1] = {6}, s2[1] = {2}, s3[1] = {3};
-    cvae_tensor *a = test_tensor(&r, 2, s23), *b = test_tensor(&r, 2, s32), *v = test_tensor(&r, 1, s6);
+    cvae_tensor *a = test_tensor(&r, 2, s23), *b = test_tensor(&r, 2, s32),
+                *v = test_tensor(&r, 1, s6);
     cvae_tensor *b2 = test_tensor(&r, 1, s2), *b3 = test_tensor(&r, 1, s3);
     cvae_tensor *y = (cvae_tensor *)0x1;
     CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae_op_add(t, a, b, &y));

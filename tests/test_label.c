@@ -33,7 +33,8 @@ static void test_one_hot_values(void **state)
         assert_int_equal(y->shape[1], k);
         assert_false(y->flags & CVAE_TENSOR_REQUIRES_GRAD);
         for (int64_t i = 0; i < n; i++)
-            for (int64_t j = 0; j < k; j++) assert_true(y->data[i * k + j] == (j == labels[i] ? 1.0f : 0.0f));
+            for (int64_t j = 0; j < k; j++)
+                assert_true(y->data[i * k + j] == (j == labels[i] ? 1.0f : 0.0f));
     }
     cvae_tape_free(t);
 }
@@ -45,7 +46,8 @@ static void test_embedding_gradcheck(void **state)
     (void)state;
     test_rng r = {72};
     for (int trial = 0; trial < 5; trial++) {
-        int64_t k = test_rand_int(&r, 1, 6), shape[3] = {k, test_rand_int(&r, 1, 5), test_rand_int(&r, 1, 3)};
+        int64_t k = test_rand_int(&r, 1, 6),
+                shape[3] = {k, test_rand_int(&r, 1, 5), test_rand_int(&r, 1, 3)};
         int64_t n = trial == 0 ? 1 : test_rand_int(&r, 2, 9);
         int32_t labels[9];
         for (int64_t i = 0; i < n; i++) labels[i] = (int32_t)test_rand_int(&r, 0, k - 1);
@@ -64,7 +66,8 @@ static void test_embedding_touches_only_present_rows(void **state)
     test_rng r = {73};
     int64_t k = 10, d = 6, n = 5;
     const int32_t labels[5] = {3, 7, 3, 0, 9};
-    float *dt = malloc(sizeof(float) * (size_t)(k * d)), *before = malloc(sizeof(float) * (size_t)(k * d));
+    float *dt = malloc(sizeof(float) * (size_t)(k * d)),
+          *before = malloc(sizeof(float) * (size_t)(k * d));
     float dy[30];
     test_fill(&r, dt, k * d, -1, 1, 0.05f);
     test_fill(&r, dy, n * d, -1, 1, 0.05f);

@@ -21,10 +21,13 @@ static void test_matmul_matches_reference(void **state)
     test_rng r = {41};
     for (int trial = 0; trial < 24; trial++) {
         int ta = trial & 1, tb = (trial >> 1) & 1;
-        int64_t m = test_rand_int(&r, 1, 17), k = test_rand_int(&r, 1, 33), n = test_rand_int(&r, 1, 19);
+        int64_t m = test_rand_int(&r, 1, 17), k = test_rand_int(&r, 1, 33),
+                n = test_rand_int(&r, 1, 19);
         int64_t sa[2] = {ta ? k : m, ta ? m : k}, sb[2] = {tb ? n : k, tb ? k : n}, sy[2] = {m, n};
-        cvae_tensor *a = test_tensor(&r, 2, sa), *b = test_tensor(&r, 2, sb), *dy = test_tensor(&r, 2, sy);
-        float *y1 = malloc(sizeof(float) * (size_t)(m * n)), *y2 = malloc(sizeof(float) * (size_t)(m * n));
+        cvae_tensor *a = test_tensor(&r, 2, sa), *b = test_tensor(&r, 2, sb),
+                    *dy = test_tensor(&r, 2, sy);
+        float *y1 = malloc(sizeof(float) * (size_t)(m * n)),
+              *y2 = malloc(sizeof(float) * (size_t)(m * n));
         cvae__matmul_forward(y1, a->data, b->data, ta, tb, m, k, n);
         cvae__matmul_forward_ref(y2, a->data, b->data, ta, tb, m, k, n);
         test_assert_close(y1, y2, m * n, 1e-5, 1e-5, "matmul forward");
@@ -62,7 +65,8 @@ static void test_matmul_bad_shapes(void **state)
     (void)state;
     test_rng r = {43};
     int64_t s23[2] = {2, 3}, s24[2] = {2, 4}, s3[1] = {3};
-    cvae_tensor *a = test_tensor(&r, 2, s23), *b = test_tensor(&r, 2, s24), *v = test_tensor(&r, 1, s3);
+    cvae_tensor *a = test_tensor(&r, 2, s23), *b = test_tensor(&r, 2, s24),
+                *v = test_tensor(&r, 1, s3);
     cvae_tape *t;
     CVAE_OK_OR_FAIL(cvae_tape_new(&t));
     cvae_tensor *y = (cvae_tensor *)0x1;

@@ -10,9 +10,12 @@ static const char *red_names[3] = {"sum", "mean", "sum_rows"};
 static cvae_status red_fn(cvae_tape *t, cvae_tensor **in, void *ctx, cvae_tensor **out)
 {
     switch (*(red *)ctx) {
-    case SUM: return cvae_op_sum(t, in[0], out);
-    case MEAN: return cvae_op_mean(t, in[0], out);
-    default: return cvae_op_sum_rows(t, in[0], out);
+    case SUM:
+        return cvae_op_sum(t, in[0], out);
+    case MEAN:
+        return cvae_op_mean(t, in[0], out);
+    default:
+        return cvae_op_sum_rows(t, in[0], out);
     }
 }
 

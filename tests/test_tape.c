@@ -86,7 +86,8 @@ static void test_gradients_accumulate(void **state)
     cvae_tape *t;
     CVAE_OK_OR_FAIL(cvae_tape_new(&t));
     int64_t numel = cvae_params_numel(m.p);
-    float *once = malloc(sizeof(float) * (size_t)numel), *twice = malloc(sizeof(float) * (size_t)numel);
+    float *once = malloc(sizeof(float) * (size_t)numel),
+          *twice = malloc(sizeof(float) * (size_t)numel);
     CVAE_OK_OR_FAIL(cvae_tape_backward(t, net_forward(&m, t, 6)));
     memcpy(once, cvae_params_grad(m.p), sizeof(float) * (size_t)numel);
     double norm = 0.0;
@@ -122,7 +123,8 @@ static void test_recording_off(void **state)
     assert_false(l->flags & CVAE_TENSOR_REQUIRES_GRAD);
     assert_true(isfinite(l->data[0]));
     CVAE_EXPECT_ERR(CVAE_ERR_STATE, cvae_tape_backward(t, l));
-    for (int64_t i = 0; i < cvae_params_numel(m.p); i++) assert_true(cvae_params_grad(m.p)[i] == 0.0f);
+    for (int64_t i = 0; i < cvae_params_numel(m.p); i++)
+        assert_true(cvae_params_grad(m.p)[i] == 0.0f);
     /* the same loss value as with recording on */
     cvae_tape_set_recording(t, 1);
     cvae_tensor *l2 = net_forward(&m, t, 3);

@@ -30,10 +30,14 @@ const char *cvae_version(void) { return CVAE_VERSION_STRING; }
 
 cvae_status cvae__error(cvae_status s, const char *fmt, ...)
 {
+    /* Formatted aside first: an argument may be cvae_last_error() itself. */
+    char msg[sizeof last_error];
+    msg[0] = '\0';
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(last_error, msg, strlen(msg) + 1);
     return s;
 }
 

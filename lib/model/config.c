@@ -123,7 +123,8 @@ static cvae_status parse(const cJSON *o, cvae_model_config *c)
         if (!cJSON_IsString(it) || !it->valuestring[0]) return cvae__error(CVAE_ERR_FORMAT, "model config: \"seed\" is not a decimal string");
         errno = 0;
         unsigned long long s = strtoull(it->valuestring, &end, 10);
-        if (*end || errno || it->valuestring[0] == '-') return cvae__error(CVAE_ERR_FORMAT, "model config: \"seed\" is not a decimal string");
+        /* strtoull alone would take " -1" (wrapping to 2^64 - 1) and "+1". */
+        if (*end || errno || it->valuestring[0] < '0' || it->valuestring[0] > '9') return cvae__error(CVAE_ERR_FORMAT, "model config: \"seed\" is not a decimal string");
         c->seed = s;
     }
     return CVAE_OK;

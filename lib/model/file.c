@@ -147,7 +147,7 @@ static cvae_status parse_train(const char *json, cvae_train_opts *o, int64_t *st
     if (!s) {
         char *end = NULL;
         errno = 0;
-        if (cJSON_IsString(seed) && seed->valuestring[0] && seed->valuestring[0] != '-')
+        if (cJSON_IsString(seed) && seed->valuestring[0] >= '0' && seed->valuestring[0] <= '9')
             sd = strtoull(seed->valuestring, &end, 10);
         if (!end || *end || errno) s = cvae__error(CVAE_ERR_FORMAT, "training state: bad \"seed\"");
     }

@@ -73,6 +73,7 @@ cvae_status cvae_params_add(cvae_params *p, const char *name, int ndim, const in
     CVAE_CHECK_NULL(p, "cvae_params_add");
     CVAE_CHECK_NULL(name, "cvae_params_add");
     CVAE_CHECK_NULL(shape, "cvae_params_add");
+    CVAE_CHECK_NULL(out, "cvae_params_add");
     if (cvae_params_find(p, name))
         return cvae__error(CVAE_ERR_INVALID_ARG, "cvae_params_add: duplicate name '%s'", name);
     cvae_tensor h;

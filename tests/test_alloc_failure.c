@@ -1,0 +1,271 @@
+/* Allocation failures: for each operation, count its allocation attempts n
+ * with the counting allocator (tests/support/failalloc.h), then for every
+ * k in 1..n fail attempt k alone and check that the operation returns
+ * CVAE_ERR_NOMEM with a message (or succeeds, where that allocation's failure
+ * is tolerated), does not crash, leaves its documented outputs untouched and
+ * leaks nothing (the allocator's live count is back where it started).
+ *
+ * cJSON's allocations are routed through the same counter (cJSON_InitHooks,
+ * as an application may do). cJSON cannot tell running out of memory from bad
+ * syntax, so a failed cJSON allocation while PARSING may also surface as
+ * CVAE_ERR_FORMAT; every other failure must give CVAE_ERR_NOMEM. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "failalloc.h"
+#include "testutil.h"
+
+typedef cvae_status (*op_fn)(void *ctx);
+
+typedef struct sweep_opts {
+    int cjson_parse_format_ok; /* a failed cJSON allocation may give CVAE_ERR_FORMAT */
+    /* Called after each failed run to check the outputs are untouched; may be NULL. */
+    void (*check_untouched)(void *ctx);
+} sweep_opts;
+
+/* Runs op once to count its allocations, then fails each one in turn. */
+static void sweep(const char *what, op_fn op, void *ctx, const sweep_opts *o)
+{
+    sweep_opts none = {0, NULL};
+    if (!o) o = &none;
+    long base = failalloc_live();
+    failalloc_arm(0);
+    CVAE_OK_OR_FAIL(op(ctx));
+    long n = failalloc_calls();
+    if (failalloc_live() != base)
+        fail_msg("%s: %ld blocks leaked by a successful run", what, failalloc_live() - base);
+    long nomem = 0, format = 0, tolerated = 0;
+    for (long k = 1; k <= n; k++) {
+        failalloc_arm(k);
+        cvae_clear_error();
+        cvae_status s = op(ctx);
+        if (!failalloc_fired())
+            fail_msg("%s: allocation %ld of %ld never happened (not deterministic?)", what, k, n);
+        if (s == CVAE_OK) {
+            tolerated++;
+        } else if (s == CVAE_ERR_NOMEM ||
+                   (s == CVAE_ERR_FORMAT && o->cjson_parse_format_ok && failalloc_fired_in_cjson())) {
+            if (cvae_last_error()[0] == '\0')
+                fail_msg("%s: failing allocation %ld gave no message", what, k);
+            if (s == CVAE_ERR_NOMEM)
+                nomem++;
+            else
+                format++;
+            if (o->check_untouched) o->check_untouched(ctx);
+        } else {
+            fail_msg("%s: failing allocation %ld of %ld (%s) gave %s: %s", what, k, n,
+                     failalloc_fired_in_cjson() ? "cJSON" : "cvae", cvae_status_str(s),
+                     cvae_last_error());
+        }
+        if (failalloc_live() != base)
+            fail_msg("%s: failing allocation %ld of %ld leaked %ld blocks", what, k, n,
+                     failalloc_live() - base);
+    }
+    failalloc_arm(0);
+    print_message("%-26s %4ld allocations: %4ld -> NOMEM, %3ld -> FORMAT (cJSON), %3ld tolerated\n",
+                  what, n, nomem, format, tolerated);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    failalloc_install(1);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    failalloc_uninstall();
+    return 0;
+}
+
+/* ---- a temporary directory for files ---- */
+
+static char tmpdir[64];
+
+static const char *tmp_path(const char *name)
+{
+    static char buf[128];
+    if (!tmpdir[0]) {
+        strcpy(tmpdir, "/tmp/cvae_allocfail_XXXXXX");
+        if (!mkdtemp(tmpdir)) fail_msg("mkdtemp failed");
+    }
+    snprintf(buf, sizeof buf, "%s/%s", tmpdir, name);
+    return buf;
+}
+
+static int dir_entries(void)
+{
+    DIR *d = opendir(tmpdir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    if (d) closedir(d);
+    return n;
+}
+
+static unsigned char *read_all(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)len + 1);
+    *n = fread(b, 1, (size_t)len, f);
+    fclose(f);
+    return b;
+}
+
+/* ---- tensors and the tape: a small graph, forward and backward ---- */
+
+static cvae_status graph_op(void *ctx)
+{
+    (void)ctx;
+    cvae_tape *t = NULL;
+    cvae_params *p = NULL;
+    cvae_tensor *w, *b, *table, *x, *h, *e, *hc, *y, *loss, *extra = NULL;
+    int64_t sw[2] = {3, 4}, sb[1] = {3}, stab[2] = {5, 2}, sx[2] = {2, 4};
+    const int32_t labels[2] = {4, 1};
+    cvae_status s = cvae_tensor_new(2, sx, &extra);
+    if (!s) s = cvae_tape_new(&t);
+    if (!s) s = cvae_params_new(&p);
+    if (!s) s = cvae_params_add(p, "w", 2, sw, 1, &w);
+    if (!s) s = cvae_params_add(p, "b", 1, sb, 1, &b);
+    if (!s) s = cvae_params_add(p, "table", 2, stab, 1, &table);
+    if (!s) s = cvae_tensor_fill(w, 0.25f);
+    if (!s) s = cvae_tensor_fill(table, -0.5f);
+    for (int pass = 0; pass < 2 && !s; pass++) { /* the second pass reuses the arena */
+        cvae_tape_reset(t);
+        cvae_params_zero_grad(p);
+        s = cvae_tape_tensor(t, 2, sx, &x);
+        if (!s) s = cvae_tensor_fill(x, 0.5f);
+        if (!s) s = cvae_op_linear(t, x, w, b, &h);
+        if (!s) s = cvae_op_embedding(t, table, labels, 2, &e);
+        cvae_tensor *parts[2] = {h, e};
+        if (!s) s = cvae_op_concat(t, parts, 2, 1, &hc);
+        if (!s) s = cvae_op_sigmoid(t, hc, &y);
+        if (!s) s = cvae_op_mean(t, y, &loss);
+        if (!s) s = cvae_tape_backward(t, loss);
+    }
+    cvae_params_free(p);
+    cvae_tape_free(t);
+    cvae_tensor_free(extra);
+    return s;
+}
+
+static void test_tensor_and_tape(void **state)
+{
+    (void)state;
+    sweep("tensor + tape graph", graph_op, NULL, NULL);
+}
+
+/* ---- safetensors ---- */
+
+static cvae_status st_save_op(void *ctx)
+{
+    (void)ctx;
+    static float a[12], b[3];
+    for (int i = 0; i < 12; i++) a[i] = (float)i;
+    cvae_st_entry e[2] = {{"enc.w", 2, {3, 4, 1, 1, 1}, a}, {"enc.b", 1, {3, 1, 1, 1, 1}, b}};
+    const char *keys[1] = {"note"}, *vals[1] = {"allocation failure test"};
+    return cvae_safetensors_save(tmp_path("st.safetensors"), e, 2, keys, vals, 1);
+}
+
+static unsigned char *st_before;
+static size_t st_before_n;
+
+static void st_untouched(void *ctx)
+{
+    (void)ctx;
+    size_t n;
+    unsigned char *now = read_all(tmp_path("st.safetensors"), &n);
+    assert_non_null(now);
+    assert_true(n == st_before_n && memcmp(now, st_before, n) == 0);
+    free(now);
+    assert_int_equal(dir_entries(), 1); /* no temporary file left behind */
+}
+
+static void test_safetensors_save(void **state)
+{
+    (void)state;
+    CVAE_OK_OR_FAIL(st_save_op(NULL));
+    st_before = read_all(tmp_path("st.safetensors"), &st_before_n);
+    sweep_opts o = {0, st_untouched};
+    sweep("safetensors save", st_save_op, NULL, &o);
+    free(st_before);
+}
+
+static cvae_status st_open_op(void *ctx)
+{
+    (void)ctx;
+    cvae_st_file *f = (cvae_st_file *)0x1;
+    cvae_status s = cvae_safetensors_open(tmp_path("st.safetensors"), &f);
+    if (s) {
+        assert_ptr_equal(f, (cvae_st_file *)0x1);
+        return s;
+    }
+    assert_int_equal(cvae_st_count(f), 2);
+    cvae_safetensors_close(f);
+    return CVAE_OK;
+}
+
+static void test_safetensors_open(void **state)
+{
+    (void)state;
+    CVAE_OK_OR_FAIL(st_save_op(NULL));
+    sweep_opts o = {1, NULL};
+    sweep("safetensors open", st_open_op, NULL, &o);
+}
+
+/* ---- model configuration JSON ---- */
+
+static cvae_model_config cfg_out;
+
+static cvae_status config_op(void *ctx)
+{
+    (void)ctx;
+    static const char text[] = "{\"latent\": 3, \"image_h\": 8, \"image_w\": 12, \"beta\": 0.5, "
+                               "\"table_init\": \"gabor\", \"seed\": \"99\"}";
+    cvae_model_config c = cfg_out;
+    char *json = NULL;
+    cvae_status s = cvae_model_config_from_json(text, sizeof text - 1, &c);
+    if (!s) s = cvae_model_config_to_json(&c, &json);
+    cvae_free_buffer(json);
+    return s;
+}
+
+static void config_untouched(void *ctx)
+{
+    (void)ctx;
+    cvae_model_config d = cvae_model_config_default();
+    assert_memory_equal(&cfg_out, &d, sizeof d);
+}
+
+static void test_model_config_json(void **state)
+{
+    (void)state;
+    cfg_out = cvae_model_config_default();
+    sweep_opts o = {1, config_untouched};
+    sweep("model config JSON", config_op, NULL, &o);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tensor_and_tape),
+        cmocka_unit_test(test_safetensors_save),
+        cmocka_unit_test(test_safetensors_open),
+        cmocka_unit_test(test_model_config_json),
+    };
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    if (tmpdir[0]) {
+        unlink(tmp_path("st.safetensors"));
+        rmdir(tmpdir);
+    }
+    return rc;
+}

@@ -29,6 +29,7 @@ static void test_conv2d_layer(void **state)
     for (int64_t i = 0; i < c2->weight->size; i++) s1 += c2->weight->data[i], s2 += pow(c2->weight->data[i], 2);
     double sd = sqrt(s2 / (double)c2->weight->size), want = sqrt(2.0 / 27);
     assert_true(fabs(sd - want) < 0.2 * want);
+    assert_true(fabs(s1 / (double)c2->weight->size) < 0.5 * want);
     for (int i = 0; i < 8; i++) assert_float_equal(c1->bias->data[i], 0.0f, 0);
 
     /* forward through the layer equals the op; gradients reach weight and bias */

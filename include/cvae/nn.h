@@ -33,7 +33,56 @@ CVAE_API cvae_status cvae_init_fill(cvae_tensor *w, cvae_init init, int64_t fan_
 
 /* ==== convolution layers =================================================== */
 
-/* (section owned by the conv branch) */
+/* Parameters are registered under PyTorch's names ("<name>.weight", ...). Weights
+ * are drawn with cvae_init_fill from stream = a hash of the weight's name, so
+ * layers sharing a seed get independent values; biases start at zero. On an
+ * error nothing is added to p, unless p runs out of memory midway. */
+
+/** y = conv2d(x, weight) + bias. */
+typedef struct cvae_conv2d {
+    cvae_tensor *weight; /**< [Cout, Cin, kH, kW]; fan_in = Cin kH kW, fan_out = Cout kH kW */
+    cvae_tensor *bias;   /**< [Cout] or NULL */
+    cvae_conv_opts opts;
+} cvae_conv2d;
+
+CVAE_API cvae_status cvae_conv2d_new(cvae_params *p, const char *name, int64_t cin, int64_t cout, int kh,
+                                     int kw, cvae_conv_opts opts, int bias, cvae_init init, uint64_t seed,
+                                     cvae_conv2d **out);
+/** x: [N, Cin, H, W] -> y: [N, Cout, Ho, Wo] on tape t. */
+CVAE_API cvae_status cvae_conv2d_forward(const cvae_conv2d *layer, cvae_tape *t, cvae_tensor *x,
+                                         cvae_tensor **y);
+/** Frees the struct (not its parameters, which belong to the block). NULL is a no-op. */
+CVAE_API void cvae_conv2d_free(cvae_conv2d *layer);
+
+/** y = conv_transpose2d(x, weight) + bias (opts.output_pad in [0, stride)). */
+typedef struct cvae_conv_transpose2d {
+    cvae_tensor *weight; /**< [Cin, Cout, kH, kW]; fan_in = Cout kH kW, fan_out = Cin kH kW (as PyTorch, Keras) */
+    cvae_tensor *bias;   /**< [Cout] or NULL */
+    cvae_conv_opts opts;
+} cvae_conv_transpose2d;
+
+CVAE_API cvae_status cvae_conv_transpose2d_new(cvae_params *p, const char *name, int64_t cin, int64_t cout,
+                                               int kh, int kw, cvae_conv_opts opts, int bias, cvae_init init,
+                                               uint64_t seed, cvae_conv_transpose2d **out);
+/** x: [N, Cin, H, W] -> y: [N, Cout, Ho, Wo]. */
+CVAE_API cvae_status cvae_conv_transpose2d_forward(const cvae_conv_transpose2d *layer, cvae_tape *t,
+                                                   cvae_tensor *x, cvae_tensor **y);
+CVAE_API void cvae_conv_transpose2d_free(cvae_conv_transpose2d *layer);
+
+/** Batch normalization over (N, H, W) per channel (see cvae_op_batch_norm2d). */
+typedef struct cvae_batch_norm2d {
+    cvae_tensor *weight, *bias;              /**< gamma (ones), beta (zeros): [C], trainable */
+    cvae_tensor *running_mean, *running_var; /**< [C] (zeros, ones): frozen, saved with the model */
+    float momentum, eps;
+} cvae_batch_norm2d;
+
+/** momentum in [0, 1] (PyTorch default 0.1), eps > 0 (default 1e-5). */
+CVAE_API cvae_status cvae_batch_norm2d_new(cvae_params *p, const char *name, int64_t c, float momentum,
+                                           float eps, cvae_batch_norm2d **out);
+/** x: [N, C, H, W] -> y of the same shape; training != 0 uses and updates batch statistics. */
+CVAE_API cvae_status cvae_batch_norm2d_forward(const cvae_batch_norm2d *layer, cvae_tape *t, cvae_tensor *x,
+                                               int training, cvae_tensor **y);
+CVAE_API void cvae_batch_norm2d_free(cvae_batch_norm2d *layer);
 
 
 

@@ -136,8 +136,6 @@ cvae_tape_mark cvae__tape_mark(const cvae_tape *t)
  * whose temporaries were released still fits one chunk after the next reset. */
 void cvae__tape_release(cvae_tape *t, cvae_tape_mark m)
 {
-    size_t used = bytes_used(t);
-    if (used > t->high_water) t->high_water = used;
     if (m.chunk >= t->n_chunks) return;
     size_t used = bytes_used(t); /* the peak of a pass is reached just before a release */
     if (used > t->high_water) t->high_water = used;

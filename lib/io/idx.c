@@ -192,19 +192,32 @@ fail:
     return s;
 }
 
-/* dir/<split>-<kind>.gz when it can be opened, else dir/<split>-<kind>; NULL on NOMEM. */
-static char *pick_path(const char *dir, const char *split, const char *kind)
+static bool can_open(const char *path)
 {
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+/* dir/<split>-<kind>.gz when it can be opened, else dir/<split>-<kind>. */
+static cvae_status pick_path(const char *dir, const char *split, const char *kind, char **out)
+{
+    static const char *fn = "cvae_dataset_load_dir";
     size_t len = strlen(dir) + strlen(split) + strlen(kind) + 8;
     char *path = cvae__malloc(len);
-    if (!path) return NULL;
+    if (!path) return cvae__nomem(fn, len);
     snprintf(path, len, "%s/%s-%s.gz", dir, split, kind);
-    FILE *f = fopen(path, "rb");
-    if (f)
-        fclose(f);
-    else
+    if (!can_open(path)) {
         snprintf(path, len, "%s/%s-%s", dir, split, kind);
-    return path;
+        if (!can_open(path)) {
+            cvae_status s = cvae__error(CVAE_ERR_IO, "%s: cannot open %s (nor %s.gz): %s", fn,
+                                        path, path, strerror(errno));
+            cvae__free(path);
+            return s;
+        }
+    }
+    *out = path;
+    return CVAE_OK;
 }
 
 cvae_status cvae_dataset_load_dir(const char *dir, const char *split, cvae_dataset **out)
@@ -216,10 +229,10 @@ cvae_status cvae_dataset_load_dir(const char *dir, const char *split, cvae_datas
     if (!split[0] || strchr(split, '/'))
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: bad split name '%s' (e.g. \"train\", \"t10k\")",
                            fn, split);
-    char *ipath = pick_path(dir, split, "images-idx3-ubyte");
-    char *lpath = pick_path(dir, split, "labels-idx1-ubyte");
-    cvae_status s = ipath && lpath ? cvae_dataset_load_idx(ipath, lpath, out)
-                                   : cvae__nomem(fn, strlen(dir) + 64);
+    char *ipath = NULL, *lpath = NULL;
+    cvae_status s = pick_path(dir, split, "images-idx3-ubyte", &ipath);
+    if (!s) s = pick_path(dir, split, "labels-idx1-ubyte", &lpath);
+    if (!s) s = cvae_dataset_load_idx(ipath, lpath, out);
     cvae__free(ipath);
     cvae__free(lpath);
     return s;

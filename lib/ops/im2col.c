@@ -63,12 +63,12 @@ void cvae__im2col(float *cols, const float *x, const int64_t *idx, int64_t n, co
                             memset(dst, 0, (size_t)g->wo * sizeof(float));
                             continue;
                         }
-                        const float *src = xs + iy * g->w + offw;
+                        const float *src = xs + iy * g->w;
                         for (int64_t ox = 0; ox < xlo; ox++) dst[ox] = 0.0f;
                         if (sw == 1)
-                            memcpy(dst + xlo, src + xlo, (size_t)(xhi - xlo) * sizeof(float));
+                            memcpy(dst + xlo, src + xlo + offw, (size_t)(xhi - xlo) * sizeof(float));
                         else
-                            for (int64_t ox = xlo; ox < xhi; ox++) dst[ox] = src[ox * sw];
+                            for (int64_t ox = xlo; ox < xhi; ox++) dst[ox] = src[ox * sw + offw];
                         for (int64_t ox = xhi; ox < g->wo; ox++) dst[ox] = 0.0f;
                     }
                 }
@@ -92,8 +92,8 @@ void cvae__col2im(float *x, const float *cols, const int64_t *idx, int64_t n, co
                     for (int64_t oy = 0; oy < g->ho; oy++, src += g->wo) {
                         int64_t iy = oy * sh - g->o.pad_top + i * g->o.dilation_h;
                         if (iy < 0 || iy >= g->h) continue;
-                        float *dst = xs + iy * g->w + offw;
-                        for (int64_t ox = xlo; ox < xhi; ox++) dst[ox * sw] += src[ox];
+                        float *dst = xs + iy * g->w;
+                        for (int64_t ox = xlo; ox < xhi; ox++) dst[ox * sw + offw] += src[ox];
                     }
                 }
             }

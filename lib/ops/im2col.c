@@ -43,7 +43,7 @@ static void valid_range(int64_t tap, int64_t stride, int64_t pad, int64_t dil, i
     *hi = h;
 }
 
-void cvae__im2col(float *cols, const float *x, const int64_t *idx, int64_t n, const cvae_conv_geom *g)
+static void im2col_rows(float *cols, const float *x, const int64_t *idx, int64_t n, const cvae_conv_geom *g)
 {
     const int64_t hw = g->ho * g->wo, ld = n * hw, img = g->c * g->h * g->w;
     const int64_t sh = g->o.stride_h, sw = g->o.stride_w;
@@ -63,19 +63,19 @@ void cvae__im2col(float *cols, const float *x, const int64_t *idx, int64_t n, co
                             memset(dst, 0, (size_t)g->wo * sizeof(float));
                             continue;
                         }
-                        const float *src = xs + iy * g->w + offw;
+                        const float *src = xs + iy * g->w;
                         for (int64_t ox = 0; ox < xlo; ox++) dst[ox] = 0.0f;
                         if (sw == 1)
-                            memcpy(dst + xlo, src + xlo, (size_t)(xhi - xlo) * sizeof(float));
+                            memcpy(dst + xlo, src + xlo + offw, (size_t)(xhi - xlo) * sizeof(float));
                         else
-                            for (int64_t ox = xlo; ox < xhi; ox++) dst[ox] = src[ox * sw];
+                            for (int64_t ox = xlo; ox < xhi; ox++) dst[ox] = src[ox * sw + offw];
                         for (int64_t ox = xhi; ox < g->wo; ox++) dst[ox] = 0.0f;
                     }
                 }
             }
 }
 
-void cvae__col2im(float *x, const float *cols, const int64_t *idx, int64_t n, const cvae_conv_geom *g)
+static void col2im_rows(float *x, const float *cols, const int64_t *idx, int64_t n, const cvae_conv_geom *g)
 {
     const int64_t hw = g->ho * g->wo, ld = n * hw, img = g->c * g->h * g->w;
     const int64_t sh = g->o.stride_h, sw = g->o.stride_w;
@@ -92,9 +92,102 @@ void cvae__col2im(float *x, const float *cols, const int64_t *idx, int64_t n, co
                     for (int64_t oy = 0; oy < g->ho; oy++, src += g->wo) {
                         int64_t iy = oy * sh - g->o.pad_top + i * g->o.dilation_h;
                         if (iy < 0 || iy >= g->h) continue;
-                        float *dst = xs + iy * g->w + offw;
-                        for (int64_t ox = xlo; ox < xhi; ox++) dst[ox * sw] += src[ox];
+                        float *dst = xs + iy * g->w;
+                        for (int64_t ox = xlo; ox < xhi; ox++) dst[ox * sw + offw] += src[ox];
                     }
                 }
             }
+}
+
+/* Fast path for small planes: each input plane is copied once into a zero-padded
+ * buffer on the stack, so that every kernel tap becomes one bounds-free gather
+ * of Ho*Wo elements through a table of offsets, instead of Ho short rows. */
+#define PLANE_MAX 2048 /* floats of the padded plane */
+#define TAP_MAX 2048   /* output positions per plane */
+
+typedef struct plane_plan {
+    int64_t hp, wp; /* padded extents */
+    int padded;     /* whether any padding is non-zero */
+} plane_plan;
+
+static int plane_fits(const cvae_conv_geom *g, plane_plan *pp)
+{
+    if (g->h > PLANE_MAX || g->w > PLANE_MAX || g->ho * g->wo > TAP_MAX) return 0;
+    pp->hp = g->h + g->o.pad_top + g->o.pad_bottom;
+    pp->wp = g->w + g->o.pad_left + g->o.pad_right;
+    pp->padded = pp->hp != g->h || pp->wp != g->w;
+    return pp->hp * pp->wp <= PLANE_MAX;
+}
+
+/* off[oy*Wo + ox] = offset of tap (0, 0) of output (oy, ox) in a plane of row length wp. */
+static void tap_offsets(int32_t *off, const cvae_conv_geom *g, int64_t wp)
+{
+    for (int64_t oy = 0; oy < g->ho; oy++)
+        for (int64_t ox = 0; ox < g->wo; ox++)
+            off[oy * g->wo + ox] = (int32_t)(oy * g->o.stride_h * wp + ox * g->o.stride_w);
+}
+
+void cvae__im2col(float *cols, const float *x, const int64_t *idx, int64_t n, const cvae_conv_geom *g)
+{
+    plane_plan pp;
+    if (!plane_fits(g, &pp)) {
+        im2col_rows(cols, x, idx, n, g);
+        return;
+    }
+    float plane[PLANE_MAX];
+    int32_t off[TAP_MAX];
+    const int64_t hw = g->ho * g->wo, ld = n * hw, chw = g->h * g->w;
+    const int64_t wp = pp.padded ? pp.wp : g->w;
+    tap_offsets(off, g, wp);
+    if (pp.padded) memset(plane, 0, (size_t)(pp.hp * pp.wp) * sizeof(float));
+    for (int64_t s = 0; s < n; s++) {
+        const float *xs = x + (idx ? idx[s] : s) * g->c * chw;
+        for (int64_t c = 0; c < g->c; c++) {
+            const float *src = xs + c * chw;
+            if (pp.padded) {
+                for (int64_t y = 0; y < g->h; y++)
+                    memcpy(plane + (y + g->o.pad_top) * wp + g->o.pad_left, src + y * g->w,
+                           (size_t)g->w * sizeof(float));
+                src = plane;
+            }
+            for (int64_t i = 0; i < g->kh; i++)
+                for (int64_t j = 0; j < g->kw; j++) {
+                    const float *base = src + i * g->o.dilation_h * wp + j * g->o.dilation_w;
+                    float *dst = cols + ((c * g->kh + i) * g->kw + j) * ld + s * hw;
+                    for (int64_t q = 0; q < hw; q++) dst[q] = base[off[q]];
+                }
+        }
+    }
+}
+
+void cvae__col2im(float *x, const float *cols, const int64_t *idx, int64_t n, const cvae_conv_geom *g)
+{
+    plane_plan pp;
+    if (!plane_fits(g, &pp)) {
+        col2im_rows(x, cols, idx, n, g);
+        return;
+    }
+    float plane[PLANE_MAX];
+    int32_t off[TAP_MAX];
+    const int64_t hw = g->ho * g->wo, ld = n * hw, chw = g->h * g->w, wp = pp.wp;
+    const int64_t np = pp.hp * pp.wp;
+    tap_offsets(off, g, wp);
+    for (int64_t s = 0; s < n; s++) {
+        float *xs = x + (idx ? idx[s] : s) * g->c * chw;
+        for (int64_t c = 0; c < g->c; c++) {
+            for (int64_t k = 0; k < np; k++) plane[k] = 0.0f;
+            for (int64_t i = 0; i < g->kh; i++)
+                for (int64_t j = 0; j < g->kw; j++) {
+                    float *base = plane + i * g->o.dilation_h * wp + j * g->o.dilation_w;
+                    const float *src = cols + ((c * g->kh + i) * g->kw + j) * ld + s * hw;
+                    for (int64_t q = 0; q < hw; q++) base[off[q]] += src[q];
+                }
+            float *dst = xs + c * chw;
+            for (int64_t y = 0; y < g->h; y++) {
+                const float *row = plane + (y + g->o.pad_top) * wp + g->o.pad_left;
+                float *d = dst + y * g->w;
+                for (int64_t xx = 0; xx < g->w; xx++) d[xx] += row[xx];
+            }
+        }
+    }
 }

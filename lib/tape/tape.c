@@ -132,6 +132,8 @@ cvae_tape_mark cvae__tape_mark(const cvae_tape *t)
     return m;
 }
 
+/* The peak before a release counts toward the high-water mark, so that a pass
+ * whose temporaries were released still fits one chunk after the next reset. */
 void cvae__tape_release(cvae_tape *t, cvae_tape_mark m)
 {
     if (m.chunk >= t->n_chunks) return;

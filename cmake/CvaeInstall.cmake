@@ -1,0 +1,65 @@
+# Install rules: headers, libraries, the `cvae` program, the bundled digits,
+# a CMake package (cvae::cvae, cvae::cvae_static) and a pkg-config file.
+include(CMakePackageConfigHelpers)
+
+set(CVAE_CMAKE_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/cvae" CACHE STRING
+    "Where the CMake package files go, relative to the prefix")
+set(CVAE_PKGCONFIG_DIR "${CMAKE_INSTALL_LIBDIR}/pkgconfig" CACHE STRING
+    "Where cvae.pc goes, relative to the prefix")
+
+install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/cvae" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
+        COMPONENT dev FILES_MATCHING PATTERN "*.h")
+
+set(cvae_install_targets "")
+if(TARGET cvae_shared)
+  list(APPEND cvae_install_targets cvae_shared)
+endif()
+if(TARGET cvae_static)
+  list(APPEND cvae_install_targets cvae_static)
+endif()
+install(TARGETS ${cvae_install_targets} EXPORT cvae-targets
+        LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT runtime NAMELINK_COMPONENT dev
+        ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT dev)
+install(EXPORT cvae-targets NAMESPACE cvae:: DESTINATION "${CVAE_CMAKE_DIR}" COMPONENT dev)
+
+configure_package_config_file("${CMAKE_CURRENT_LIST_DIR}/cvae-config.cmake.in"
+  "${PROJECT_BINARY_DIR}/cvae-config.cmake" INSTALL_DESTINATION "${CVAE_CMAKE_DIR}")
+write_basic_package_version_file("${PROJECT_BINARY_DIR}/cvae-config-version.cmake"
+  VERSION ${PROJECT_VERSION} COMPATIBILITY SameMajorVersion)
+install(FILES "${PROJECT_BINARY_DIR}/cvae-config.cmake" "${PROJECT_BINARY_DIR}/cvae-config-version.cmake"
+        DESTINATION "${CVAE_CMAKE_DIR}" COMPONENT dev)
+
+# cvae.pc: relocatable (paths relative to the .pc file) unless the install
+# folders were given as absolute paths.
+if(IS_ABSOLUTE "${CVAE_PKGCONFIG_DIR}")
+  set(CVAE_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
+else()
+  string(REGEX REPLACE "[^/]+" ".." up "${CVAE_PKGCONFIG_DIR}")
+  set(CVAE_PC_PREFIX "\${pcfiledir}/${up}")
+endif()
+foreach(d LIBDIR INCLUDEDIR)
+  if(IS_ABSOLUTE "${CMAKE_INSTALL_${d}}")
+    set(CVAE_PC_${d} "${CMAKE_INSTALL_${d}}")
+  else()
+    set(CVAE_PC_${d} "\${prefix}/${CMAKE_INSTALL_${d}}")
+  endif()
+endforeach()
+# OpenBLAS's library name and folder differ between distributions, so static
+# users get it from its own openblas.pc; the others have stable -l names.
+if(CVAE_OPENBLAS_FOUND)
+  set(CVAE_PC_REQUIRES_PRIVATE "openblas")
+  set(CVAE_PC_LIBS_PRIVATE "-lcjson -lz -lpng -lm -lpthread")
+else()
+  set(CVAE_PC_REQUIRES_PRIVATE "")
+  set(CVAE_PC_LIBS_PRIVATE "-lopenblas -lcjson -lz -lpng -lm -lpthread")
+endif()
+configure_file("${CMAKE_CURRENT_LIST_DIR}/cvae.pc.in" "${PROJECT_BINARY_DIR}/cvae.pc" @ONLY)
+install(FILES "${PROJECT_BINARY_DIR}/cvae.pc" DESTINATION "${CVAE_PKGCONFIG_DIR}" COMPONENT dev)
+
+# The bundled digits, so an installed `cvae train` runs with no argument.
+install(DIRECTORY "${PROJECT_SOURCE_DIR}/tests/data/mnist-digits-5k"
+        DESTINATION "${CMAKE_INSTALL_DATADIR}/cvae/data" COMPONENT runtime)
+
+if(TARGET cvae_cli_installed)
+  install(TARGETS cvae_cli_installed RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT runtime)
+endif()

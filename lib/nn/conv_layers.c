@@ -1,0 +1,171 @@
+/* Convolution, transposed convolution and batch-norm layers: parameter
+ * registration and initialization; the work is done by the ops. */
+#include <math.h>
+#include <stdio.h>
+
+#include "core/internal.h"
+#include "cvae/nn.h"
+
+#define NAME_MAX_LEN 256
+
+/* "<name>.<suffix>" into buf; an error if it does not fit or already exists in p. */
+static cvae_status param_name(char *buf, const char *fn, const cvae_params *p, const char *name,
+                              const char *suffix)
+{
+    int len = snprintf(buf, NAME_MAX_LEN, "%s.%s", name, suffix);
+    if (len < 0 || len >= NAME_MAX_LEN)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: name '%s' is too long", fn, name);
+    if (cvae_params_find(p, buf))
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: parameter '%s' already exists", fn, buf);
+    return CVAE_OK;
+}
+
+/* FNV-1a of s: the RNG stream of a parameter. */
+static uint64_t name_stream(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static cvae_status check_opts(const char *fn, const cvae_conv_opts *o, int transposed)
+{
+    if (o->stride_h < 1 || o->stride_w < 1 || o->dilation_h < 1 || o->dilation_w < 1)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: stride %dx%d and dilation %dx%d must be >= 1", fn,
+                           o->stride_h, o->stride_w, o->dilation_h, o->dilation_w);
+    if (o->pad_top < 0 || o->pad_bottom < 0 || o->pad_left < 0 || o->pad_right < 0)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: negative padding", fn);
+    if (!transposed && (o->output_pad_h || o->output_pad_w))
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: output_pad applies to transposed convolutions only", fn);
+    if (transposed && (o->output_pad_h < 0 || o->output_pad_w < 0 || o->output_pad_h >= o->stride_h ||
+                       o->output_pad_w >= o->stride_w))
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: output_pad %dx%d must be in [0, stride %dx%d)", fn,
+                           o->output_pad_h, o->output_pad_w, o->stride_h, o->stride_w);
+    return CVAE_OK;
+}
+
+/* Shared constructor: weight of shape w_shape ([Cout, Cin, .] or, transposed, [Cin, Cout, .]:
+ * either way fan_in = w_shape[1] kH kW, fan_out = w_shape[0] kH kW), optional bias [cout]. */
+static cvae_status conv_new(const char *fn, cvae_params *p, const char *name, const int64_t w_shape[4],
+                            int64_t cout, const cvae_conv_opts *opts,
+                            int transposed, int bias, cvae_init init, uint64_t seed, cvae_tensor **w,
+                            cvae_tensor **b)
+{
+    CVAE_CHECK_NULL(p, fn);
+    CVAE_CHECK_NULL(name, fn);
+    for (int i = 0; i < 4; i++)
+        if (w_shape[i] < 1 || w_shape[i] > INT32_MAX)
+            return cvae__error(CVAE_ERR_INVALID_ARG, "%s: channels and kernel extents must be in [1, 2^31)", fn);
+    if (init < CVAE_INIT_GLOROT_UNIFORM || init > CVAE_INIT_ZEROS)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: unknown init scheme %d", fn, (int)init);
+    CVAE_TRY(check_opts(fn, opts, transposed));
+    char wname[NAME_MAX_LEN], bname[NAME_MAX_LEN];
+    CVAE_TRY(param_name(wname, fn, p, name, "weight"));
+    if (bias) CVAE_TRY(param_name(bname, fn, p, name, "bias"));
+    int64_t size;
+    CVAE_TRY(cvae_shape_check(4, w_shape, &size));
+    CVAE_TRY(cvae_params_add(p, wname, 4, w_shape, 1, w));
+    const int64_t kk = w_shape[2] * w_shape[3];
+    CVAE_TRY(cvae_init_fill(*w, init, w_shape[1] * kk, w_shape[0] * kk, seed, name_stream(wname)));
+    *b = NULL;
+    if (bias) CVAE_TRY(cvae_params_add(p, bname, 1, &cout, 1, b));
+    return CVAE_OK;
+}
+
+cvae_status cvae_conv2d_new(cvae_params *p, const char *name, int64_t cin, int64_t cout, int kh, int kw,
+                            cvae_conv_opts opts, int bias, cvae_init init, uint64_t seed, cvae_conv2d **out)
+{
+    static const char *fn = "cvae_conv2d_new";
+    CVAE_CHECK_NULL(out, fn);
+    cvae_conv2d *l = cvae__calloc(1, sizeof *l);
+    if (!l) return cvae__nomem(fn, sizeof *l);
+    const int64_t shape[4] = {cout, cin, kh, kw};
+    cvae_status s = conv_new(fn, p, name, shape, cout, &opts, 0, bias, init, seed,
+                             &l->weight, &l->bias);
+    if (s) {
+        cvae__free(l);
+        return s;
+    }
+    l->opts = opts;
+    *out = l;
+    return CVAE_OK;
+}
+
+cvae_status cvae_conv2d_forward(const cvae_conv2d *layer, cvae_tape *t, cvae_tensor *x, cvae_tensor **y)
+{
+    CVAE_CHECK_NULL(layer, "cvae_conv2d_forward");
+    return cvae_op_conv2d(t, x, layer->weight, layer->bias, &layer->opts, y);
+}
+
+void cvae_conv2d_free(cvae_conv2d *layer) { cvae__free(layer); }
+
+cvae_status cvae_conv_transpose2d_new(cvae_params *p, const char *name, int64_t cin, int64_t cout, int kh,
+                                      int kw, cvae_conv_opts opts, int bias, cvae_init init, uint64_t seed,
+                                      cvae_conv_transpose2d **out)
+{
+    static const char *fn = "cvae_conv_transpose2d_new";
+    CVAE_CHECK_NULL(out, fn);
+    cvae_conv_transpose2d *l = cvae__calloc(1, sizeof *l);
+    if (!l) return cvae__nomem(fn, sizeof *l);
+    const int64_t shape[4] = {cin, cout, kh, kw};
+    cvae_status s = conv_new(fn, p, name, shape, cout, &opts, 1, bias, init, seed,
+                             &l->weight, &l->bias);
+    if (s) {
+        cvae__free(l);
+        return s;
+    }
+    l->opts = opts;
+    *out = l;
+    return CVAE_OK;
+}
+
+cvae_status cvae_conv_transpose2d_forward(const cvae_conv_transpose2d *layer, cvae_tape *t, cvae_tensor *x,
+                                          cvae_tensor **y)
+{
+    CVAE_CHECK_NULL(layer, "cvae_conv_transpose2d_forward");
+    return cvae_op_conv_transpose2d(t, x, layer->weight, layer->bias, &layer->opts, y);
+}
+
+void cvae_conv_transpose2d_free(cvae_conv_transpose2d *layer) { cvae__free(layer); }
+
+cvae_status cvae_batch_norm2d_new(cvae_params *p, const char *name, int64_t c, float momentum, float eps,
+                                  cvae_batch_norm2d **out)
+{
+    static const char *fn = "cvae_batch_norm2d_new";
+    CVAE_CHECK_NULL(p, fn);
+    CVAE_CHECK_NULL(name, fn);
+    CVAE_CHECK_NULL(out, fn);
+    if (c < 1) return cvae__error(CVAE_ERR_INVALID_ARG, "%s: %lld channels", fn, (long long)c);
+    if (!(momentum >= 0.0f && momentum <= 1.0f))
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: momentum %g must be in [0, 1]", fn, (double)momentum);
+    if (!(eps > 0.0f) || !isfinite(eps))
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: eps %g must be finite and > 0", fn, (double)eps);
+    static const char *suffix[4] = {"weight", "bias", "running_mean", "running_var"};
+    char names[4][NAME_MAX_LEN];
+    for (int i = 0; i < 4; i++) CVAE_TRY(param_name(names[i], fn, p, name, suffix[i]));
+    cvae_batch_norm2d *l = cvae__calloc(1, sizeof *l);
+    if (!l) return cvae__nomem(fn, sizeof *l);
+    cvae_tensor **slot[4] = {&l->weight, &l->bias, &l->running_mean, &l->running_var};
+    for (int i = 0; i < 4; i++) {
+        cvae_status s = cvae_params_add(p, names[i], 1, &c, i < 2, slot[i]);
+        if (s) {
+            cvae__free(l);
+            return s;
+        }
+    }
+    CVAE_TRY(cvae_tensor_fill(l->weight, 1.0f));
+    CVAE_TRY(cvae_tensor_fill(l->running_var, 1.0f));
+    l->momentum = momentum, l->eps = eps;
+    *out = l;
+    return CVAE_OK;
+}
+
+cvae_status cvae_batch_norm2d_forward(const cvae_batch_norm2d *layer, cvae_tape *t, cvae_tensor *x, int training,
+                                      cvae_tensor **y)
+{
+    CVAE_CHECK_NULL(layer, "cvae_batch_norm2d_forward");
+    return cvae_op_batch_norm2d(t, x, layer->weight, layer->bias, layer->running_mean, layer->running_var,
+                                layer->momentum, layer->eps, training, y);
+}
+
+void cvae_batch_norm2d_free(cvae_batch_norm2d *layer) { cvae__free(layer); }

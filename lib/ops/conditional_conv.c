@@ -1,0 +1,248 @@
+/* cvae_op_conditional_conv2d: hard labels, grouped by label. */
+#include <cblas.h>
+#include <limits.h>
+
+#include "ops/conditional_conv.h"
+
+cvae_status cvae__group_labels(cvae_tape *t, const int32_t *labels, int64_t n, int64_t k,
+                               cvae__label_groups *gr)
+{
+    int64_t ng_max = n < k ? n : k;
+    int64_t *order = cvae__tape_alloc(t, (size_t)n * sizeof *order, "label grouping");
+    int64_t *start = order ? cvae__tape_alloc(t, (size_t)(ng_max + 1) * sizeof *start, "label grouping") : NULL;
+    int32_t *label = start ? cvae__tape_alloc(t, (size_t)ng_max * sizeof *label, "label grouping") : NULL;
+    if (!label) return CVAE_ERR_NOMEM;
+    cvae_tape_mark m = cvae__tape_mark(t);
+    int64_t *pos = cvae__tape_alloc(t, (size_t)k * sizeof *pos, "label grouping");
+    if (!pos) return CVAE_ERR_NOMEM;
+    memset(pos, 0, (size_t)k * sizeof *pos);
+    for (int64_t s = 0; s < n; s++) pos[labels[s]]++;
+    int64_t ng = 0, acc = 0;
+    for (int64_t l = 0; l < k; l++) {
+        if (!pos[l]) continue;
+        label[ng] = (int32_t)l;
+        start[ng++] = acc;
+        int64_t c = pos[l];
+        pos[l] = acc;
+        acc += c;
+    }
+    start[ng] = n;
+    for (int64_t s = 0; s < n; s++) order[pos[labels[s]]++] = s;
+    cvae__tape_release(t, m);
+    gr->order = order;
+    gr->start = start;
+    gr->label = label;
+    gr->n_groups = ng;
+    return CVAE_OK;
+}
+
+/* The rule, from tests/bench/bench_conditional_conv.c (see docs/conditional_conv.md):
+ * the all-K GEMM does K times the multiply-adds of the grouped path but is a
+ * single BLAS call; the grouped path pays one call (and a narrower GEMM) per
+ * label present. All-K wins only while the K Cout rows are few (a small,
+ * memory-bound GEMM) and the batch is split into several groups. */
+cvae__cconv_algo cvae__cconv_choose(int64_t k, int64_t cout, int64_t ckk, int64_t n_groups,
+                                    int64_t n)
+{
+    (void)ckk;
+    (void)n;
+    if (n_groups > 1 && k * cout <= 32) return CVAE__CCONV_ALL_K;
+    return CVAE__CCONV_GROUPED;
+}
+
+typedef struct cconv_ctx {
+    cvae_conv_geom g;
+    int64_t n, cout;
+    cvae__label_groups gr;
+    float *cols; /* [CKK, N P] in group order; NULL when the table needs no gradient */
+} cconv_ctx;
+
+static cvae_status cconv_backward(cvae_tape *t, const cvae_node *nd)
+{
+    const cconv_ctx *c = nd->ctx;
+    cvae_tensor *x = nd->in[0], *table = nd->in[1], *bias = nd->n_in > 2 ? nd->in[2] : NULL;
+    const cvae_conv_geom *g = &c->g;
+    const int64_t n = c->n, cout = c->cout, p = g->ho * g->wo, np = n * p;
+    const int64_t ckk = g->c * g->kh * g->kw;
+    const float *dy = nd->out->grad;
+    float *dx = NULL, *dt = NULL, *db = NULL;
+    if (cvae__needs_grad(x) && !(dx = cvae__tape_grad(t, x))) return CVAE_ERR_NOMEM;
+    if (cvae__needs_grad(table) && !(dt = cvae__tape_grad(t, table))) return CVAE_ERR_NOMEM;
+    if (cvae__needs_grad(bias) && !(db = cvae__tape_grad(t, bias))) return CVAE_ERR_NOMEM;
+    const cvae__label_groups *gr = &c->gr;
+
+    if (db)
+        for (int64_t gi = 0; gi < gr->n_groups; gi++)
+            for (int64_t s = gr->start[gi]; s < gr->start[gi + 1]; s++)
+                for (int64_t co = 0; co < cout; co++) {
+                    const float *src = dy + (gr->order[s] * cout + co) * p;
+                    float acc = 0.0f;
+                    for (int64_t q = 0; q < p; q++) acc += src[q];
+                    db[gr->label[gi] * cout + co] += acc;
+                }
+    if (!dx && !dt) return CVAE_OK;
+
+    cvae_tape_mark m = cvae__tape_mark(t);
+    float *dys = cvae__tape_floats(t, cout * np, "cvae_op_conditional_conv2d backward");
+    float *dcols = dx ? cvae__tape_floats(t, ckk * np, "cvae_op_conditional_conv2d backward") : NULL;
+    if (!dys || (dx && !dcols)) {
+        cvae__tape_release(t, m);
+        return CVAE_ERR_NOMEM;
+    }
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t co = 0; co < cout; co++)
+            memcpy(dys + co * np + s * p, dy + (gr->order[s] * cout + co) * p, (size_t)p * sizeof(float));
+    for (int64_t gi = 0; gi < gr->n_groups; gi++) {
+        const int64_t s0 = gr->start[gi], cn = (gr->start[gi + 1] - s0) * p;
+        const int64_t woff = (int64_t)gr->label[gi] * cout * ckk;
+        if (dt)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cout, (int)ckk, (int)cn, 1.0f,
+                        dys + s0 * p, (int)np, c->cols + s0 * p, (int)np, 1.0f, dt + woff, (int)ckk);
+        if (dx)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)cn, (int)cout, 1.0f,
+                        table->data + woff, (int)ckk, dys + s0 * p, (int)np, 0.0f, dcols + s0 * p,
+                        (int)np);
+    }
+    if (dx) cvae__col2im(dx, dcols, gr->order, n, g);
+    cvae__tape_release(t, m);
+    return CVAE_OK;
+}
+
+/* y[order[s]] = Ys[:, s] + bias[l], where Ys: [., N P] holds sample s's rows at
+ * row0(l) + co (grouped: row0 = 0; all-K: row0 = l Cout). */
+static void scatter_out(float *y, const float *ys, const float *bias, const cvae__label_groups *gr,
+                        int64_t n, int64_t cout, int64_t p, int all_k)
+{
+    const int64_t np = n * p;
+    for (int64_t gi = 0; gi < gr->n_groups; gi++) {
+        const int64_t l = gr->label[gi], row0 = all_k ? l * cout : 0;
+        for (int64_t s = gr->start[gi]; s < gr->start[gi + 1]; s++)
+            for (int64_t co = 0; co < cout; co++) {
+                float *dst = y + (gr->order[s] * cout + co) * p;
+                const float *src = ys + (row0 + co) * np + s * p;
+                const float b = bias ? bias[l * cout + co] : 0.0f;
+                for (int64_t q = 0; q < p; q++) dst[q] = src[q] + b;
+            }
+    }
+}
+
+/* Checks every argument of the hard-label op; fills g. */
+static cvae_status check_args(const char *fn, cvae_tape *t, const cvae_tensor *x,
+                              const int32_t *labels, const cvae_tensor *table,
+                              const cvae_tensor *bias, const cvae_conv_opts *o, cvae_tensor **y,
+                              cvae_conv_geom *g)
+{
+    CVAE_CHECK_NULL(t, fn);
+    CVAE_CHECK_NULL(x, fn);
+    CVAE_CHECK_NULL(labels, fn);
+    CVAE_CHECK_NULL(table, fn);
+    CVAE_CHECK_NULL(o, fn);
+    CVAE_CHECK_NULL(y, fn);
+    char s1[80], s2[80];
+    if (x->ndim != 4)
+        return cvae__error(CVAE_ERR_SHAPE, "%s: x %s must be [N, Cin, H, W]", fn,
+                           cvae__shape_str(x, s1, sizeof s1));
+    if (table->ndim != 5)
+        return cvae__error(CVAE_ERR_SHAPE, "%s: table %s must be [K, Cout, Cin, kH, kW]", fn,
+                           cvae__shape_str(table, s1, sizeof s1));
+    const int64_t n = x->shape[0], k = table->shape[0], cout = table->shape[1];
+    CVAE_TRY(cvae__check_labels(labels, n, k, fn));
+    if (table->shape[2] != x->shape[1])
+        return cvae__error(CVAE_ERR_SHAPE, "%s: table %s has Cin %lld but x %s has %lld channels", fn,
+                           cvae__shape_str(table, s1, sizeof s1), (long long)table->shape[2],
+                           cvae__shape_str(x, s2, sizeof s2), (long long)x->shape[1]);
+    if (bias && (bias->ndim != 2 || bias->shape[0] != k || bias->shape[1] != cout))
+        return cvae__error(CVAE_ERR_SHAPE, "%s: bias_table %s must be [K, Cout] = [%lld, %lld]", fn,
+                           cvae__shape_str(bias, s1, sizeof s1), (long long)k, (long long)cout);
+    CVAE_TRY(cvae__conv_geom(g, fn, x->shape[1], x->shape[2], x->shape[3], table->shape[3],
+                             table->shape[4], o));
+    const int64_t ckk = table->size / (k * cout);
+    int64_t np, cols, ycols, kc;
+    if (!cvae__mul_ok(g->ho * g->wo, n, &np) || np > INT_MAX || ckk > INT_MAX ||
+        !cvae__mul_ok(ckk, np, &cols) || cols > INT64_MAX / 8 || !cvae__mul_ok(cout, np, &ycols) ||
+        ycols > INT64_MAX / 8 || !cvae__mul_ok(k, cout, &kc) || kc > INT_MAX)
+        return cvae__error(CVAE_ERR_SHAPE, "%s: extents exceed the BLAS int range", fn);
+    return CVAE_OK;
+}
+
+#define FAIL_NOMEM()                                                                               \
+    do {                                                                                           \
+        cvae__tape_release(t, m_start);                                                            \
+        return CVAE_ERR_NOMEM;                                                                     \
+    } while (0)
+
+cvae_status cvae__op_conditional_conv2d_algo(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
+                                             cvae_tensor *table, cvae_tensor *bias,
+                                             const cvae_conv_opts *o, cvae__cconv_algo algo,
+                                             cvae_tensor **y, cvae__cconv_algo *used)
+{
+    static const char *fn = "cvae_op_conditional_conv2d";
+    cvae_conv_geom g;
+    CVAE_TRY(check_args(fn, t, x, labels, table, bias, o, y, &g));
+    const int64_t n = x->shape[0], k = table->shape[0], cout = table->shape[1];
+    const int64_t p = g.ho * g.wo, np = n * p, ckk = g.c * g.kh * g.kw;
+    int64_t kc_np;
+    if (algo == CVAE__CCONV_ALL_K && !cvae__mul_ok(k * cout, np, &kc_np))
+        return cvae__error(CVAE_ERR_SHAPE, "%s: all-K buffer size overflows", fn);
+
+    cvae_tape_mark m_start = cvae__tape_mark(t);
+    cvae_tensor *in[3] = {x, table, bias};
+    const int n_in = bias ? 3 : 2;
+    const int64_t shape[4] = {n, cout, g.ho, g.wo};
+    cvae_tensor *out;
+    CVAE_TRY(cvae__tape_output(t, 4, shape, in, n_in, &out));
+    cvae_tape_mark m0 = cvae__tape_mark(t);
+    const bool record = cvae__needs_grad(out), keep_cols = record && cvae__needs_grad(table);
+    cvae__label_groups gr;
+    if (cvae__group_labels(t, labels, n, k, &gr)) FAIL_NOMEM();
+    if (algo == CVAE__CCONV_AUTO) algo = cvae__cconv_choose(k, cout, ckk, gr.n_groups, n);
+    float *cols = keep_cols ? cvae__tape_floats(t, ckk * np, fn) : NULL;
+    if (keep_cols && !cols) FAIL_NOMEM();
+    cvae_tape_mark m1 = cvae__tape_mark(t);
+    if (!keep_cols && !(cols = cvae__tape_floats(t, ckk * np, fn))) FAIL_NOMEM();
+    const int all_k = algo == CVAE__CCONV_ALL_K;
+    float *ys = cvae__tape_floats(t, (all_k ? k * cout : cout) * np, fn);
+    if (!ys) FAIL_NOMEM();
+
+    cvae__im2col(cols, x->data, gr.order, n, &g);
+    if (all_k) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(k * cout), (int)np, (int)ckk,
+                    1.0f, table->data, (int)ckk, cols, (int)np, 0.0f, ys, (int)np);
+    } else {
+        for (int64_t gi = 0; gi < gr.n_groups; gi++) {
+            const int64_t s0 = gr.start[gi], cn = (gr.start[gi + 1] - s0) * p;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cout, (int)cn, (int)ckk, 1.0f,
+                        table->data + (int64_t)gr.label[gi] * cout * ckk, (int)ckk, cols + s0 * p,
+                        (int)np, 0.0f, ys + s0 * p, (int)np);
+        }
+    }
+    scatter_out(out->data, ys, bias ? bias->data : NULL, &gr, n, cout, p, all_k);
+    cvae__tape_release(t, m1);
+
+    if (record) {
+        cconv_ctx *c;
+        cvae_status st = cvae__tape_record(t, cconv_backward, out, in, n_in, sizeof *c, (void **)&c);
+        if (st) {
+            cvae__tape_release(t, m_start);
+            return st;
+        }
+        c->g = g;
+        c->n = n;
+        c->cout = cout;
+        c->gr = gr;
+        c->cols = keep_cols ? cols : NULL;
+    } else {
+        cvae__tape_release(t, m0);
+    }
+    if (used) *used = algo;
+    *y = out;
+    return CVAE_OK;
+}
+
+cvae_status cvae_op_conditional_conv2d(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
+                                       cvae_tensor *table, cvae_tensor *bias_table,
+                                       const cvae_conv_opts *o, cvae_tensor **y)
+{
+    return cvae__op_conditional_conv2d_algo(t, x, labels, table, bias_table, o, CVAE__CCONV_AUTO, y,
+                                            NULL);
+}

@@ -1,0 +1,503 @@
+#include <cblas.h>
+#include <limits.h>
+
+#include "ops/conv.h"
+#include "tape/tape_internal.h"
+
+/* ---- layout helpers ---- */
+
+void cvae__nchw_to_cn(float *cn, const float *x, const int64_t *idx, int64_t n, int64_t c, int64_t hw,
+                      float *csum)
+{
+    const int64_t ld = n * hw;
+    for (int64_t s = 0; s < n; s++) {
+        const float *xs = x + (idx ? idx[s] : s) * c * hw;
+        for (int64_t ch = 0; ch < c; ch++) {
+            const float *src = xs + ch * hw;
+            float *dst = cn + ch * ld + s * hw;
+            memcpy(dst, src, (size_t)hw * sizeof(float));
+            if (csum) {
+                float acc = 0.0f;
+                for (int64_t p = 0; p < hw; p++) acc += src[p];
+                csum[ch] += acc;
+            }
+        }
+    }
+}
+
+void cvae__cn_to_nchw(float *x, const float *cn, const int64_t *idx, int64_t n, int64_t c, int64_t hw,
+                      const float *bias, int accumulate)
+{
+    const int64_t ld = n * hw;
+    for (int64_t s = 0; s < n; s++) {
+        float *xs = x + (idx ? idx[s] : s) * c * hw;
+        for (int64_t ch = 0; ch < c; ch++) {
+            const float *src = cn + ch * ld + s * hw;
+            float *dst = xs + ch * hw;
+            const float bv = bias ? bias[ch] : 0.0f;
+            if (accumulate)
+                for (int64_t p = 0; p < hw; p++) dst[p] += src[p] + bv;
+            else
+                for (int64_t p = 0; p < hw; p++) dst[p] = src[p] + bv;
+        }
+    }
+}
+
+void cvae__channel_sums(float *db, const float *dy, int64_t n, int64_t c, int64_t hw)
+{
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t ch = 0; ch < c; ch++) {
+            const float *src = dy + (s * c + ch) * hw;
+            float acc = 0.0f;
+            for (int64_t p = 0; p < hw; p++) acc += src[p];
+            db[ch] += acc;
+        }
+}
+
+/* ---- conv2d ---- */
+
+void cvae__conv2d_forward(float *y, float *cols, float *ycn, const float *x, const float *w,
+                          const float *b, int64_t n, int64_t cout, const cvae_conv_geom *g)
+{
+    const int64_t ckk = g->c * g->kh * g->kw, hw = g->ho * g->wo, p = n * hw;
+    cvae__im2col(cols, x, NULL, n, g);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cout, (int)p, (int)ckk, 1.0f, w,
+                (int)ckk, cols, (int)p, 0.0f, ycn, (int)p);
+    cvae__cn_to_nchw(y, ycn, NULL, n, cout, hw, b, 0);
+}
+
+void cvae__conv2d_backward(float *dx, float *dw, float *db, float *dycn, float *dcols, const float *dy,
+                           const float *cols, const float *w, int64_t n, int64_t cout,
+                           const cvae_conv_geom *g)
+{
+    const int64_t ckk = g->c * g->kh * g->kw, hw = g->ho * g->wo, p = n * hw;
+    if (!dx && !dw) {
+        if (db) cvae__channel_sums(db, dy, n, cout, hw);
+        return;
+    }
+    cvae__nchw_to_cn(dycn, dy, NULL, n, cout, hw, db);
+    if (dw)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cout, (int)ckk, (int)p, 1.0f, dycn,
+                    (int)p, cols, (int)p, 1.0f, dw, (int)ckk);
+    if (dx) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)p, (int)cout, 1.0f, w,
+                    (int)ckk, dycn, (int)p, 0.0f, dcols, (int)p);
+        cvae__col2im(dx, dcols, NULL, n, g);
+    }
+}
+
+/* Input offset of tap (i, j) at output (oy, ox), or -1 in the padding. */
+static int64_t tap_offset(const cvae_conv_geom *g, int64_t i, int64_t j, int64_t oy, int64_t ox)
+{
+    int64_t iy = oy * g->o.stride_h - g->o.pad_top + i * g->o.dilation_h;
+    int64_t ix = ox * g->o.stride_w - g->o.pad_left + j * g->o.dilation_w;
+    if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) return -1;
+    return iy * g->w + ix;
+}
+
+void cvae__conv2d_forward_ref(float *y, const float *x, const float *w, const float *b, int64_t n,
+                              int64_t cout, const cvae_conv_geom *g)
+{
+    const int64_t hw = g->h * g->w, kk = g->kh * g->kw;
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t co = 0; co < cout; co++)
+            for (int64_t oy = 0; oy < g->ho; oy++)
+                for (int64_t ox = 0; ox < g->wo; ox++) {
+                    double acc = b ? b[co] : 0.0;
+                    for (int64_t ci = 0; ci < g->c; ci++)
+                        for (int64_t i = 0; i < g->kh; i++)
+                            for (int64_t j = 0; j < g->kw; j++) {
+                                int64_t off = tap_offset(g, i, j, oy, ox);
+                                if (off >= 0)
+                                    acc += (double)x[(s * g->c + ci) * hw + off] *
+                                           w[(co * g->c + ci) * kk + i * g->kw + j];
+                            }
+                    y[((s * cout + co) * g->ho + oy) * g->wo + ox] = (float)acc;
+                }
+}
+
+void cvae__conv2d_dx_ref(float *dx, const float *dy, const float *w, int64_t n, int64_t cout,
+                         const cvae_conv_geom *g)
+{
+    const int64_t hw = g->h * g->w, kk = g->kh * g->kw;
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t co = 0; co < cout; co++)
+            for (int64_t oy = 0; oy < g->ho; oy++)
+                for (int64_t ox = 0; ox < g->wo; ox++) {
+                    float d = dy[((s * cout + co) * g->ho + oy) * g->wo + ox];
+                    for (int64_t ci = 0; ci < g->c; ci++)
+                        for (int64_t i = 0; i < g->kh; i++)
+                            for (int64_t j = 0; j < g->kw; j++) {
+                                int64_t off = tap_offset(g, i, j, oy, ox);
+                                if (off >= 0)
+                                    dx[(s * g->c + ci) * hw + off] += d * w[(co * g->c + ci) * kk + i * g->kw + j];
+                            }
+                }
+}
+
+void cvae__conv2d_dw_ref(float *dw, const float *dy, const float *x, int64_t n, int64_t cout,
+                         const cvae_conv_geom *g)
+{
+    const int64_t hw = g->h * g->w, kk = g->kh * g->kw;
+    for (int64_t co = 0; co < cout; co++)
+        for (int64_t ci = 0; ci < g->c; ci++)
+            for (int64_t i = 0; i < g->kh; i++)
+                for (int64_t j = 0; j < g->kw; j++) {
+                    double acc = 0.0;
+                    for (int64_t s = 0; s < n; s++)
+                        for (int64_t oy = 0; oy < g->ho; oy++)
+                            for (int64_t ox = 0; ox < g->wo; ox++) {
+                                int64_t off = tap_offset(g, i, j, oy, ox);
+                                if (off >= 0)
+                                    acc += (double)dy[((s * cout + co) * g->ho + oy) * g->wo + ox] *
+                                           x[(s * g->c + ci) * hw + off];
+                            }
+                    dw[(co * g->c + ci) * kk + i * g->kw + j] += (float)acc;
+                }
+}
+
+void cvae__conv2d_db_ref(float *db, const float *dy, int64_t n, int64_t cout, int64_t hw)
+{
+    for (int64_t co = 0; co < cout; co++) {
+        double acc = 0.0;
+        for (int64_t s = 0; s < n; s++)
+            for (int64_t p = 0; p < hw; p++) acc += dy[(s * cout + co) * hw + p];
+        db[co] += (float)acc;
+    }
+}
+
+/* ---- conv_transpose2d ---- */
+
+void cvae__conv_transpose2d_forward(float *y, float *xcn, float *cols, const float *x, const float *w,
+                                    const float *b, int64_t n, int64_t cin, const cvae_conv_geom *g)
+{
+    const int64_t rows = g->c * g->kh * g->kw, hw = g->ho * g->wo, p = n * hw;
+    const int64_t yhw = g->h * g->w;
+    cvae__nchw_to_cn(xcn, x, NULL, n, cin, hw, NULL);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)p, (int)cin, 1.0f, w, (int)rows,
+                xcn, (int)p, 0.0f, cols, (int)p);
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t c = 0; c < g->c; c++) {
+            float *dst = y + (s * g->c + c) * yhw;
+            const float bv = b ? b[c] : 0.0f;
+            for (int64_t q = 0; q < yhw; q++) dst[q] = bv;
+        }
+    cvae__col2im(y, cols, NULL, n, g);
+}
+
+void cvae__conv_transpose2d_backward(float *dx, float *dw, float *db, float *cols, float *dxcn,
+                                     const float *dy, const float *xcn, const float *w, int64_t n,
+                                     int64_t cin, const cvae_conv_geom *g)
+{
+    const int64_t rows = g->c * g->kh * g->kw, hw = g->ho * g->wo, p = n * hw;
+    if (db) cvae__channel_sums(db, dy, n, g->c, g->h * g->w);
+    if (!dx && !dw) return;
+    cvae__im2col(cols, dy, NULL, n, g);
+    if (dw)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cin, (int)rows, (int)p, 1.0f, xcn,
+                    (int)p, cols, (int)p, 1.0f, dw, (int)rows);
+    if (dx) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cin, (int)p, (int)rows, 1.0f, w,
+                    (int)rows, cols, (int)p, 0.0f, dxcn, (int)p);
+        cvae__cn_to_nchw(dx, dxcn, NULL, n, cin, hw, NULL, 1);
+    }
+}
+
+/* y[s, co, tap(i, j, oy, ox)] += x[s, ci, oy, ox] w[ci, co, i, j], gathered per output element. */
+void cvae__conv_transpose2d_forward_ref(float *y, const float *x, const float *w, const float *b,
+                                        int64_t n, int64_t cin, const cvae_conv_geom *g)
+{
+    const int64_t cout = g->c, kk = g->kh * g->kw, sh = g->o.stride_h, sw = g->o.stride_w;
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t co = 0; co < cout; co++)
+            for (int64_t iy = 0; iy < g->h; iy++)
+                for (int64_t ix = 0; ix < g->w; ix++) {
+                    double acc = b ? b[co] : 0.0;
+                    for (int64_t i = 0; i < g->kh; i++) {
+                        int64_t ty = iy + g->o.pad_top - i * g->o.dilation_h;
+                        if (ty < 0 || ty % sh || ty / sh >= g->ho) continue;
+                        for (int64_t j = 0; j < g->kw; j++) {
+                            int64_t tx = ix + g->o.pad_left - j * g->o.dilation_w;
+                            if (tx < 0 || tx % sw || tx / sw >= g->wo) continue;
+                            for (int64_t ci = 0; ci < cin; ci++)
+                                acc += (double)x[((s * cin + ci) * g->ho + ty / sh) * g->wo + tx / sw] *
+                                       w[(ci * cout + co) * kk + i * g->kw + j];
+                        }
+                    }
+                    y[((s * cout + co) * g->h + iy) * g->w + ix] = (float)acc;
+                }
+}
+
+void cvae__conv_transpose2d_dx_ref(float *dx, const float *dy, const float *w, int64_t n, int64_t cin,
+                                   const cvae_conv_geom *g)
+{
+    const int64_t cout = g->c, kk = g->kh * g->kw, yhw = g->h * g->w;
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t ci = 0; ci < cin; ci++)
+            for (int64_t oy = 0; oy < g->ho; oy++)
+                for (int64_t ox = 0; ox < g->wo; ox++) {
+                    double acc = 0.0;
+                    for (int64_t co = 0; co < cout; co++)
+                        for (int64_t i = 0; i < g->kh; i++)
+                            for (int64_t j = 0; j < g->kw; j++) {
+                                int64_t off = tap_offset(g, i, j, oy, ox);
+                                if (off >= 0)
+                                    acc += (double)dy[(s * cout + co) * yhw + off] * w[(ci * cout + co) * kk + i * g->kw + j];
+                            }
+                    dx[((s * cin + ci) * g->ho + oy) * g->wo + ox] += (float)acc;
+                }
+}
+
+void cvae__conv_transpose2d_dw_ref(float *dw, const float *dy, const float *x, int64_t n, int64_t cin,
+                                   const cvae_conv_geom *g)
+{
+    const int64_t cout = g->c, kk = g->kh * g->kw, yhw = g->h * g->w;
+    for (int64_t ci = 0; ci < cin; ci++)
+        for (int64_t co = 0; co < cout; co++)
+            for (int64_t i = 0; i < g->kh; i++)
+                for (int64_t j = 0; j < g->kw; j++) {
+                    double acc = 0.0;
+                    for (int64_t s = 0; s < n; s++)
+                        for (int64_t oy = 0; oy < g->ho; oy++)
+                            for (int64_t ox = 0; ox < g->wo; ox++) {
+                                int64_t off = tap_offset(g, i, j, oy, ox);
+                                if (off >= 0)
+                                    acc += (double)x[((s * cin + ci) * g->ho + oy) * g->wo + ox] *
+                                           dy[(s * cout + co) * yhw + off];
+                            }
+                    dw[(ci * cout + co) * kk + i * g->kw + j] += (float)acc;
+                }
+}
+
+/* ---- argument checks ---- */
+
+/* rows x cols matrices (and the `other` x cols one) fit the BLAS int and int64 sizes. */
+static cvae_status check_lowering(const char *fn, int64_t rows, int64_t cols, int64_t other)
+{
+    int64_t a, b;
+    if (rows > INT_MAX || cols > INT_MAX || other > INT_MAX || !cvae__mul_ok(rows, cols, &a) ||
+        !cvae__mul_ok(other, cols, &b) || a > INT64_MAX / 8 || b > INT64_MAX / 8)
+        return cvae__error(CVAE_ERR_SHAPE,
+                           "%s: lowered matrices (%lld x %lld, %lld x %lld) exceed the BLAS int range",
+                           fn, (long long)rows, (long long)cols, (long long)other, (long long)cols);
+    return CVAE_OK;
+}
+
+static cvae_status check_image(const char *fn, const cvae_tensor *x, int64_t kh, int64_t kw)
+{
+    char sx[64];
+    if (x->ndim != 4)
+        return cvae__error(CVAE_ERR_SHAPE, "%s: x %s is not [N, C, H, W]", fn, cvae__shape_str(x, sx, sizeof sx));
+    if (kh < 1 || kw < 1 || kh > INT_MAX || kw > INT_MAX)
+        return cvae__error(CVAE_ERR_SHAPE, "%s: kernel %lldx%lld is invalid", fn, (long long)kh, (long long)kw);
+    return CVAE_OK;
+}
+
+cvae_status cvae__conv2d_plan(cvae_conv_geom *g, const char *fn, const cvae_tensor *x, int64_t cout,
+                              int64_t kh, int64_t kw, const cvae_conv_opts *o)
+{
+    if (!o) return cvae__error(CVAE_ERR_INVALID_ARG, "%s: argument 'o' is NULL", fn);
+    CVAE_TRY(check_image(fn, x, kh, kw));
+    if (o->output_pad_h || o->output_pad_w)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: output_pad %dx%d applies to transposed convolutions only",
+                           fn, o->output_pad_h, o->output_pad_w);
+    cvae_conv_geom t;
+    CVAE_TRY(cvae__conv_geom(&t, fn, x->shape[1], x->shape[2], x->shape[3], kh, kw, o));
+    int64_t ckk, p;
+    if (!cvae__mul_ok(x->shape[1], kh * kw, &ckk) || !cvae__mul_ok(x->shape[0], t.ho * t.wo, &p))
+        return cvae__error(CVAE_ERR_SHAPE, "%s: lowered matrix size overflows", fn);
+    CVAE_TRY(check_lowering(fn, ckk, p, cout));
+    *g = t;
+    return CVAE_OK;
+}
+
+cvae_status cvae__conv_transpose2d_plan(cvae_conv_geom *g, const char *fn, const cvae_tensor *x,
+                                        int64_t cout, int64_t kh, int64_t kw, const cvae_conv_opts *o)
+{
+    if (!o) return cvae__error(CVAE_ERR_INVALID_ARG, "%s: argument 'o' is NULL", fn);
+    CVAE_TRY(check_image(fn, x, kh, kw));
+    if (o->stride_h < 1 || o->stride_w < 1 || o->dilation_h < 1 || o->dilation_w < 1)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: stride %dx%d and dilation %dx%d must be >= 1", fn,
+                           o->stride_h, o->stride_w, o->dilation_h, o->dilation_w);
+    if (o->pad_top < 0 || o->pad_bottom < 0 || o->pad_left < 0 || o->pad_right < 0)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: negative padding", fn);
+    if (o->output_pad_h < 0 || o->output_pad_w < 0 || o->output_pad_h >= o->stride_h ||
+        o->output_pad_w >= o->stride_w)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: output_pad %dx%d must be in [0, stride %dx%d)", fn,
+                           o->output_pad_h, o->output_pad_w, o->stride_h, o->stride_w);
+    const int64_t h = x->shape[2], w = x->shape[3];
+    int64_t sh, sw;
+    if (!cvae__mul_ok(h - 1, o->stride_h, &sh) || !cvae__mul_ok(w - 1, o->stride_w, &sw) ||
+        sh > INT64_MAX / 4 || sw > INT64_MAX / 4)
+        return cvae__error(CVAE_ERR_SHAPE, "%s: output extent overflows", fn);
+    int64_t ho = sh - o->pad_top - o->pad_bottom + (int64_t)o->dilation_h * (kh - 1) + o->output_pad_h + 1;
+    int64_t wo = sw - o->pad_left - o->pad_right + (int64_t)o->dilation_w * (kw - 1) + o->output_pad_w + 1;
+    if (ho < 1 || wo < 1)
+        return cvae__error(CVAE_ERR_SHAPE, "%s: input %lldx%lld with kernel %lldx%lld and this padding gives an "
+                           "empty output", fn, (long long)h, (long long)w, (long long)kh, (long long)kw);
+    cvae_conv_geom t;
+    CVAE_TRY(cvae__conv_geom(&t, fn, cout, ho, wo, kh, kw, o));
+    if (t.ho != h || t.wo != w)
+        return cvae__error(CVAE_ERR_SHAPE, "%s: inconsistent transposed geometry", fn);
+    int64_t rows, p;
+    if (!cvae__mul_ok(cout, kh * kw, &rows) || !cvae__mul_ok(x->shape[0], h * w, &p))
+        return cvae__error(CVAE_ERR_SHAPE, "%s: lowered matrix size overflows", fn);
+    CVAE_TRY(check_lowering(fn, rows, p, x->shape[1]));
+    *g = t;
+    return CVAE_OK;
+}
+
+/* ---- tape ops ---- */
+
+typedef struct conv_ctx {
+    cvae_conv_geom g;
+    float *saved; /* conv2d: im2col(x); transposed: x in CN layout. NULL when w needed no gradient. */
+} conv_ctx;
+
+static cvae_status check_weight_bias(const char *fn, const cvae_tensor *x, const cvae_tensor *w,
+                                     const cvae_tensor *b, int64_t cin_w, int64_t cout)
+{
+    char sx[64], sw[64];
+    if (x->ndim != 4)
+        return cvae__error(CVAE_ERR_SHAPE, "%s: x %s is not [N, C, H, W]", fn, cvae__shape_str(x, sx, sizeof sx));
+    if (w->ndim != 4)
+        return cvae__error(CVAE_ERR_SHAPE, "%s: weight %s is not 4-D", fn, cvae__shape_str(w, sw, sizeof sw));
+    if (x->shape[1] != cin_w)
+        return cvae__error(CVAE_ERR_SHAPE, "%s: x %s and weight %s disagree on input channels", fn,
+                           cvae__shape_str(x, sx, sizeof sx), cvae__shape_str(w, sw, sizeof sw));
+    if (b && (b->ndim != 1 || b->shape[0] != cout))
+        return cvae__error(CVAE_ERR_SHAPE, "%s: bias %s does not match %lld output channels", fn,
+                           cvae__shape_str(b, sx, sizeof sx), (long long)cout);
+    return CVAE_OK;
+}
+
+/* Gradient buffers for the inputs of nd that need one (allocated before any scratch). */
+static cvae_status grads(cvae_tape *t, const cvae_node *nd, int have_saved, float **dx, float **dw, float **db)
+{
+    cvae_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->n_in > 2 ? nd->in[2] : NULL;
+    *dx = *dw = *db = NULL;
+    if (cvae__needs_grad(x) && !(*dx = cvae__tape_grad(t, x))) return CVAE_ERR_NOMEM;
+    if (have_saved && cvae__needs_grad(w) && !(*dw = cvae__tape_grad(t, w))) return CVAE_ERR_NOMEM;
+    if (cvae__needs_grad(b) && !(*db = cvae__tape_grad(t, b))) return CVAE_ERR_NOMEM;
+    return CVAE_OK;
+}
+
+static cvae_status conv2d_backward(cvae_tape *t, const cvae_node *nd)
+{
+    const conv_ctx *c = nd->ctx;
+    const cvae_conv_geom *g = &c->g;
+    cvae_tensor *x = nd->in[0], *w = nd->in[1];
+    float *dx, *dw, *db;
+    CVAE_TRY(grads(t, nd, c->saved != NULL, &dx, &dw, &db));
+    const int64_t n = x->shape[0], cout = w->shape[0], p = n * g->ho * g->wo;
+    cvae_tape_mark m = cvae__tape_mark(t);
+    float *dycn = NULL, *dcols = NULL;
+    if ((dx || dw) && !(dycn = cvae__tape_floats(t, cout * p, "cvae_op_conv2d backward"))) goto nomem;
+    if (dx && !(dcols = cvae__tape_floats(t, g->c * g->kh * g->kw * p, "cvae_op_conv2d backward"))) goto nomem;
+    cvae__conv2d_backward(dx, dw, db, dycn, dcols, nd->out->grad, c->saved, w->data, n, cout, g);
+    cvae__tape_release(t, m);
+    return CVAE_OK;
+nomem:
+    cvae__tape_release(t, m);
+    return CVAE_ERR_NOMEM;
+}
+
+cvae_status cvae_op_conv2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
+                           const cvae_conv_opts *o, cvae_tensor **y)
+{
+    static const char *fn = "cvae_op_conv2d";
+    CVAE_CHECK_NULL(t, fn);
+    CVAE_CHECK_NULL(x, fn);
+    CVAE_CHECK_NULL(w, fn);
+    CVAE_CHECK_NULL(o, fn);
+    CVAE_CHECK_NULL(y, fn);
+    CVAE_TRY(check_weight_bias(fn, x, w, b, w->shape[1], w->shape[0]));
+    cvae_conv_geom g;
+    CVAE_TRY(cvae__conv2d_plan(&g, fn, x, w->shape[0], w->shape[2], w->shape[3], o));
+    const int64_t n = x->shape[0], cout = w->shape[0], p = n * g.ho * g.wo, ckk = g.c * g.kh * g.kw;
+    cvae_tensor *in[3] = {x, w, b};
+    const int n_in = b ? 3 : 2;
+    const int64_t shape[4] = {n, cout, g.ho, g.wo};
+    cvae_tensor *out;
+    CVAE_TRY(cvae__tape_output(t, 4, shape, in, n_in, &out));
+    const int keep = cvae_tape_recording(t) && cvae__needs_grad(out) && cvae__needs_grad(w);
+    float *cols = NULL, *ycn;
+    if (keep && !(cols = cvae__tape_floats(t, ckk * p, fn))) return CVAE_ERR_NOMEM;
+    cvae_tape_mark m = cvae__tape_mark(t);
+    if ((!cols && !(cols = cvae__tape_floats(t, ckk * p, fn))) || !(ycn = cvae__tape_floats(t, cout * p, fn))) {
+        cvae__tape_release(t, m);
+        return CVAE_ERR_NOMEM;
+    }
+    cvae__conv2d_forward(out->data, cols, ycn, x->data, w->data, b ? b->data : NULL, n, cout, &g);
+    cvae__tape_release(t, m);
+    void *vctx;
+    CVAE_TRY(cvae__tape_record(t, conv2d_backward, out, in, n_in, sizeof(conv_ctx), &vctx));
+    if (vctx) {
+        conv_ctx *c = vctx;
+        c->g = g;
+        c->saved = keep ? cols : NULL;
+    }
+    *y = out;
+    return CVAE_OK;
+}
+
+static cvae_status conv_transpose2d_backward(cvae_tape *t, const cvae_node *nd)
+{
+    const conv_ctx *c = nd->ctx;
+    const cvae_conv_geom *g = &c->g;
+    cvae_tensor *x = nd->in[0], *w = nd->in[1];
+    float *dx, *dw, *db;
+    CVAE_TRY(grads(t, nd, c->saved != NULL, &dx, &dw, &db));
+    const int64_t n = x->shape[0], cin = x->shape[1], p = n * g->ho * g->wo;
+    cvae_tape_mark m = cvae__tape_mark(t);
+    float *cols = NULL, *dxcn = NULL;
+    const char *what = "cvae_op_conv_transpose2d backward";
+    if ((dx || dw) && !(cols = cvae__tape_floats(t, g->c * g->kh * g->kw * p, what))) goto nomem;
+    if (dx && !(dxcn = cvae__tape_floats(t, cin * p, what))) goto nomem;
+    cvae__conv_transpose2d_backward(dx, dw, db, cols, dxcn, nd->out->grad, c->saved, w->data, n, cin, g);
+    cvae__tape_release(t, m);
+    return CVAE_OK;
+nomem:
+    cvae__tape_release(t, m);
+    return CVAE_ERR_NOMEM;
+}
+
+cvae_status cvae_op_conv_transpose2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
+                                     const cvae_conv_opts *o, cvae_tensor **y)
+{
+    static const char *fn = "cvae_op_conv_transpose2d";
+    CVAE_CHECK_NULL(t, fn);
+    CVAE_CHECK_NULL(x, fn);
+    CVAE_CHECK_NULL(w, fn);
+    CVAE_CHECK_NULL(o, fn);
+    CVAE_CHECK_NULL(y, fn);
+    CVAE_TRY(check_weight_bias(fn, x, w, b, w->shape[0], w->shape[1]));
+    cvae_conv_geom g;
+    CVAE_TRY(cvae__conv_transpose2d_plan(&g, fn, x, w->shape[1], w->shape[2], w->shape[3], o));
+    const int64_t n = x->shape[0], cin = x->shape[1], cout = g.c, p = n * g.ho * g.wo;
+    cvae_tensor *in[3] = {x, w, b};
+    const int n_in = b ? 3 : 2;
+    const int64_t shape[4] = {n, cout, g.h, g.w};
+    cvae_tensor *out;
+    CVAE_TRY(cvae__tape_output(t, 4, shape, in, n_in, &out));
+    const int keep = cvae_tape_recording(t) && cvae__needs_grad(out) && cvae__needs_grad(w);
+    float *xcn = NULL, *cols;
+    if (keep && !(xcn = cvae__tape_floats(t, cin * p, fn))) return CVAE_ERR_NOMEM;
+    cvae_tape_mark m = cvae__tape_mark(t);
+    if ((!xcn && !(xcn = cvae__tape_floats(t, cin * p, fn))) ||
+        !(cols = cvae__tape_floats(t, cout * g.kh * g.kw * p, fn))) {
+        cvae__tape_release(t, m);
+        return CVAE_ERR_NOMEM;
+    }
+    cvae__conv_transpose2d_forward(out->data, xcn, cols, x->data, w->data, b ? b->data : NULL, n, cin, &g);
+    cvae__tape_release(t, m);
+    void *vctx;
+    CVAE_TRY(cvae__tape_record(t, conv_transpose2d_backward, out, in, n_in, sizeof(conv_ctx), &vctx));
+    if (vctx) {
+        conv_ctx *c = vctx;
+        c->g = g;
+        c->saved = keep ? xcn : NULL;
+    }
+    *y = out;
+    return CVAE_OK;
+}

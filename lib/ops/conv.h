@@ -1,0 +1,90 @@
+/* Raw kernels of conv2d and conv_transpose2d (no tape): one im2col lowering of
+ * the whole batch and one CBLAS GEMM per product, plain direct-loop references,
+ * and the layout helpers the conditional convolutions reuse.
+ * Notation: n images, P = n Ho Wo columns of a conv2d lowering, CKK = C kH kW.
+ * "CN layout" is [C, n*HW]: channel-major over a list of images, the shape of
+ * the GEMM operands. Every gradient kernel accumulates (+=) into its outputs. */
+#ifndef CVAE_OPS_CONV_H
+#define CVAE_OPS_CONV_H
+
+#include <stdint.h>
+
+#include "ops/im2col.h"
+
+/* ---- layout helpers ---- */
+
+/* cn: [C, n*hw] with cn[c, s*hw + p] = x[idx[s], c, p]; x: [*, C, hw] (idx NULL: 0..n-1).
+ * If csum is not NULL, csum[c] += sum_{s,p} x[idx[s], c, p] (a bias gradient). */
+void cvae__nchw_to_cn(float *cn, const float *x, const int64_t *idx, int64_t n, int64_t c, int64_t hw,
+                      float *csum);
+
+/* x[idx[s], c, p] = cn[c, s*hw + p] + bias[c] (bias may be NULL), or += when accumulate != 0.
+ * x: [*, C, hw], cn: [C, n*hw]. */
+void cvae__cn_to_nchw(float *x, const float *cn, const int64_t *idx, int64_t n, int64_t c, int64_t hw,
+                      const float *bias, int accumulate);
+
+/* db[c] += sum_{s,p} dy[s, c, p].  dy: [n, C, hw]. */
+void cvae__channel_sums(float *db, const float *dy, int64_t n, int64_t c, int64_t hw);
+
+/* ---- conv2d: y = conv(x, w) + b;  g: input [C, H, W] -> output [Ho, Wo] ---- */
+
+/* y: [n, Cout, Ho, Wo] from x: [n, C, H, W], w: [Cout, CKK], b: [Cout] or NULL.
+ * Workspaces: cols [CKK, P] (left holding im2col(x), reusable for dw), ycn [Cout, P]. */
+void cvae__conv2d_forward(float *y, float *cols, float *ycn, const float *x, const float *w,
+                          const float *b, int64_t n, int64_t cout, const cvae_conv_geom *g);
+
+/* dx: [n, C, H, W] += W^T dY lowered back by col2im; dw: [Cout, CKK] += dY cols^T;
+ * db: [Cout] += sums of dy: [n, Cout, Ho, Wo]. Each of dx, dw, db may be NULL (no work
+ * for it). cols = im2col(x) (read iff dw); workspaces dycn [Cout, P] (iff dx or dw),
+ * dcols [CKK, P] (iff dx). */
+void cvae__conv2d_backward(float *dx, float *dw, float *db, float *dycn, float *dcols, const float *dy,
+                           const float *cols, const float *w, int64_t n, int64_t cout,
+                           const cvae_conv_geom *g);
+
+/* Direct loops (double accumulation) computing the same; dx, dw, db accumulate. */
+void cvae__conv2d_forward_ref(float *y, const float *x, const float *w, const float *b, int64_t n,
+                              int64_t cout, const cvae_conv_geom *g);
+void cvae__conv2d_dx_ref(float *dx, const float *dy, const float *w, int64_t n, int64_t cout,
+                         const cvae_conv_geom *g);
+void cvae__conv2d_dw_ref(float *dw, const float *dy, const float *x, int64_t n, int64_t cout,
+                         const cvae_conv_geom *g);
+/* Also the bias-gradient reference of conv_transpose2d. */
+void cvae__conv2d_db_ref(float *db, const float *dy, int64_t n, int64_t cout, int64_t hw);
+
+/* ---- conv_transpose2d: the adjoint of conv2d in its input, plus a bias ----
+ * g is the geometry of that conv2d: its input is y [Cout, Ho, Wo] (g->c = Cout,
+ * g->h = Ho, g->w = Wo), its output is x (g->ho = H, g->wo = W). Here P = n H W. */
+
+/* y: [n, Cout, Ho, Wo] from x: [n, Cin, H, W], w: [Cin, Cout kH kW], b: [Cout] or NULL.
+ * Workspaces: xcn [Cin, P] (left holding x in CN layout, reusable for dw), cols [Cout kH kW, P]. */
+void cvae__conv_transpose2d_forward(float *y, float *xcn, float *cols, const float *x, const float *w,
+                                    const float *b, int64_t n, int64_t cin, const cvae_conv_geom *g);
+
+/* dx += W im2col(dy); dw += xcn im2col(dy)^T; db += sums of dy. Each of dx, dw, db may
+ * be NULL. xcn (read iff dw) as left by the forward; workspaces cols [Cout kH kW, P]
+ * (iff dx or dw), dxcn [Cin, P] (iff dx). */
+void cvae__conv_transpose2d_backward(float *dx, float *dw, float *db, float *cols, float *dxcn,
+                                     const float *dy, const float *xcn, const float *w, int64_t n,
+                                     int64_t cin, const cvae_conv_geom *g);
+
+void cvae__conv_transpose2d_forward_ref(float *y, const float *x, const float *w, const float *b,
+                                        int64_t n, int64_t cin, const cvae_conv_geom *g);
+void cvae__conv_transpose2d_dx_ref(float *dx, const float *dy, const float *w, int64_t n, int64_t cin,
+                                   const cvae_conv_geom *g);
+void cvae__conv_transpose2d_dw_ref(float *dw, const float *dy, const float *x, int64_t n, int64_t cin,
+                                   const cvae_conv_geom *g);
+
+/* ---- argument checks shared with the conditional convolutions ---- */
+
+/* Fills g for conv2d of x: [N, C, H, W] with a kH x kW kernel and checks that
+ * the lowering of nmax images fits the BLAS int range and int64 sizes
+ * (rows C kH kW, columns nmax Ho Wo, cout rows of output). Sets a message naming fn. */
+cvae_status cvae__conv2d_plan(cvae_conv_geom *g, const char *fn, const cvae_tensor *x, int64_t cout,
+                              int64_t kh, int64_t kw, const cvae_conv_opts *o);
+
+/* The same for conv_transpose2d of x: [N, Cin, H, W] into cout channels; also
+ * checks output_pad in [0, stride) and a non-empty output. g as documented above. */
+cvae_status cvae__conv_transpose2d_plan(cvae_conv_geom *g, const char *fn, const cvae_tensor *x,
+                                        int64_t cout, int64_t kh, int64_t kw, const cvae_conv_opts *o);
+
+#endif

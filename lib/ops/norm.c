@@ -1,0 +1,232 @@
+#include <math.h>
+
+#include "ops/norm.h"
+#include "tape/tape_internal.h"
+
+void cvae__batch_norm2d_stats(double *mean, double *var, const float *x, int64_t n, int64_t c, int64_t hw)
+{
+    const double m = (double)(n * hw);
+    for (int64_t ch = 0; ch < c; ch++) {
+        double s = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *xp = x + (i * c + ch) * hw;
+            float acc = 0.0f;
+            for (int64_t p = 0; p < hw; p++) acc += xp[p];
+            s += acc;
+        }
+        const double mu = s / m;
+        double q = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *xp = x + (i * c + ch) * hw;
+            const float muf = (float)mu;
+            float acc = 0.0f;
+            for (int64_t p = 0; p < hw; p++) acc += (xp[p] - muf) * (xp[p] - muf);
+            q += acc;
+        }
+        mean[ch] = mu;
+        var[ch] = q / m;
+    }
+}
+
+void cvae__batch_norm2d_forward(float *y, const float *x, const float *mean, const float *invstd,
+                                const float *gamma, const float *beta, int64_t n, int64_t c, int64_t hw)
+{
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t ch = 0; ch < c; ch++) {
+            const float a = (gamma ? gamma[ch] : 1.0f) * invstd[ch];
+            const float b = (beta ? beta[ch] : 0.0f) - a * mean[ch];
+            const float *xp = x + (i * c + ch) * hw;
+            float *yp = y + (i * c + ch) * hw;
+            for (int64_t p = 0; p < hw; p++) yp[p] = a * xp[p] + b;
+        }
+}
+
+void cvae__batch_norm2d_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                                 const float *mean, const float *invstd, const float *gamma, int64_t n,
+                                 int64_t c, int64_t hw, int batch_stats)
+{
+    const double m = (double)(n * hw);
+    for (int64_t ch = 0; ch < c; ch++) {
+        const float mu = mean[ch], is = invstd[ch];
+        double sdy = 0.0, sdyx = 0.0; /* sum dy, sum dy xhat */
+        for (int64_t i = 0; i < n; i++) {
+            const float *xp = x + (i * c + ch) * hw, *gp = dy + (i * c + ch) * hw;
+            float a = 0.0f, b = 0.0f;
+            for (int64_t p = 0; p < hw; p++) {
+                a += gp[p];
+                b += gp[p] * (xp[p] - mu);
+            }
+            sdy += a;
+            sdyx += b;
+        }
+        sdyx *= is;
+        if (dgamma) dgamma[ch] += (float)sdyx;
+        if (dbeta) dbeta[ch] += (float)sdy;
+        if (!dx) continue;
+        const float k = (gamma ? gamma[ch] : 1.0f) * is;
+        const float mdy = batch_stats ? (float)(sdy / m) : 0.0f;
+        const float mdyx = batch_stats ? (float)(sdyx / m) * is : 0.0f; /* times (x - mu) gives mean(dy xhat) xhat */
+        for (int64_t i = 0; i < n; i++) {
+            const float *xp = x + (i * c + ch) * hw, *gp = dy + (i * c + ch) * hw;
+            float *dp = dx + (i * c + ch) * hw;
+            for (int64_t p = 0; p < hw; p++) dp[p] += k * (gp[p] - mdy - (xp[p] - mu) * mdyx);
+        }
+    }
+}
+
+void cvae__batch_norm2d_forward_ref(float *y, const float *x, const double *mean, const double *var,
+                                    double eps, const float *gamma, const float *beta, int64_t n, int64_t c,
+                                    int64_t hw)
+{
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t p = 0; p < hw; p++) {
+                int64_t o = (i * c + ch) * hw + p;
+                double xhat = (x[o] - mean[ch]) / sqrt(var[ch] + eps);
+                y[o] = (float)((gamma ? gamma[ch] : 1.0) * xhat + (beta ? beta[ch] : 0.0));
+            }
+}
+
+void cvae__batch_norm2d_backward_ref(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                                     const double *mean, const double *var, double eps, const float *gamma,
+                                     int64_t n, int64_t c, int64_t hw, int batch_stats)
+{
+    const double m = (double)(n * hw);
+    for (int64_t ch = 0; ch < c; ch++) {
+        const double is = 1.0 / sqrt(var[ch] + eps), gm = gamma ? gamma[ch] : 1.0;
+        double sdy = 0.0, sdyx = 0.0;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t p = 0; p < hw; p++) {
+                int64_t o = (i * c + ch) * hw + p;
+                sdy += dy[o];
+                sdyx += dy[o] * (x[o] - mean[ch]) * is;
+            }
+        if (dgamma) dgamma[ch] += (float)sdyx;
+        if (dbeta) dbeta[ch] += (float)sdy;
+        if (!dx) continue;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t p = 0; p < hw; p++) {
+                int64_t o = (i * c + ch) * hw + p;
+                double xhat = (x[o] - mean[ch]) * is;
+                double d = batch_stats ? dy[o] - sdy / m - xhat * sdyx / m : dy[o];
+                dx[o] += (float)(gm * is * d);
+            }
+    }
+}
+
+/* ---- tape op ---- */
+
+typedef struct bn_ctx {
+    float *mean, *invstd; /* [C] statistics used by the forward */
+    int batch_stats;
+} bn_ctx;
+
+static cvae_status bn_backward(cvae_tape *t, const cvae_node *nd)
+{
+    const bn_ctx *c = nd->ctx;
+    cvae_tensor *x = nd->in[0], *gamma = nd->in[1], *beta = nd->in[2]; /* gamma, beta may be NULL */
+    float *dx = NULL, *dg = NULL, *db = NULL;
+    if (cvae__needs_grad(x) && !(dx = cvae__tape_grad(t, x))) return CVAE_ERR_NOMEM;
+    if (cvae__needs_grad(gamma) && !(dg = cvae__tape_grad(t, gamma))) return CVAE_ERR_NOMEM;
+    if (cvae__needs_grad(beta) && !(db = cvae__tape_grad(t, beta))) return CVAE_ERR_NOMEM;
+    cvae__batch_norm2d_backward(dx, dg, db, nd->out->grad, x->data, c->mean, c->invstd,
+                                gamma ? gamma->data : NULL, x->shape[0], x->shape[1],
+                                x->shape[2] * x->shape[3], c->batch_stats);
+    return CVAE_OK;
+}
+
+static cvae_status check_channel_vector(const char *fn, const char *what, const cvae_tensor *v, int64_t c)
+{
+    char sv[64];
+    if (v && (v->ndim != 1 || v->shape[0] != c))
+        return cvae__error(CVAE_ERR_SHAPE, "%s: %s %s does not match %lld channels", fn, what,
+                           cvae__shape_str(v, sv, sizeof sv), (long long)c);
+    return CVAE_OK;
+}
+
+cvae_status cvae_op_batch_norm2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *gamma, cvae_tensor *beta,
+                                 cvae_tensor *running_mean, cvae_tensor *running_var, float momentum,
+                                 float eps, int training, cvae_tensor **y)
+{
+    static const char *fn = "cvae_op_batch_norm2d";
+    char sx[64];
+    CVAE_CHECK_NULL(t, fn);
+    CVAE_CHECK_NULL(x, fn);
+    CVAE_CHECK_NULL(y, fn);
+    if (x->ndim != 4)
+        return cvae__error(CVAE_ERR_SHAPE, "%s: x %s is not [N, C, H, W]", fn, cvae__shape_str(x, sx, sizeof sx));
+    const int64_t n = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3], m = n * hw;
+    CVAE_TRY(check_channel_vector(fn, "gamma", gamma, c));
+    CVAE_TRY(check_channel_vector(fn, "beta", beta, c));
+    CVAE_TRY(check_channel_vector(fn, "running_mean", running_mean, c));
+    CVAE_TRY(check_channel_vector(fn, "running_var", running_var, c));
+    if (!running_mean != !running_var)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: give both running_mean and running_var or neither", fn);
+    if (!training && !running_mean)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: inference (training = 0) needs the running statistics", fn);
+    if (!(eps > 0.0f) || !isfinite(eps))
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: eps %g must be finite and > 0", fn, (double)eps);
+    if (training && running_mean && !(momentum >= 0.0f && momentum <= 1.0f))
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: momentum %g must be in [0, 1]", fn, (double)momentum);
+    if (training && m < 2)
+        return cvae__error(CVAE_ERR_SHAPE, "%s: batch statistics of x %s need more than one value per channel",
+                           fn, cvae__shape_str(x, sx, sizeof sx));
+    if (!training)
+        for (int64_t ch = 0; ch < c; ch++)
+            if (!isfinite(running_mean->data[ch]) || !isfinite(running_var->data[ch]) ||
+                !(running_var->data[ch] >= 0.0f))
+                return cvae__error(CVAE_ERR_NUMERIC, "%s: running statistics of channel %lld are invalid "
+                                   "(mean %g, var %g)", fn, (long long)ch, (double)running_mean->data[ch],
+                                   (double)running_var->data[ch]);
+
+    cvae_tensor *in[3] = {x, gamma, beta};
+    cvae_tensor *out;
+    CVAE_TRY(cvae__tape_output(t, 4, x->shape, in, 3, &out));
+    const int record = cvae_tape_recording(t) && cvae__needs_grad(out);
+    float *stats = NULL;
+    if (record && !(stats = cvae__tape_floats(t, 2 * c, fn))) return CVAE_ERR_NOMEM;
+    cvae_tape_mark mk = cvae__tape_mark(t);
+    double *dstats = cvae__tape_alloc(t, (size_t)(2 * c) * sizeof(double), fn);
+    if (!dstats || (!stats && !(stats = cvae__tape_floats(t, 2 * c, fn)))) {
+        cvae__tape_release(t, mk);
+        return CVAE_ERR_NOMEM;
+    }
+    void *vctx = NULL;
+    if (record) {
+        cvae_status s = cvae__tape_record(t, bn_backward, out, in, 3, sizeof(bn_ctx), &vctx);
+        if (s) {
+            cvae__tape_release(t, mk);
+            return s;
+        }
+    }
+    /* every check and allocation is done: compute, and update the running statistics */
+    float *mean = stats, *invstd = stats + c;
+    if (training) {
+        double *bm = dstats, *bv = dstats + c;
+        cvae__batch_norm2d_stats(bm, bv, x->data, n, c, hw);
+        for (int64_t ch = 0; ch < c; ch++) {
+            mean[ch] = (float)bm[ch];
+            invstd[ch] = (float)(1.0 / sqrt(bv[ch] + (double)eps));
+            if (running_mean) {
+                running_mean->data[ch] = (1.0f - momentum) * running_mean->data[ch] + momentum * (float)bm[ch];
+                running_var->data[ch] = (1.0f - momentum) * running_var->data[ch] +
+                                        momentum * (float)(bv[ch] * (double)m / (double)(m - 1));
+            }
+        }
+    } else {
+        for (int64_t ch = 0; ch < c; ch++) {
+            mean[ch] = running_mean->data[ch];
+            invstd[ch] = (float)(1.0 / sqrt((double)running_var->data[ch] + (double)eps));
+        }
+    }
+    cvae__batch_norm2d_forward(out->data, x->data, mean, invstd, gamma ? gamma->data : NULL,
+                               beta ? beta->data : NULL, n, c, hw);
+    if (vctx) {
+        bn_ctx *ctx = vctx;
+        ctx->mean = mean, ctx->invstd = invstd, ctx->batch_stats = training != 0;
+    } else {
+        cvae__tape_release(t, mk);
+    }
+    *y = out;
+    return CVAE_OK;
+}

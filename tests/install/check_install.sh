@@ -1,0 +1,112 @@
+#!/bin/sh
+# check_install.sh BUILD_DIR
+# Installs BUILD_DIR into a temporary prefix and checks what a user gets:
+# the files, a program built with find_package(cvae CONFIG) (shared and
+# static), one built with `cc main.c $(pkg-config --cflags --libs cvae)` (and
+# one against libcvae.a with `pkg-config --static`), and the installed `cvae`
+# program. Each consumer must print "cvae <version of include/cvae/core.h>".
+# Environment: CC (default cc), CMAKE (default cmake), PKG_CONFIG (default pkg-config).
+set -eu
+
+[ $# -eq 1 ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
+build=$(cd "$1" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+CC=${CC:-cc}
+CMAKE=${CMAKE:-cmake}
+PKG_CONFIG=${PKG_CONFIG:-pkg-config}
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cvae-install.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+prefix="$tmp/prefix"
+
+fail() { echo "check_install: FAIL: $*" >&2; exit 1; }
+step() { echo "== $*"; }
+
+version=$(sed -n 's/^#define CVAE_VERSION_STRING "\(.*\)"$/\1/p' "$src/include/cvae/core.h")
+[ -n "$version" ] || fail "no CVAE_VERSION_STRING in include/cvae/core.h"
+major=${version%%.*}
+
+step "install into $prefix"
+"$CMAKE" --install "$build" --prefix "$prefix" >"$tmp/install.log" 2>&1 ||
+    { cat "$tmp/install.log" >&2; fail "cmake --install"; }
+
+pc=$(find "$prefix" -name cvae.pc | head -n 1)
+[ -n "$pc" ] || fail "no cvae.pc installed"
+libdir=$(cd "$(dirname "$pc")/.." && pwd)
+for f in "$prefix/include/cvae/cvae.h" "$prefix/include/cvae/core.h" \
+         "$libdir/cmake/cvae/cvae-config.cmake" "$libdir/cmake/cvae/cvae-config-version.cmake" \
+         "$prefix/share/cvae/data/mnist-digits-5k/README.md" \
+         "$prefix/share/cvae/data/mnist-digits-5k/train-images-idx3-ubyte.gz"; do
+    [ -f "$f" ] || fail "missing $f"
+done
+for h in "$src"/include/cvae/*.h; do
+    [ -f "$prefix/include/cvae/$(basename "$h")" ] || fail "header $(basename "$h") not installed"
+done
+shared=no
+if [ -e "$libdir/libcvae.so" ]; then
+    shared=yes
+    [ -f "$libdir/libcvae.so.$version" ] || fail "no $libdir/libcvae.so.$version"
+    [ "$(readlink "$libdir/libcvae.so.$major")" = "libcvae.so.$version" ] ||
+        fail "libcvae.so.$major does not point to libcvae.so.$version"
+fi
+static=no
+[ -f "$libdir/libcvae.a" ] && static=yes
+echo "libdir $libdir: shared $shared, static $static"
+
+check_output() { # name, command...
+    name=$1; shift
+    out=$(LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$@") || fail "$name exited with $?"
+    [ "$out" = "cvae $version" ] || fail "$name printed '$out', expected 'cvae $version'"
+    echo "$name: $out"
+}
+needs_libcvae_so() { # binary: is libcvae.so.MAJOR a NEEDED entry?
+    LD_LIBRARY_PATH="$libdir" ldd "$1" | grep -q "libcvae\.so\.$major => $libdir/"
+}
+
+step "CMake consumer (find_package(cvae CONFIG))"
+"$CMAKE" -S "$here/cmake_consumer" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_C_COMPILER="$CC" -DCMAKE_BUILD_TYPE=Release >"$tmp/cmake.log" 2>&1 ||
+    { cat "$tmp/cmake.log" >&2; fail "configuring the CMake consumer"; }
+"$CMAKE" --build "$tmp/cmake-build" >"$tmp/build.log" 2>&1 ||
+    { cat "$tmp/build.log" >&2; fail "building the CMake consumer"; }
+check_output "cmake consumer (cvae::cvae)" "$tmp/cmake-build/consumer"
+if [ $shared = yes ]; then
+    needs_libcvae_so "$tmp/cmake-build/consumer" || fail "cvae::cvae is not the shared library"
+fi
+if [ $static = yes ]; then
+    check_output "cmake consumer (cvae::cvae_static)" "$tmp/cmake-build/consumer_static"
+    ! needs_libcvae_so "$tmp/cmake-build/consumer_static" || fail "cvae::cvae_static links libcvae.so"
+fi
+
+if command -v "$PKG_CONFIG" >/dev/null 2>&1; then
+    step "pkg-config consumer"
+    PKG_CONFIG_PATH="$(dirname "$pc")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+    export PKG_CONFIG_PATH
+    [ "$("$PKG_CONFIG" --modversion cvae)" = "$version" ] || fail "pkg-config --modversion cvae"
+    flags="--cflags --libs"
+    [ $shared = yes ] || flags="--static $flags"
+    # shellcheck disable=SC2046,SC2086
+    "$CC" -std=c11 -Wall -Wextra -Werror "$here/cmake_consumer/main.c" -o "$tmp/pc-consumer" \
+        $("$PKG_CONFIG" $flags cvae) || fail "cc main.c \$(pkg-config $flags cvae)"
+    check_output "pkg-config consumer" "$tmp/pc-consumer"
+    if [ $static = yes ]; then
+        # libcvae.a by path, its dependencies from Libs.private / Requires.private.
+        # shellcheck disable=SC2046
+        "$CC" -std=c11 -Wall -Wextra -Werror $("$PKG_CONFIG" --cflags cvae) \
+            "$here/cmake_consumer/main.c" -o "$tmp/pc-consumer-static" "$libdir/libcvae.a" \
+            $("$PKG_CONFIG" --static --libs cvae | sed 's/\(^\| \)-lcvae\( \|$\)/ /') ||
+            fail "cc main.c libcvae.a \$(pkg-config --static --libs cvae)"
+        check_output "pkg-config static consumer" "$tmp/pc-consumer-static"
+    fi
+else
+    echo "check_install: $PKG_CONFIG not found: pkg-config consumer skipped"
+fi
+
+if [ -x "$prefix/bin/cvae" ]; then
+    step "installed cvae program"
+    check_output "cvae version" "$prefix/bin/cvae" version
+    grep -q "share/cvae/data/mnist-digits-5k" "$prefix/bin/cvae" ||
+        fail "installed cvae does not default to the installed data folder"
+fi
+echo "check_install: OK"

@@ -1,0 +1,353 @@
+/* conditional_conv2d (hard labels): both forward algorithms against the
+ * per-sample direct reference, gradient checks, frozen tables, absent labels,
+ * bad inputs. Soft labels and the transposed op: test_conditional_conv_soft.c,
+ * test_conditional_conv_transpose.c.
+ *
+ * Tolerances: fast path vs reference |a - b| <= 1e-5 max(|a|, |b|) + 1e-5 max|ref|
+ * (float GEMM sums against double loops; the second term covers cancellation);
+ * gradient checks: 5-point differences, h = 1e-2, rtol = atol = 1e-3 (the op is
+ * linear in each input, so only float rounding of the outputs remains). */
+#include "ops/conditional_conv.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+typedef struct hard_case {
+    int64_t n, cin, cout, h, w, kh, kw, k;
+    cvae_conv_opts o;
+    int32_t labels[64];
+} hard_case;
+
+static double max_abs(const float *a, int64_t n)
+{
+    double m = 0.0;
+    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
+    return m;
+}
+
+static void assert_rel(const float *got, const float *want, int64_t n, const char *what)
+{
+    test_assert_close(got, want, n, 1e-5, 1e-5 * max_abs(want, n) + 1e-30, what);
+}
+
+/* A random valid case; label_mode 0 random, 1 all equal, 2 all different, 3 from a subset. */
+static void random_case(test_rng *r, hard_case *c, int64_t k, int label_mode)
+{
+    c->n = test_rand_int(r, 1, label_mode == 2 && k < 9 ? k : 9);
+    c->cin = test_rand_int(r, 1, 4);
+    c->cout = test_rand_int(r, 1, 5);
+    c->kh = test_rand_int(r, 1, 4);
+    c->kw = test_rand_int(r, 1, 4);
+    int stride = (int)test_rand_int(r, 1, 2), pad = (int)test_rand_int(r, 0, 2);
+    c->o = cvae_conv_opts_make(stride, pad);
+    if (test_rand_int(r, 0, 3) == 0) c->o.dilation_h = c->o.dilation_w = 2;
+    int64_t ekh = c->o.dilation_h * (c->kh - 1) + 1, ekw = c->o.dilation_w * (c->kw - 1) + 1;
+    c->h = test_rand_int(r, ekh - 2 * pad > 1 ? ekh - 2 * pad : 1, 11);
+    c->w = test_rand_int(r, ekw - 2 * pad > 1 ? ekw - 2 * pad : 1, 11);
+    c->k = k;
+    for (int64_t s = 0; s < c->n; s++) {
+        switch (label_mode) {
+        case 1: c->labels[s] = (int32_t)(k - 1); break;
+        case 2: c->labels[s] = (int32_t)((s * 7919 + 3) % k); break; /* distinct while n <= k, k prime-free of 7919 */
+        case 3: c->labels[s] = (int32_t)(test_rand_int(r, 0, 2) * (k / 3)); break;
+        default: c->labels[s] = (int32_t)test_rand_int(r, 0, k - 1);
+        }
+    }
+}
+
+/* Runs the op (forced algo) with every input requiring a gradient, back-propagates dy,
+ * and compares output and gradients with the reference. */
+static void check_case(test_rng *r, const hard_case *c, cvae__cconv_algo algo, int with_bias)
+{
+    int64_t sx[4] = {c->n, c->cin, c->h, c->w}, st[5] = {c->k, c->cout, c->cin, c->kh, c->kw},
+            sb[2] = {c->k, c->cout};
+    cvae_tensor *x0 = test_tensor(r, 4, sx), *t0 = test_tensor(r, 5, st), *b0 = test_tensor(r, 2, sb);
+    cvae_tape *t;
+    CVAE_OK_OR_FAIL(cvae_tape_new(&t));
+    cvae_tensor *x, *tab, *b = NULL, *y;
+    CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 4, sx, &x));
+    CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 5, st, &tab));
+    CVAE_OK_OR_FAIL(cvae_tensor_copy(x, x0));
+    CVAE_OK_OR_FAIL(cvae_tensor_copy(tab, t0));
+    CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, x));
+    CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, tab));
+    if (with_bias) {
+        CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 2, sb, &b));
+        CVAE_OK_OR_FAIL(cvae_tensor_copy(b, b0));
+        CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, b));
+    }
+    cvae__cconv_algo used;
+    CVAE_OK_OR_FAIL(cvae__op_conditional_conv2d_algo(t, x, c->labels, tab, b, &c->o, algo, &y, &used));
+    if (algo != CVAE__CCONV_AUTO) assert_int_equal(used, algo);
+    cvae_conv_geom g;
+    CVAE_OK_OR_FAIL(cvae__conv_geom(&g, "test", c->cin, c->h, c->w, c->kh, c->kw, &c->o));
+    assert_int_equal(y->shape[2], g.ho);
+    assert_int_equal(y->shape[3], g.wo);
+    float *yr = malloc(sizeof(float) * (size_t)y->size);
+    cvae__cconv2d_forward_ref(yr, x0->data, c->labels, t0->data, with_bias ? b0->data : NULL, c->n,
+                              c->cout, &g);
+    assert_rel(y->data, yr, y->size, algo == CVAE__CCONV_ALL_K ? "forward (all-K)" : "forward (grouped)");
+
+    float *dy = malloc(sizeof(float) * (size_t)y->size);
+    test_fill(r, dy, y->size, -1, 1, 0.05f);
+    CVAE_OK_OR_FAIL(cvae_tape_backward_with(t, y, dy));
+    float *dx = calloc((size_t)x0->size, sizeof(float)), *dt = calloc((size_t)t0->size, sizeof(float));
+    float *db = calloc((size_t)b0->size, sizeof(float));
+    cvae__cconv2d_backward_ref(dx, dt, db, dy, x0->data, c->labels, t0->data, c->n, c->cout, &g);
+    assert_rel(x->grad, dx, x0->size, "dx");
+    assert_rel(tab->grad, dt, t0->size, "dtable");
+    if (with_bias) assert_rel(b->grad, db, b0->size, "dbias_table");
+    free(yr), free(dy), free(dx), free(dt), free(db);
+    cvae_tape_free(t);
+    cvae_tensor_free(x0), cvae_tensor_free(t0), cvae_tensor_free(b0);
+}
+
+static void test_cconv_matches_reference(void **state)
+{
+    (void)state;
+    test_rng r = {11};
+    const int64_t ks[] = {1, 3, 7, 10, 1000};
+    for (int trial = 0; trial < 60; trial++) {
+        hard_case c;
+        int64_t k = ks[trial % 5];
+        random_case(&r, &c, k, (trial / 5) % 4);
+        check_case(&r, &c, CVAE__CCONV_GROUPED, trial % 3 != 0);
+        check_case(&r, &c, CVAE__CCONV_ALL_K, trial % 3 != 0);
+        check_case(&r, &c, CVAE__CCONV_AUTO, 1);
+    }
+}
+
+/* The named corner cases of the brief, one by one. */
+static void test_cconv_corner_cases(void **state)
+{
+    (void)state;
+    test_rng r = {12};
+    hard_case c;
+    /* batch 1, K = 1, stride 2, pad 0, odd sizes */
+    c = (hard_case){1, 3, 4, 9, 7, 3, 3, 1, cvae_conv_opts_make(2, 0), {0}};
+    check_case(&r, &c, CVAE__CCONV_GROUPED, 1), check_case(&r, &c, CVAE__CCONV_ALL_K, 1);
+    /* K = 1000, labels spread, pad 2 */
+    c = (hard_case){6, 2, 3, 5, 6, 3, 2, 1000, cvae_conv_opts_make(1, 2), {999, 0, 500, 17, 999, 3}};
+    check_case(&r, &c, CVAE__CCONV_GROUPED, 1), check_case(&r, &c, CVAE__CCONV_ALL_K, 1);
+    /* all labels equal, pad 1, stride 2 */
+    c = (hard_case){5, 2, 3, 8, 8, 3, 3, 4, cvae_conv_opts_make(2, 1), {2, 2, 2, 2, 2}};
+    check_case(&r, &c, CVAE__CCONV_GROUPED, 1), check_case(&r, &c, CVAE__CCONV_ALL_K, 0);
+    /* every label different, unsorted */
+    c = (hard_case){5, 1, 2, 6, 5, 2, 3, 5, cvae_conv_opts_make(1, 1), {4, 0, 3, 1, 2}};
+    check_case(&r, &c, CVAE__CCONV_GROUPED, 1), check_case(&r, &c, CVAE__CCONV_ALL_K, 1);
+    /* the model's shape: 1 -> 8 channels, 28x28, 3x3 stride 2 pad 1, K = 10 */
+    c = (hard_case){8, 1, 8, 28, 28, 3, 3, 10, cvae_conv_opts_make(2, 1), {3, 1, 4, 1, 5, 9, 2, 6}};
+    check_case(&r, &c, CVAE__CCONV_GROUPED, 1), check_case(&r, &c, CVAE__CCONV_ALL_K, 1);
+}
+
+/* The grouping is a stable counting sort with one group per label present. */
+static void test_cconv_grouping(void **state)
+{
+    (void)state;
+    cvae_tape *t;
+    CVAE_OK_OR_FAIL(cvae_tape_new(&t));
+    const int32_t labels[9] = {4, 1, 4, 0, 1, 4, 7, 0, 4};
+    cvae__label_groups gr;
+    CVAE_OK_OR_FAIL(cvae__group_labels(t, labels, 9, 8, &gr));
+    assert_int_equal(gr.n_groups, 4);
+    const int64_t order[9] = {3, 7, 1, 4, 0, 2, 5, 8, 6}, start[5] = {0, 2, 4, 8, 9};
+    const int32_t lab[4] = {0, 1, 4, 7};
+    for (int i = 0; i < 9; i++) assert_int_equal(gr.order[i], order[i]);
+    for (int i = 0; i < 5; i++) assert_int_equal(gr.start[i], start[i]);
+    for (int i = 0; i < 4; i++) assert_int_equal(gr.label[i], lab[i]);
+    cvae_tape_free(t);
+}
+
+typedef struct hard_ctx {
+    const int32_t *labels;
+    cvae_conv_opts o;
+    cvae__cconv_algo algo;
+} hard_ctx;
+
+static cvae_status hard_fn(cvae_tape *t, cvae_tensor **in, void *ctx, cvae_tensor **out)
+{
+    hard_ctx *c = ctx;
+    return cvae__op_conditional_conv2d_algo(t, in[0], c->labels, in[1], in[2], &c->o, c->algo, out, NULL);
+}
+
+static void test_cconv_gradcheck(void **state)
+{
+    (void)state;
+    test_rng r = {13};
+    for (int trial = 0; trial < 6; trial++) {
+        hard_case c;
+        random_case(&r, &c, trial % 2 ? 5 : 2, trial % 4);
+        if (c.n > 4) c.n = 4;
+        int64_t sx[4] = {c.n, c.cin, c.h, c.w}, st[5] = {c.k, c.cout, c.cin, c.kh, c.kw},
+                sb[2] = {c.k, c.cout};
+        cvae_tensor *in[3] = {test_tensor(&r, 4, sx), test_tensor(&r, 5, st), test_tensor(&r, 2, sb)};
+        hard_ctx hc = {c.labels, c.o, trial % 2 ? CVAE__CCONV_GROUPED : CVAE__CCONV_ALL_K};
+        int check[3] = {1, 1, 1};
+        gradcheck_opts go = {1e-2, 1e-3, 1e-3, 40};
+        test_gradcheck(hard_fn, &hc, in, check, 3, &go, "conditional_conv2d");
+        for (int i = 0; i < 3; i++) cvae_tensor_free(in[i]);
+    }
+}
+
+/* Table as a parameter: rows of absent labels get exactly zero gradient; a
+ * frozen table gets no gradient buffer at all and its block stays zero. */
+static void run_param_case(int trainable, int x_grad)
+{
+    test_rng r = {14};
+    const int64_t k = 6, n = 5, cin = 2, cout = 3;
+    int64_t sx[4] = {n, cin, 7, 7}, st[5] = {k, cout, cin, 3, 3}, sb[2] = {k, cout};
+    cvae_params *p;
+    CVAE_OK_OR_FAIL(cvae_params_new(&p));
+    cvae_tensor *tab, *b;
+    CVAE_OK_OR_FAIL(cvae_params_add(p, "table", 5, st, trainable, &tab));
+    CVAE_OK_OR_FAIL(cvae_params_add(p, "table_bias", 2, sb, 1, &b));
+    test_fill(&r, tab->data, tab->size, -1, 1, 0.05f);
+    test_fill(&r, b->data, b->size, -1, 1, 0.05f);
+    const int32_t labels[5] = {4, 1, 4, 1, 0}; /* 2, 3, 5 absent */
+    cvae_tape *t;
+    CVAE_OK_OR_FAIL(cvae_tape_new(&t));
+    cvae_tensor *x, *y;
+    CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 4, sx, &x));
+    test_fill(&r, x->data, x->size, -1, 1, 0.05f);
+    if (x_grad) CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, x));
+    cvae_conv_opts o = cvae_conv_opts_make(2, 1);
+    CVAE_OK_OR_FAIL(cvae_op_conditional_conv2d(t, x, labels, tab, b, &o, &y));
+    float *dy = malloc(sizeof(float) * (size_t)y->size);
+    test_fill(&r, dy, y->size, -1, 1, 0.05f);
+    CVAE_OK_OR_FAIL(cvae_tape_backward_with(t, y, dy));
+    cvae_conv_geom g;
+    CVAE_OK_OR_FAIL(cvae__conv_geom(&g, "test", cin, 7, 7, 3, 3, &o));
+    float *dx = calloc((size_t)x->size, sizeof(float)), *dt = calloc((size_t)tab->size, sizeof(float));
+    float *db = calloc((size_t)b->size, sizeof(float));
+    cvae__cconv2d_backward_ref(dx, dt, db, dy, x->data, labels, tab->data, n, cout, &g);
+    const int64_t row = cout * cin * 9;
+    if (trainable) {
+        assert_non_null(tab->grad);
+        assert_rel(tab->grad, dt, tab->size, "dtable (param)");
+        for (int64_t l = 0; l < k; l++) {
+            if (l == 0 || l == 1 || l == 4) continue;
+            for (int64_t i = 0; i < row; i++) assert_true(tab->grad[l * row + i] == 0.0f);
+            for (int64_t i = 0; i < cout; i++) assert_true(b->grad[l * cout + i] == 0.0f);
+        }
+    } else {
+        assert_null(tab->grad);
+        const float *block = cvae_params_grad(p) + cvae_params_offset(p, 0);
+        for (int64_t i = 0; i < tab->size; i++) assert_true(block[i] == 0.0f);
+    }
+    assert_rel(b->grad, db, b->size, "dbias_table (param)");
+    if (x_grad) assert_rel(x->grad, dx, x->size, "dx (param table)");
+    else assert_null(x->grad);
+    free(dy), free(dx), free(dt), free(db);
+    cvae_tape_free(t);
+    cvae_params_free(p);
+}
+
+static void test_cconv_absent_labels_zero_rows(void **state)
+{
+    (void)state;
+    run_param_case(1, 1);
+    run_param_case(1, 0);
+}
+
+static void test_cconv_frozen_table(void **state)
+{
+    (void)state;
+    run_param_case(0, 1);
+    run_param_case(0, 0);
+}
+
+/* With recording off (or no input needing a gradient) nothing is recorded and
+ * the output is the same; repeated passes reuse the arena. */
+static void test_cconv_inference_no_growth(void **state)
+{
+    (void)state;
+    test_rng r = {15};
+    int64_t sx[4] = {16, 3, 12, 12}, st[5] = {10, 4, 3, 3, 3};
+    cvae_tensor *x0 = test_tensor(&r, 4, sx), *t0 = test_tensor(&r, 5, st);
+    int32_t labels[16];
+    for (int i = 0; i < 16; i++) labels[i] = (int32_t)test_rand_int(&r, 0, 9);
+    cvae_tape *t;
+    CVAE_OK_OR_FAIL(cvae_tape_new(&t));
+    cvae_tape_set_recording(t, 0);
+    cvae_conv_opts o = cvae_conv_opts_make(1, 1);
+    size_t cap = 0;
+    for (int pass = 0; pass < 4; pass++) {
+        cvae_tape_reset(t);
+        cvae_tensor *y;
+        CVAE_OK_OR_FAIL(cvae_op_conditional_conv2d(t, x0, labels, t0, NULL, &o, &y));
+        if (pass == 2) cap = cvae_tape_capacity(t);
+        if (pass == 3) assert_int_equal(cap, cvae_tape_capacity(t));
+        float *yr = malloc(sizeof(float) * (size_t)y->size);
+        cvae_conv_geom g;
+        CVAE_OK_OR_FAIL(cvae__conv_geom(&g, "test", 3, 12, 12, 3, 3, &o));
+        cvae__cconv2d_forward_ref(yr, x0->data, labels, t0->data, NULL, 16, 4, &g);
+        assert_rel(y->data, yr, y->size, "forward (not recording)");
+        free(yr);
+    }
+    cvae_tape_free(t);
+    cvae_tensor_free(x0), cvae_tensor_free(t0);
+}
+
+static void test_cconv_bad_inputs(void **state)
+{
+    (void)state;
+    test_rng r = {16};
+    int64_t sx[4] = {4, 2, 6, 6}, st[5] = {5, 3, 2, 3, 3}, sb[2] = {5, 3};
+    cvae_tensor *x = test_tensor(&r, 4, sx), *tab = test_tensor(&r, 5, st), *b = test_tensor(&r, 2, sb);
+    cvae_tape *t;
+    CVAE_OK_OR_FAIL(cvae_tape_new(&t));
+    cvae_conv_opts o = cvae_conv_opts_make(1, 1);
+    cvae_tensor *y = (cvae_tensor *)0x1;
+    int32_t bad[4] = {0, 1, 2, 5};
+    CVAE_EXPECT_ERR(CVAE_ERR_RANGE, cvae_op_conditional_conv2d(t, x, bad, tab, b, &o, &y));
+    assert_non_null(strstr(cvae_last_error(), "sample 3"));
+    bad[3] = 0, bad[1] = -1;
+    CVAE_EXPECT_ERR(CVAE_ERR_RANGE, cvae_op_conditional_conv2d(t, x, bad, tab, b, &o, &y));
+    assert_non_null(strstr(cvae_last_error(), "sample 1"));
+    /* the label check comes before the shape checks */
+    int64_t sb2[2] = {4, 3};
+    cvae_tensor *b2 = test_tensor(&r, 2, sb2);
+    CVAE_EXPECT_ERR(CVAE_ERR_RANGE, cvae_op_conditional_conv2d(t, x, bad, tab, b2, &o, &y));
+    int32_t ok[4] = {0, 4, 2, 2};
+    CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae_op_conditional_conv2d(t, x, ok, tab, b2, &o, &y));
+    int64_t st2[5] = {5, 3, 3, 3, 3};
+    cvae_tensor *tab2 = test_tensor(&r, 5, st2);
+    CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae_op_conditional_conv2d(t, x, ok, tab2, b, &o, &y));
+    int64_t st3[4] = {5, 3, 2, 9};
+    cvae_tensor *tab3 = test_tensor(&r, 4, st3);
+    CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae_op_conditional_conv2d(t, x, ok, tab3, b, &o, &y));
+    cvae_tensor *x3 = test_tensor(&r, 3, sx + 1);
+    CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae_op_conditional_conv2d(t, x3, ok, tab, b, &o, &y));
+    int64_t st4[5] = {5, 3, 2, 9, 9};
+    cvae_tensor *tab4 = test_tensor(&r, 5, st4);
+    CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae_op_conditional_conv2d(t, x, ok, tab4, NULL, &o, &y));
+    cvae_conv_opts bo = cvae_conv_opts_make(0, 1);
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_op_conditional_conv2d(t, x, ok, tab, b, &bo, &y));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_op_conditional_conv2d(t, x, NULL, tab, b, &o, &y));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_op_conditional_conv2d(t, x, ok, NULL, b, &o, &y));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_op_conditional_conv2d(NULL, x, ok, tab, b, &o, &y));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_op_conditional_conv2d(t, x, ok, tab, b, NULL, &y));
+    assert_ptr_equal(y, (cvae_tensor *)0x1);
+    assert_int_equal(cvae_tape_capacity(t), 0); /* nothing was allocated */
+    CVAE_OK_OR_FAIL(cvae_op_conditional_conv2d(t, x, ok, tab, b, &o, &y));
+    assert_int_equal(y->shape[1], 3);
+    cvae_tape_free(t);
+    cvae_tensor_free(x), cvae_tensor_free(tab), cvae_tensor_free(b), cvae_tensor_free(b2);
+    cvae_tensor_free(tab2), cvae_tensor_free(tab3), cvae_tensor_free(x3), cvae_tensor_free(tab4);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cconv_grouping),
+        cmocka_unit_test(test_cconv_matches_reference),
+        cmocka_unit_test(test_cconv_corner_cases),
+        cmocka_unit_test(test_cconv_gradcheck),
+        cmocka_unit_test(test_cconv_absent_labels_zero_rows),
+        cmocka_unit_test(test_cconv_frozen_table),
+        cmocka_unit_test(test_cconv_inference_no_growth),
+        cmocka_unit_test(test_cconv_bad_inputs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

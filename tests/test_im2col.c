@@ -1,0 +1,137 @@
+/* im2col/col2im: against a naive gather/scatter, over a batch and over index lists. */
+#include "ops/im2col.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* x value read by tap (c, i, j) at output (oy, ox) of image img, or 0 in the padding. */
+static float tap(const float *x, int64_t img, int64_t c, int64_t i, int64_t j, int64_t oy, int64_t ox,
+                 const cvae_conv_geom *g)
+{
+    int64_t iy = oy * g->o.stride_h - g->o.pad_top + i * g->o.dilation_h;
+    int64_t ix = ox * g->o.stride_w - g->o.pad_left + j * g->o.dilation_w;
+    if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) return 0.0f;
+    return x[((img * g->c + c) * g->h + iy) * g->w + ix];
+}
+
+static void naive_im2col(float *cols, const float *x, const int64_t *idx, int64_t n, const cvae_conv_geom *g)
+{
+    int64_t ld = n * g->ho * g->wo;
+    for (int64_t c = 0; c < g->c; c++)
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++)
+                for (int64_t s = 0; s < n; s++)
+                    for (int64_t oy = 0; oy < g->ho; oy++)
+                        for (int64_t ox = 0; ox < g->wo; ox++)
+                            cols[((c * g->kh + i) * g->kw + j) * ld + (s * g->ho + oy) * g->wo + ox] =
+                                tap(x, idx ? idx[s] : s, c, i, j, oy, ox, g);
+}
+
+static void naive_col2im(float *x, const float *cols, const int64_t *idx, int64_t n, const cvae_conv_geom *g)
+{
+    int64_t ld = n * g->ho * g->wo;
+    for (int64_t c = 0; c < g->c; c++)
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++)
+                for (int64_t s = 0; s < n; s++)
+                    for (int64_t oy = 0; oy < g->ho; oy++)
+                        for (int64_t ox = 0; ox < g->wo; ox++) {
+                            int64_t iy = oy * g->o.stride_h - g->o.pad_top + i * g->o.dilation_h;
+                            int64_t ix = ox * g->o.stride_w - g->o.pad_left + j * g->o.dilation_w;
+                            if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) continue;
+                            int64_t img = idx ? idx[s] : s;
+                            x[((img * g->c + c) * g->h + iy) * g->w + ix] +=
+                                cols[((c * g->kh + i) * g->kw + j) * ld + (s * g->ho + oy) * g->wo + ox];
+                        }
+}
+
+/* Random geometry; stride 1..3, padding 0..2 per side, dilation 1..2, kernel 1..5. */
+static void random_geom(test_rng *r, cvae_conv_geom *g)
+{
+    for (;;) {
+        cvae_conv_opts o = {(int)test_rand_int(r, 1, 3), (int)test_rand_int(r, 1, 3),
+                            (int)test_rand_int(r, 0, 2), (int)test_rand_int(r, 0, 2),
+                            (int)test_rand_int(r, 0, 2), (int)test_rand_int(r, 0, 2),
+                            (int)test_rand_int(r, 1, 2), (int)test_rand_int(r, 1, 2), 0, 0};
+        int64_t c = test_rand_int(r, 1, 3), h = test_rand_int(r, 1, 9), w = test_rand_int(r, 1, 9);
+        int64_t kh = test_rand_int(r, 1, 5), kw = test_rand_int(r, 1, 5);
+        if (cvae__conv_geom(g, "test", c, h, w, kh, kw, &o) == CVAE_OK) return;
+    }
+}
+
+static void test_im2col_matches_naive(void **state)
+{
+    (void)state;
+    test_rng r = {11};
+    for (int trial = 0; trial < 300; trial++) {
+        cvae_conv_geom g;
+        random_geom(&r, &g);
+        int64_t total = test_rand_int(&r, 1, 4), n = total, idx[4], *pidx = NULL;
+        if (trial % 2) { /* a random subset of the images, in random order */
+            n = test_rand_int(&r, 1, total);
+            for (int64_t s = 0; s < total; s++) idx[s] = s;
+            for (int64_t s = total - 1; s > 0; s--) {
+                int64_t k = test_rand_int(&r, 0, s), tmp = idx[s];
+                idx[s] = idx[k], idx[k] = tmp;
+            }
+            pidx = idx;
+        }
+        int64_t xs = total * g.c * g.h * g.w, cs = g.c * g.kh * g.kw * n * g.ho * g.wo;
+        float *x = malloc(sizeof(float) * (size_t)xs), *c1 = malloc(sizeof(float) * (size_t)cs);
+        float *c2 = malloc(sizeof(float) * (size_t)cs);
+        test_fill(&r, x, xs, -1, 1, 0.05f);
+        for (int64_t k = 0; k < cs; k++) c1[k] = NAN; /* every entry must be written */
+        cvae__im2col(c1, x, pidx, n, &g);
+        naive_im2col(c2, x, pidx, n, &g);
+        test_assert_close(c1, c2, cs, 0, 0, "im2col");
+
+        float *x1 = malloc(sizeof(float) * (size_t)xs), *x2 = malloc(sizeof(float) * (size_t)xs);
+        test_fill(&r, c1, cs, -1, 1, 0.05f);
+        test_fill(&r, x1, xs, -1, 1, 0.05f);
+        memcpy(x2, x1, sizeof(float) * (size_t)xs);
+        cvae__col2im(x1, c1, pidx, n, &g);
+        naive_col2im(x2, c1, pidx, n, &g);
+        test_assert_close(x1, x2, xs, 1e-6, 1e-6, "col2im");
+
+        /* adjoint: <im2col(x), C> == <x, col2im(C)> */
+        memset(x1, 0, sizeof(float) * (size_t)xs);
+        cvae__col2im(x1, c1, pidx, n, &g);
+        cvae__im2col(c2, x, pidx, n, &g);
+        double a = 0, b = 0, m = 0;
+        for (int64_t k = 0; k < cs; k++) a += (double)c2[k] * c1[k], m += fabs((double)c2[k] * c1[k]);
+        for (int64_t k = 0; k < xs; k++) b += (double)x[k] * x1[k];
+        if (fabs(a - b) > 1e-5 * (m + 1)) fail_msg("im2col adjoint: %.9g vs %.9g", a, b);
+        free(x), free(c1), free(c2), free(x1), free(x2);
+    }
+}
+
+static void test_conv_geom_rejects(void **state)
+{
+    (void)state;
+    cvae_conv_geom g;
+    memset(&g, 0x5a, sizeof g);
+    cvae_conv_geom before = g;
+    cvae_conv_opts o = cvae_conv_opts_make(1, 0);
+    CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae__conv_geom(&g, "t", 1, 2, 2, 3, 3, &o));
+    o = cvae_conv_opts_make(0, 0);
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae__conv_geom(&g, "t", 1, 5, 5, 3, 3, &o));
+    o = cvae_conv_opts_make(1, -1);
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae__conv_geom(&g, "t", 1, 5, 5, 3, 3, &o));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae__conv_geom(&g, "t", 1, 5, 5, 3, 3, NULL));
+    assert_memory_equal(&g, &before, sizeof g);
+    o = cvae_conv_opts_make(2, 1);
+    CVAE_OK_OR_FAIL(cvae__conv_geom(&g, "t", 1, 14, 14, 3, 3, &o));
+    assert_int_equal(g.ho, 7);
+    assert_int_equal(g.wo, 7);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_im2col_matches_naive),
+        cmocka_unit_test(test_conv_geom_rejects),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -9,6 +9,7 @@
  * as an application may do). cJSON cannot tell running out of memory from bad
  * syntax, so a failed cJSON allocation while PARSING may also surface as
  * CVAE_ERR_FORMAT; every other failure must give CVAE_ERR_NOMEM. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +111,7 @@ static int dir_entries(void)
 
 static unsigned char *read_all(const char *path, size_t *n)
 {
+    *n = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     fseek(f, 0, SEEK_END);
@@ -182,7 +184,7 @@ static size_t st_before_n;
 static void st_untouched(void *ctx)
 {
     (void)ctx;
-    size_t n;
+    size_t n = 0;
     unsigned char *now = read_all(tmp_path("st.safetensors"), &n);
     assert_non_null(now);
     assert_true(n == st_before_n && memcmp(now, st_before, n) == 0);
@@ -242,8 +244,14 @@ static cvae_status config_op(void *ctx)
 static void config_untouched(void *ctx)
 {
     (void)ctx;
+    char *a, *b; /* compared through JSON: struct padding may differ */
     cvae_model_config d = cvae_model_config_default();
-    assert_memory_equal(&cfg_out, &d, sizeof d);
+    failalloc_arm(0);
+    CVAE_OK_OR_FAIL(cvae_model_config_to_json(&cfg_out, &a));
+    CVAE_OK_OR_FAIL(cvae_model_config_to_json(&d, &b));
+    assert_string_equal(a, b);
+    cvae_free_buffer(a);
+    cvae_free_buffer(b);
 }
 
 static void test_model_config_json(void **state)

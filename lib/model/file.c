@@ -58,7 +58,8 @@ static cvae_status model_from(const cvae_st_file *f, const char *path, int check
     if (!cfg_json) return cvae__error(CVAE_ERR_FORMAT, "%s: metadata \"%s\" missing", path, CONFIG_KEY);
     cvae_model_config cfg;
     cvae_status s = cvae_model_config_from_json(cfg_json, strlen(cfg_json), &cfg);
-    if (s) return cvae__error(s, "%s: %s", path, cvae_last_error());
+    if (s) /* an invalid configuration in a file is a bad file, not a bad argument */
+        return cvae__error(s == CVAE_ERR_NOMEM ? s : CVAE_ERR_FORMAT, "%s: %s", path, cvae_last_error());
     for (int i = 0; i < cvae_st_count(f); i++) {
         const char *name = cvae_st_name(f, i);
         bool optim = !strcmp(kind, "checkpoint") && (!strcmp(name, ADAM_M) || !strcmp(name, ADAM_V));

@@ -233,11 +233,11 @@ static cvae_status config_op(void *ctx)
     (void)ctx;
     static const char text[] = "{\"latent\": 3, \"image_h\": 8, \"image_w\": 12, \"beta\": 0.5, "
                                "\"table_init\": \"gabor\", \"seed\": \"99\"}";
-    cvae_model_config c = cfg_out;
     char *json = NULL;
-    cvae_status s = cvae_model_config_from_json(text, sizeof text - 1, &c);
-    if (!s) s = cvae_model_config_to_json(&c, &json);
+    cvae_status s = cvae_model_config_from_json(text, sizeof text - 1, &cfg_out);
+    if (!s) s = cvae_model_config_to_json(&cfg_out, &json);
     cvae_free_buffer(json);
+    cfg_out = cvae_model_config_default(); /* for the next run (untouched on failure) */
     return s;
 }
 

@@ -15,9 +15,9 @@
         if (!(c)) abort();                                                                    \
     } while (0)
 
-static volatile float sink;
+static volatile float st_sink;
 
-static void walk(const cvae_st_file *f)
+static void st_walk(const cvae_st_file *f)
 {
     int n = cvae_st_count(f);
     CHECK(n >= 0);
@@ -41,7 +41,7 @@ static void walk(const cvae_st_file *f)
         CHECK((numel == 0) == (data == NULL));
         float acc = 0.0f;
         for (int64_t k = 0; k < numel; k++) acc += data[k]; /* every byte is readable */
-        sink = acc;
+        st_sink = acc;
         cvae_tensor *t;
         if (params_ok && numel > 0 && cvae_params_add(p, name, ndim, shape, 1, &t) != CVAE_OK)
             params_ok = 0;
@@ -66,7 +66,7 @@ static void walk(const cvae_st_file *f)
         CHECK(key);
         const char *v = cvae_st_meta(f, key);
         CHECK(v);
-        sink = (float)strlen(v);
+        st_sink = (float)strlen(v);
     }
     CHECK(cvae_st_meta(f, "crc32") != NULL);
 }
@@ -84,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cvae_status s = cvae_safetensors_open_memory(copy, size, &f);
     if (s == CVAE_OK) {
         memset(copy, 0xA5, size); /* the file must own copies of everything */
-        walk(f);
+        st_walk(f);
         cvae_safetensors_close(f);
     } else {
         CHECK(f == (cvae_st_file *)(uintptr_t)0x1);

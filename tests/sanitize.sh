@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Memory and thread checks of the whole test suite (CI: `bash tests/sanitize.sh`).
+#   asan      clang, -fsanitize=address,undefined (fatal on the first report, leak
+#             detection on), into build-asan; runs the full ctest suite.
+#   valgrind  every tests/test_* binary of the normal Release build (build/) under
+#             valgrind memcheck; fails on any error or definitely lost byte.
+#   tsan      clang, -fsanitize=thread, into build-tsan; runs test_model (its
+#             test_threads_match_serial runs inference from 4 threads on one model)
+#             with the suppressions of tests/tsan.supp (OpenBLAS is not instrumented).
+# Usage: bash tests/sanitize.sh [asan] [valgrind] [tsan]     (default: all three)
+# Needs clang and valgrind (apt-get install clang valgrind).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+jobs=${CVAE_SANITIZE_JOBS:-2}
+steps=("$@")
+[ ${#steps[@]} -eq 0 ] && steps=(asan valgrind tsan)
+
+# As everywhere on these machines (see the design guide): OpenBLAS picks AVX2
+# kernels, which valgrind can also run (it has no AVX-512).
+export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}
+export OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-512}
+export OPENBLAS_NUM_THREADS=1
+
+configure() { # dir, cmake args...
+  local dir=$1
+  shift
+  cmake -S . -B "$dir" -DCVAE_BUILD_BENCH=OFF "$@" >/dev/null
+}
+
+run_asan() {
+  echo "== asan: clang -fsanitize=address,undefined, full ctest suite (build-asan)"
+  CC=clang configure build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCVAE_SANITIZE=address,undefined
+  cmake --build build-asan -j"$jobs" >/dev/null
+  (cd build-asan &&
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
+      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      ctest --output-on-failure -j"$jobs")
+}
+
+run_valgrind() {
+  echo "== valgrind memcheck: every test binary of the Release build (build)"
+  configure build -DCMAKE_BUILD_TYPE=Release
+  cmake --build build -j"$jobs" >/dev/null
+  local logs=build/valgrind
+  rm -rf "$logs" && mkdir -p "$logs"
+  # One binary per job, as ctest would run it (working directory build/tests).
+  # xargs exits 123 when any valgrind run failed.
+  local rc=0
+  find build/tests -maxdepth 1 -type f -name 'test_*' -perm -u+x -printf '%f\n' | sort |
+    (cd build/tests && xargs -P"$jobs" -I{} sh -c \
+      'if valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+            --show-leak-kinds=definite --track-origins=yes ./{} >"$0/{}.log" 2>&1; then
+         echo "   ok   {}"; else echo "   FAIL {} (log: build/valgrind/{}.log)"; exit 1; fi' \
+      "$root/$logs") || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    for f in "$logs"/*.log; do
+      grep -q -E '==[0-9]+== (Invalid|Conditional|Syscall|Mismatched|Source and destination)|definitely lost|FAILED|Process terminating' "$f" &&
+        { echo "---- $f"; tail -60 "$f"; }
+    done
+    return 1
+  fi
+}
+
+run_tsan() {
+  echo "== tsan: clang -fsanitize=thread, test_model (build-tsan)"
+  CC=clang configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCVAE_SANITIZE=thread \
+    -DCVAE_BUILD_EXAMPLES=OFF
+  cmake --build build-tsan -j"$jobs" --target test_model >/dev/null
+  (cd build-tsan/tests &&
+    TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp" \
+      ./test_model)
+}
+
+for s in "${steps[@]}"; do
+  case "$s" in
+    asan) run_asan ;;
+    valgrind) run_valgrind ;;
+    tsan) run_tsan ;;
+    *) echo "unknown step '$s' (asan, valgrind, tsan)" >&2; exit 2 ;;
+  esac
+done
+echo "== sanitize.sh: ${steps[*]} passed"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "core/internal.h"
-#include "cvae/model.h"
+#include "model/model_internal.h"
 
 cvae_model_config cvae_model_config_default(void)
 {
@@ -51,12 +51,13 @@ cvae_status cvae_model_config_validate(const cvae_model_config *c)
     if (!isfinite(c->beta) || c->beta < 0.0f)
         return cvae__error(CVAE_ERR_INVALID_ARG, "model config: beta = %g must be finite and >= 0",
                            (double)c->beta);
-    /* Bound the largest tensor (the table and the decoder's linear layer) to keep sizes sane. */
-    int64_t dec_fc = (int64_t)c->enc2_channels * (c->image_h / 4) * (c->image_w / 4) *
-                     (c->latent + c->num_labels);
-    int64_t table = (int64_t)c->num_labels * c->cond_channels * c->image_channels * 9;
-    if (dec_fc > ((int64_t)1 << 31) || table > ((int64_t)1 << 31))
-        return cvae__error(CVAE_ERR_INVALID_ARG, "model config: the model would exceed 2^31 weights per tensor");
+    /* Bound every tensor (the tables, both linear layers, ...) to keep sizes sane. */
+    int64_t total, largest;
+    cvae__model_size(c, &total, &largest);
+    if (largest > ((int64_t)1 << 31))
+        return cvae__error(CVAE_ERR_INVALID_ARG,
+                           "model config: a tensor would hold %lld weights, above 2^31",
+                           (long long)largest);
     return CVAE_OK;
 }
 

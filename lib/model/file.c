@@ -66,7 +66,23 @@ static cvae_status model_from(const cvae_st_file *f, const char *path, int check
         if (!optim && strncmp(name, "enc.", 4) && strncmp(name, "dec.", 4))
             return cvae__error(CVAE_ERR_FORMAT, "%s: unexpected tensor \"%.64s\"", path, name);
     }
-    cvae_model *m;
+    /* Every parameter must be in the file: a configuration asking for more
+     * weights than the file holds is rejected before allocating any (a few
+     * bytes of JSON could otherwise ask for tens of gigabytes). */
+    int64_t need, largest, have = 0;
+    cvae__model_size(&cfg, &need, &largest);
+    for (int i = 0; i < cvae_st_count(f); i++) {
+        int ndim;
+        int64_t shape[CVAE_MAX_DIMS], numel = 1;
+        cvae_st_find(f, cvae_st_name(f, i), &ndim, shape, NULL);
+        for (int d = 0; d < ndim; d++) numel *= shape[d];
+        have += numel;
+    }
+    if (need > have)
+        return cvae__error(CVAE_ERR_FORMAT,
+                           "%s: the configuration needs %lld weights but the file holds %lld", path,
+                           (long long)need, (long long)have);
+    cvae_model *m = NULL;
     CVAE_TRY(cvae__model_alloc(&cfg, &m));
     s = cvae_safetensors_load_params(f, m->params, 0);
     for (int i = 0; !s && i < cvae_st_count(f); i++) {

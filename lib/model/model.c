@@ -5,11 +5,60 @@
 
 #include "model/model_internal.h"
 
-static cvae_status add(cvae_model *m, const char *name, int ndim, int64_t a, int64_t b, int64_t c,
-                       int64_t d, int64_t e, int trainable, cvae_tensor **out)
+/* Adds one parameter to m->params, or with count != NULL only adds its
+ * element count to count[0] and raises count[1] to it (saturating at INT64_MAX). */
+static cvae_status add(cvae_model *m, int64_t *count, const char *name, int ndim, int64_t a,
+                       int64_t b, int64_t c, int64_t d, int64_t e, int trainable, cvae_tensor **out)
 {
     int64_t shape[5] = {a, b, c, d, e};
+    if (count) {
+        int64_t n = 1;
+        for (int i = 0; i < ndim; i++)
+            if (!cvae__mul_ok(n, shape[i], &n)) n = INT64_MAX;
+        if (__builtin_add_overflow(count[0], n, &count[0])) count[0] = INT64_MAX;
+        if (n > count[1]) count[1] = n;
+        return CVAE_OK;
+    }
     return cvae_params_add(m->params, name, ndim, shape, trainable, out);
+}
+
+/* Every parameter of the architecture of m->cfg, in file order (see add). */
+static cvae_status declare(cvae_model *m, int64_t *count)
+{
+    const cvae_model_config *c = &m->cfg;
+    const int64_t C = c->image_channels, K = c->num_labels, L = c->latent, E1 = c->enc_channels,
+                  Cc = c->cond_channels, E2 = c->enc2_channels, D = c->dec_channels;
+    const int64_t flat = E2 * (c->image_h / 4) * (c->image_w / 4);
+    const int tt = c->table_trainable;
+    cvae_status s = CVAE_OK;
+    if (!s && E1) s = add(m, count, "enc.conv1.weight", 4, E1, C, 3, 3, 1, 1, &m->conv1_w);
+    if (!s && E1) s = add(m, count, "enc.conv1.bias", 1, E1, 1, 1, 1, 1, 1, &m->conv1_b);
+    if (!s && Cc) s = add(m, count, "enc.cond.table", 5, K, Cc, C, 3, 3, tt, &m->table);
+    if (!s && Cc) s = add(m, count, "enc.cond.table_bias", 2, K, Cc, 1, 1, 1, tt, &m->table_b);
+    if (!s) s = add(m, count, "enc.conv2.weight", 4, E2, E1 + Cc, 3, 3, 1, 1, &m->conv2_w);
+    if (!s) s = add(m, count, "enc.conv2.bias", 1, E2, 1, 1, 1, 1, 1, &m->conv2_b);
+    if (!s) s = add(m, count, "enc.fc.weight", 2, 2 * L, flat + K, 1, 1, 1, 1, &m->enc_fc_w);
+    if (!s) s = add(m, count, "enc.fc.bias", 1, 2 * L, 1, 1, 1, 1, 1, &m->enc_fc_b);
+    if (!s) s = add(m, count, "dec.fc.weight", 2, flat, L + K, 1, 1, 1, 1, &m->dec_fc_w);
+    if (!s) s = add(m, count, "dec.fc.bias", 1, flat, 1, 1, 1, 1, 1, &m->dec_fc_b);
+    if (!s) s = add(m, count, "dec.deconv1.weight", 4, E2, D, 4, 4, 1, 1, &m->deconv1_w);
+    if (!s) s = add(m, count, "dec.deconv1.bias", 1, D, 1, 1, 1, 1, 1, &m->deconv1_b);
+    if (!s && c->cond_decoder) s = add(m, count, "dec.cond.table", 5, K, E2, Cc, 4, 4, tt, &m->dtable);
+    if (!s && c->cond_decoder) s = add(m, count, "dec.cond.table_bias", 2, K, Cc, 1, 1, 1, tt, &m->dtable_b);
+    if (!s) s = add(m, count, "dec.deconv2.weight", 4, D + (c->cond_decoder ? Cc : 0), C, 4, 4, 1, 1, &m->deconv2_w);
+    if (!s) s = add(m, count, "dec.deconv2.bias", 1, C, 1, 1, 1, 1, 1, &m->deconv2_b);
+    return s;
+}
+
+void cvae__model_size(const cvae_model_config *cfg, int64_t *total, int64_t *largest)
+{
+    cvae_model dry;
+    memset(&dry, 0, sizeof dry);
+    dry.cfg = *cfg;
+    int64_t count[2] = {0, 0};
+    declare(&dry, count);
+    *total = count[0];
+    *largest = count[1];
 }
 
 cvae_status cvae__model_alloc(const cvae_model_config *cfg, cvae_model **out)
@@ -17,28 +66,8 @@ cvae_status cvae__model_alloc(const cvae_model_config *cfg, cvae_model **out)
     cvae_model *m = cvae__calloc(1, sizeof *m);
     if (!m) return cvae__nomem("cvae_model_new", sizeof *m);
     m->cfg = *cfg;
-    const cvae_model_config *c = &m->cfg;
-    const int64_t C = c->image_channels, K = c->num_labels, L = c->latent, E1 = c->enc_channels,
-                  Cc = c->cond_channels, E2 = c->enc2_channels, D = c->dec_channels;
-    const int64_t flat = E2 * (c->image_h / 4) * (c->image_w / 4);
-    const int tt = c->table_trainable;
     cvae_status s = cvae_params_new(&m->params);
-    if (!s && E1) s = add(m, "enc.conv1.weight", 4, E1, C, 3, 3, 1, 1, &m->conv1_w);
-    if (!s && E1) s = add(m, "enc.conv1.bias", 1, E1, 1, 1, 1, 1, 1, &m->conv1_b);
-    if (!s && Cc) s = add(m, "enc.cond.table", 5, K, Cc, C, 3, 3, tt, &m->table);
-    if (!s && Cc) s = add(m, "enc.cond.table_bias", 2, K, Cc, 1, 1, 1, tt, &m->table_b);
-    if (!s) s = add(m, "enc.conv2.weight", 4, E2, E1 + Cc, 3, 3, 1, 1, &m->conv2_w);
-    if (!s) s = add(m, "enc.conv2.bias", 1, E2, 1, 1, 1, 1, 1, &m->conv2_b);
-    if (!s) s = add(m, "enc.fc.weight", 2, 2 * L, flat + K, 1, 1, 1, 1, &m->enc_fc_w);
-    if (!s) s = add(m, "enc.fc.bias", 1, 2 * L, 1, 1, 1, 1, 1, &m->enc_fc_b);
-    if (!s) s = add(m, "dec.fc.weight", 2, flat, L + K, 1, 1, 1, 1, &m->dec_fc_w);
-    if (!s) s = add(m, "dec.fc.bias", 1, flat, 1, 1, 1, 1, 1, &m->dec_fc_b);
-    if (!s) s = add(m, "dec.deconv1.weight", 4, E2, D, 4, 4, 1, 1, &m->deconv1_w);
-    if (!s) s = add(m, "dec.deconv1.bias", 1, D, 1, 1, 1, 1, 1, &m->deconv1_b);
-    if (!s && c->cond_decoder) s = add(m, "dec.cond.table", 5, K, E2, Cc, 4, 4, tt, &m->dtable);
-    if (!s && c->cond_decoder) s = add(m, "dec.cond.table_bias", 2, K, Cc, 1, 1, 1, tt, &m->dtable_b);
-    if (!s) s = add(m, "dec.deconv2.weight", 4, D + (c->cond_decoder ? Cc : 0), C, 4, 4, 1, 1, &m->deconv2_w);
-    if (!s) s = add(m, "dec.deconv2.bias", 1, C, 1, 1, 1, 1, 1, &m->deconv2_b);
+    if (!s) s = declare(m, NULL);
     if (s) {
         cvae_model_free(m);
         return s;
@@ -73,7 +102,7 @@ cvae_status cvae_model_new(const cvae_model_config *cfg, cvae_model **out)
     CVAE_CHECK_NULL(cfg, "cvae_model_new");
     CVAE_CHECK_NULL(out, "cvae_model_new");
     CVAE_TRY(cvae_model_config_validate(cfg));
-    cvae_model *m;
+    cvae_model *m = NULL;
     CVAE_TRY(cvae__model_alloc(cfg, &m));
     cvae_status s = init_weights(m);
     if (s) {

@@ -41,6 +41,10 @@ cvae_status cvae__model_pass(const cvae_model *m, cvae_tape *t, cvae_tensor *x,
                              const int32_t *labels, uint64_t seed, uint64_t stream,
                              cvae_model_pass *out);
 
+/* Element counts of a config's parameters without allocating anything:
+ * *total over all of them, *largest of the biggest one (INT64_MAX on overflow). */
+void cvae__model_size(const cvae_model_config *cfg, int64_t *total, int64_t *largest);
+
 /* Builds parameters for a validated config (no initialization of values). */
 cvae_status cvae__model_alloc(const cvae_model_config *cfg, cvae_model **out);
 

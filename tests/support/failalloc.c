@@ -7,11 +7,15 @@
 #include "cvae/core.h"
 
 static atomic_long calls, live, fail_at;
+static atomic_size_t max_request;
 static atomic_int fired, fired_cjson;
 
-/* One attempt: true when it must fail. */
-static int attempt(int from_cjson)
+/* One attempt of n bytes: true when it must fail. */
+static int attempt(size_t bytes, int from_cjson)
 {
+    size_t m = atomic_load(&max_request);
+    while (bytes > m && !atomic_compare_exchange_weak(&max_request, &m, bytes)) {
+    }
     long n = atomic_fetch_add(&calls, 1) + 1;
     if (n != atomic_load(&fail_at)) return 0;
     atomic_store(&fired, 1);
@@ -21,7 +25,7 @@ static int attempt(int from_cjson)
 
 static void *fa_malloc_from(size_t n, int from_cjson)
 {
-    if (attempt(from_cjson)) return NULL;
+    if (attempt(n, from_cjson)) return NULL;
     void *p = malloc(n);
     if (p) atomic_fetch_add(&live, 1);
     return p;
@@ -32,7 +36,7 @@ static void *fa_cjson_malloc(size_t n) { return fa_malloc_from(n, 1); }
 
 static void *fa_realloc(void *p, size_t n)
 {
-    if (attempt(0)) return NULL;
+    if (attempt(n, 0)) return NULL;
     void *q = realloc(p, n);
     if (q && !p) atomic_fetch_add(&live, 1);
     return q;
@@ -65,6 +69,7 @@ void failalloc_uninstall(void)
 void failalloc_arm(long k)
 {
     atomic_store(&calls, 0);
+    atomic_store(&max_request, 0);
     atomic_store(&fired, 0);
     atomic_store(&fired_cjson, 0);
     atomic_store(&fail_at, k > 0 ? k : 0);
@@ -72,5 +77,6 @@ void failalloc_arm(long k)
 
 long failalloc_calls(void) { return atomic_load(&calls); }
 long failalloc_live(void) { return atomic_load(&live); }
+size_t failalloc_max_request(void) { return atomic_load(&max_request); }
 int failalloc_fired(void) { return atomic_load(&fired); }
 int failalloc_fired_in_cjson(void) { return atomic_load(&fired_cjson); }

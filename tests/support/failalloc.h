@@ -18,6 +18,8 @@
 #ifndef CVAE_FAILALLOC_H
 #define CVAE_FAILALLOC_H
 
+#include <stddef.h>
+
 /* Routes cvae's allocations (and cJSON's when hook_cjson) through the counter. */
 void failalloc_install(int hook_cjson);
 /* Restores malloc/realloc/free for cvae and cJSON. */
@@ -28,6 +30,8 @@ void failalloc_arm(long k);
 long failalloc_calls(void);
 /* Blocks allocated and not yet freed (cvae's and cJSON's), since install. */
 long failalloc_live(void);
+/* Largest single request (bytes) since failalloc_arm. */
+size_t failalloc_max_request(void);
 /* 1 when the armed attempt was reached (and failed), else 0. */
 int failalloc_fired(void);
 /* 1 when the failed attempt was cJSON's, not cvae's. */

@@ -1,0 +1,219 @@
+/* Hostile inputs that cost memory or mislead: files whose few bytes claim
+ * huge sizes must be rejected before the library allocates for the claim
+ * (checked with the counting allocator's largest request), plus the
+ * regressions of the bugs found while fuzzing (docs/reliability.md). */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "failalloc.h"
+#include "testutil.h"
+
+#define SMALL_REQUEST ((size_t)1 << 21) /* 2 MB: more means the claim was believed */
+
+static char dir[64];
+
+static const char *path_in_tmp(const char *name)
+{
+    static char buf[2][128];
+    static int which;
+    if (!dir[0]) {
+        strcpy(dir, "/tmp/cvae_hostile_XXXXXX");
+        if (!mkdtemp(dir)) fail_msg("mkdtemp failed");
+    }
+    which ^= 1;
+    snprintf(buf[which], sizeof buf[which], "%s/%s", dir, name);
+    return buf[which];
+}
+
+static void write_bytes(const char *path, const void *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* A safetensors file with no tensor (empty data section, CRC 00000000) whose
+ * metadata holds cvae.kind `kind` and `config` (JSON, quotes escaped). */
+static void write_kind_without_tensors(const char *path, const char *kind, const char *config)
+{
+    char hdr[1024];
+    int n = snprintf(hdr, sizeof hdr,
+                     "{\"__metadata__\":{\"format_version\":\"1\",\"crc32\":\"00000000\","
+                     "\"cvae.kind\":\"%s\",\"cvae.config\":\"%s\"}}",
+                     kind, config);
+    while ((8 + n) % 8) hdr[n++] = ' ';
+    unsigned char file[1100];
+    for (int b = 0; b < 8; b++) file[b] = (unsigned char)((uint64_t)n >> (8 * b));
+    memcpy(file + 8, hdr, (size_t)n);
+    write_bytes(path, file, 8 + (size_t)n);
+}
+
+static void write_model_without_tensors(const char *path, const char *config)
+{
+    write_kind_without_tensors(path, "model", config);
+}
+
+static void expect_small_and_rejected(cvae_status want, cvae_status got, const char *what)
+{
+    if (got != want)
+        fail_msg("%s: got %s (%s), wanted %s", what, cvae_status_str(got), cvae_last_error(),
+                 cvae_status_str(want));
+    if (failalloc_max_request() > SMALL_REQUEST)
+        fail_msg("%s: requested %zu bytes at once before rejecting the file", what,
+                 failalloc_max_request());
+    print_message("%-44s rejected (largest request %zu bytes): %s\n", what,
+                  failalloc_max_request(), cvae_last_error());
+}
+
+/* Found by review while writing fuzz_model_file: these files are ~200 bytes;
+ * before the fix the first made cvae_model_load allocate and zero ~33 GB. */
+static void test_model_file_claiming_huge_tensors(void **state)
+{
+    (void)state;
+    const char *a = path_in_tmp("huge_tensor.safetensors");
+    write_model_without_tensors(a, "{\\\"image_h\\\":4,\\\"image_w\\\":4,\\\"latent\\\":4096,"
+                                   "\\\"num_labels\\\":1000000,\\\"enc2_channels\\\":2048}");
+    const char *b = path_in_tmp("needs_more.safetensors");
+    write_model_without_tensors(b, "{\\\"image_h\\\":4,\\\"image_w\\\":4,\\\"latent\\\":1000,"
+                                   "\\\"num_labels\\\":1000000,\\\"enc2_channels\\\":2048}");
+    failalloc_install(1);
+    cvae_model *m = (cvae_model *)0x1;
+    failalloc_arm(0);
+    expect_small_and_rejected(CVAE_ERR_FORMAT, cvae_model_load(a, &m), "model file: a tensor above 2^31");
+    assert_non_null(strstr(cvae_last_error(), "2^31"));
+    failalloc_arm(0);
+    expect_small_and_rejected(CVAE_ERR_FORMAT, cvae_model_load(b, &m), "model file: more weights than data");
+    assert_non_null(strstr(cvae_last_error(), "needs"));
+    write_kind_without_tensors(b, "checkpoint",
+                               "{\\\"image_h\\\":4,\\\"image_w\\\":4,\\\"latent\\\":1000,"
+                               "\\\"num_labels\\\":1000000,\\\"enc2_channels\\\":2048}");
+    cvae_trainer *tr = (cvae_trainer *)0x1;
+    failalloc_arm(0);
+    expect_small_and_rejected(CVAE_ERR_FORMAT, cvae_trainer_load(b, &m, &tr, NULL), "checkpoint: the same");
+    assert_non_null(strstr(cvae_last_error(), "needs"));
+    assert_ptr_equal(m, (cvae_model *)0x1);
+    assert_ptr_equal(tr, (cvae_trainer *)0x1);
+    assert_int_equal(failalloc_live(), 0);
+    failalloc_uninstall();
+    unlink(a);
+    unlink(b);
+}
+
+/* Every tensor is bounded, not only the decoder's linear layer and the encoder table. */
+static void test_config_bounds_every_tensor(void **state)
+{
+    (void)state;
+    cvae_model_config c = cvae_model_config_default();
+    c.num_labels = 100000;
+    c.cond_channels = 64;
+    c.cond_decoder = 1; /* dec.cond.table: [K, 64, 64, 4, 4] = 6.6e9 weights */
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_model_config_validate(&c));
+    cvae_model *m = (cvae_model *)0x1;
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_model_new(&c, &m));
+    assert_ptr_equal(m, (cvae_model *)0x1);
+    c = cvae_model_config_default();
+    c.image_h = c.image_w = 4;
+    c.latent = 4096;
+    c.num_labels = 1000000;
+    c.enc2_channels = 2048; /* enc.fc.weight: [8192, 1002048] */
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_model_config_validate(&c));
+    c.latent = 1000; /* every tensor just below 2^31: valid */
+    CVAE_OK_OR_FAIL(cvae_model_config_validate(&c));
+}
+
+/* Found by review: cvae__error printed into the buffer it was reading from,
+ * so "path: <cause>" came out as "path: path: " and lost the cause. */
+static void test_load_error_keeps_its_cause(void **state)
+{
+    (void)state;
+    const char *p = path_in_tmp("bad_config.safetensors");
+    write_model_without_tensors(p, "{\\\"latent\\\":0}");
+    cvae_model *m;
+    CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_model_load(p, &m));
+    const char *msg = cvae_last_error();
+    assert_non_null(strstr(msg, p));
+    assert_non_null(strstr(msg, "latent = 0"));
+    unlink(p);
+}
+
+/* Found by review: strtoull skips blanks and takes a sign, so " -1" became 2^64 - 1. */
+static void test_seed_is_digits_only(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"{\"seed\":\" -1\"}", "{\"seed\":\"+1\"}", "{\"seed\":\"-1\"}",
+                                      "{\"seed\":\"\"}", "{\"seed\":\" 1\"}", "{\"seed\":\"1 \"}",
+                                      "{\"seed\":\"18446744073709551616\"}", "{\"seed\":7}"};
+    cvae_model_config c;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_model_config_from_json(bad[i], strlen(bad[i]), &c));
+    const char *max = "{\"seed\":\"18446744073709551615\"}";
+    CVAE_OK_OR_FAIL(cvae_model_config_from_json(max, strlen(max), &c));
+    assert_true(c.seed == UINT64_MAX);
+}
+
+static void test_params_add_null_out(void **state)
+{
+    (void)state;
+    cvae_params *p;
+    CVAE_OK_OR_FAIL(cvae_params_new(&p));
+    int64_t shape[1] = {3};
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_params_add(p, "w", 1, shape, 1, NULL));
+    assert_int_equal(cvae_params_count(p), 0);
+    cvae_params_free(p);
+}
+
+/* An IDX header claiming 2^31 images of 4096 x 4096 on a 26-byte file. */
+static void test_idx_claiming_huge_counts(void **state)
+{
+    (void)state;
+    const unsigned char images[26] = {0, 0, 8, 3, 0x80, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0x10, 0,
+                                      1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    const unsigned char labels[12] = {0, 0, 8, 1, 0x80, 0, 0, 0, 1, 2, 3, 4};
+    const char *ip = path_in_tmp("images"), *lp = path_in_tmp("labels");
+    write_bytes(ip, images, sizeof images);
+    write_bytes(lp, labels, sizeof labels);
+    failalloc_install(0);
+    failalloc_arm(0);
+    cvae_dataset *ds = (cvae_dataset *)0x1;
+    expect_small_and_rejected(CVAE_ERR_FORMAT, cvae_dataset_load_idx(ip, lp, &ds),
+                              "IDX: 2^31 x 4096 x 4096 claimed, 10 bytes");
+    assert_ptr_equal(ds, (cvae_dataset *)0x1);
+    assert_int_equal(failalloc_live(), 0);
+    failalloc_uninstall();
+    unlink(ip);
+    unlink(lp);
+}
+
+/* A safetensors header length of 100 MB (the limit) on a 16-byte file. */
+static void test_safetensors_claiming_huge_header(void **state)
+{
+    (void)state;
+    unsigned char b[16] = {0x00, 0xe1, 0xf5, 0x05, 0, 0, 0, 0, '{', '}', ' ', ' ', ' ', ' ', ' ', ' '};
+    failalloc_install(1);
+    failalloc_arm(0);
+    cvae_st_file *f = (cvae_st_file *)0x1;
+    expect_small_and_rejected(CVAE_ERR_FORMAT, cvae_safetensors_open_memory(b, sizeof b, &f),
+                              "safetensors: 100 MB header claimed");
+    assert_ptr_equal(f, (cvae_st_file *)0x1);
+    failalloc_uninstall();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_model_file_claiming_huge_tensors),
+        cmocka_unit_test(test_config_bounds_every_tensor),
+        cmocka_unit_test(test_load_error_keeps_its_cause),
+        cmocka_unit_test(test_seed_is_digits_only),
+        cmocka_unit_test(test_params_add_null_out),
+        cmocka_unit_test(test_idx_claiming_huge_counts),
+        cmocka_unit_test(test_safetensors_claiming_huge_header),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    if (dir[0]) rmdir(dir);
+    return rc;
+}

@@ -8,7 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <math.h>
+
 #include "failalloc.h"
+#include "model/train_internal.h"
 #include "testutil.h"
 
 #define SMALL_REQUEST ((size_t)1 << 21) /* 2 MB: more means the claim was believed */
@@ -202,6 +205,61 @@ static void test_safetensors_claiming_huge_header(void **state)
     failalloc_uninstall();
 }
 
+static cvae_model *tiny_model(void)
+{
+    cvae_model_config c = cvae_model_config_default();
+    c.image_h = c.image_w = 8;
+    c.num_labels = 3;
+    c.latent = 2;
+    c.enc_channels = c.cond_channels = c.enc2_channels = c.dec_channels = 2;
+    cvae_model *m;
+    CVAE_OK_OR_FAIL(cvae_model_new(&c, &m));
+    return m;
+}
+
+/* Found by review: NaN/Inf weights loaded silently (every output NaN), and a
+ * checkpoint's Adam moments were trusted (a negative second moment gives
+ * sqrt(negative) = NaN weights after the first step). */
+static void test_nonfinite_weights_and_moments_rejected(void **state)
+{
+    (void)state;
+    const char *p = path_in_tmp("nan.safetensors");
+    cvae_model *m = tiny_model(), *l = (cvae_model *)0x1;
+    cvae_params *params = cvae_model_params(m);
+    float *w = cvae_params_data(params);
+    const float bad[3] = {NAN, INFINITY, -INFINITY};
+    for (int i = 0; i < 3; i++) {
+        float keep = w[5];
+        w[5] = bad[i];
+        CVAE_OK_OR_FAIL(cvae_model_save(m, p));
+        w[5] = keep;
+        CVAE_EXPECT_ERR(CVAE_ERR_NUMERIC, cvae_model_load(p, &l));
+        assert_ptr_equal(l, (cvae_model *)0x1);
+        assert_non_null(strstr(cvae_last_error(), "element"));
+    }
+    cvae_train_opts o = cvae_train_opts_default();
+    cvae_trainer *tr, *tl = (cvae_trainer *)0x1;
+    CVAE_OK_OR_FAIL(cvae_trainer_new(m, &o, &tr));
+    float *mom, *var;
+    int64_t numel, step;
+    CVAE_OK_OR_FAIL(cvae_optim_state(tr->opt, &mom, &var, &numel, &step));
+    var[numel - 1] = -1.0f;
+    CVAE_OK_OR_FAIL(cvae_trainer_save(tr, 0, p));
+    CVAE_EXPECT_ERR(CVAE_ERR_NUMERIC, cvae_trainer_load(p, &l, &tl, NULL));
+    var[numel - 1] = 0.0f;
+    mom[0] = NAN;
+    CVAE_OK_OR_FAIL(cvae_trainer_save(tr, 0, p));
+    CVAE_EXPECT_ERR(CVAE_ERR_NUMERIC, cvae_trainer_load(p, &l, &tl, NULL));
+    mom[0] = 0.0f;
+    CVAE_OK_OR_FAIL(cvae_trainer_save(tr, 0, p));
+    CVAE_OK_OR_FAIL(cvae_trainer_load(p, &l, &tl, NULL));
+    cvae_trainer_free(tl);
+    cvae_model_free(l);
+    cvae_trainer_free(tr);
+    cvae_model_free(m);
+    unlink(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +270,7 @@ int main(void)
         cmocka_unit_test(test_params_add_null_out),
         cmocka_unit_test(test_idx_claiming_huge_counts),
         cmocka_unit_test(test_safetensors_claiming_huge_header),
+        cmocka_unit_test(test_nonfinite_weights_and_moments_rejected),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     if (dir[0]) rmdir(dir);

@@ -90,9 +90,14 @@ static cvae_status model_from(const cvae_st_file *f, const char *path, int check
         if ((!strncmp(name, "enc.", 4) || !strncmp(name, "dec.", 4)) && !cvae_params_find(m->params, name))
             s = cvae__error(CVAE_ERR_FORMAT, "%s: tensor \"%.64s\" is not part of this configuration", path, name);
     }
+    /* NaN or Inf weights would silently turn every output into NaN. */
+    for (int i = 0; !s && i < cvae_params_count(m->params); i++)
+        s = cvae_tensor_check_finite(cvae_params_at(m->params, i), cvae_params_name(m->params, i));
     if (s) {
         cvae_model_free(m);
-        return s == CVAE_ERR_FORMAT || s == CVAE_ERR_SHAPE ? cvae__error(s, "%s: %s", path, cvae_last_error()) : s;
+        return s == CVAE_ERR_FORMAT || s == CVAE_ERR_SHAPE || s == CVAE_ERR_NUMERIC
+                   ? cvae__error(s, "%s: %s", path, cvae_last_error())
+                   : s;
     }
     *out = m;
     return CVAE_OK;
@@ -192,6 +197,12 @@ static cvae_status load_moments(const cvae_st_file *f, cvae_trainer *tr, int64_t
     if (nd_m != 1 || nd_v != 1 || sm[0] != numel || sv[0] != numel)
         return cvae__error(CVAE_ERR_SHAPE, "checkpoint: optimizer state holds %lld values, the model %lld",
                            (long long)sm[0], (long long)numel);
+    for (int64_t i = 0; i < numel; i++) /* Adam's moments: finite, second one >= 0 */
+        if (!isfinite(fm[i]) || !isfinite(fv[i]) || fv[i] < 0.0f)
+            return cvae__error(CVAE_ERR_NUMERIC,
+                               "checkpoint: optimizer state at %lld is not finite (or a negative "
+                               "second moment)",
+                               (long long)i);
     CVAE_TRY(cvae_optim_set_step(tr->opt, step));
     memcpy(mom, fm, (size_t)numel * sizeof(float));
     memcpy(var, fv, (size_t)numel * sizeof(float));

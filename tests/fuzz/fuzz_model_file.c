@@ -3,9 +3,10 @@
  * for checkpoints the training state). The bytes are an anonymous memory file
  * (memfd) opened as /proc/self/fd/N, so the loaders run unchanged. Oracles:
  * the sanitizers; on failure *out untouched and a message; on success a model
- * whose configuration validates and whose every parameter is readable, which
- * saves and reloads to the same weights (bit for bit). */
+ * whose configuration validates and whose every parameter is readable and
+ * finite, which saves and reloads to the same weights (bit for bit). */
 #define _GNU_SOURCE /* memfd_create */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +46,10 @@ static void check_model(cvae_model *m)
     cvae_params *p = cvae_model_params(m);
     const float *d = cvae_params_data(p);
     float acc = 0.0f;
-    for (int64_t i = 0; i < cvae_params_numel(p); i++) acc += d[i];
+    for (int64_t i = 0; i < cvae_params_numel(p); i++) {
+        CHECK(isfinite(d[i]));
+        acc += d[i];
+    }
     model_sink = acc;
 }
 
@@ -85,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(m == (cvae_model *)(uintptr_t)0x1);
         CHECK(cvae_last_error()[0] != '\0');
         CHECK(s == CVAE_ERR_FORMAT || s == CVAE_ERR_SHAPE || s == CVAE_ERR_UNSUPPORTED ||
-              s == CVAE_ERR_NOMEM);
+              s == CVAE_ERR_NUMERIC || s == CVAE_ERR_NOMEM);
     }
     cvae_model *cm = (cvae_model *)(uintptr_t)0x1;
     cvae_trainer *tr = (cvae_trainer *)(uintptr_t)0x1;
@@ -100,7 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(cm == (cvae_model *)(uintptr_t)0x1 && tr == (cvae_trainer *)(uintptr_t)0x1);
         CHECK(cvae_last_error()[0] != '\0');
         CHECK(s == CVAE_ERR_FORMAT || s == CVAE_ERR_SHAPE || s == CVAE_ERR_UNSUPPORTED ||
-              s == CVAE_ERR_NOMEM);
+              s == CVAE_ERR_NUMERIC || s == CVAE_ERR_NOMEM);
     }
     close(fd);
     return 0;

@@ -13,7 +13,7 @@
  *         cvae_params_zero_grad(params);
  *         cvae_op_linear(t, x, w, b, &h); ... cvae_op_mean(t, l, &loss);
  *         cvae_tape_backward(t, loss);   // fills w->grad, b->grad
- *         cvae_adam_step(opt, params);
+ *         cvae_optim_step(opt);
  *     }
  *
  * A tape is not thread-safe; give each thread its own. Parameters are shared

@@ -36,17 +36,19 @@ cvae_status cvae__group_labels(cvae_tape *t, const int32_t *labels, int64_t n, i
     return CVAE_OK;
 }
 
-/* The rule, from tests/bench/bench_conditional_conv.c (see docs/conditional_conv.md):
- * the all-K GEMM does K times the multiply-adds of the grouped path but is a
- * single BLAS call; the grouped path pays one call (and a narrower GEMM) per
- * label present. All-K wins only while the K Cout rows are few (a small,
- * memory-bound GEMM) and the batch is split into several groups. */
+/* The rule, from measurements (docs/conditional_conv.md; forward, one thread,
+ * forced algorithms side by side): with the group-blocked layout the grouped
+ * path won or tied everywhere, by 1.1x to 15x once K Cout >= 8 (N = 128,
+ * 28x28 and 6x6 images, Cin 1..16, Cout 1..8, K 2..32). The all-K GEMM does K
+ * times the multiply-adds in one BLAS call; it tied (0.91..1.07) only where
+ * K Cout <= 4 and the groups hold about one or two samples each, so that the
+ * per-call overhead of the grouped path is all there is. That corner is the
+ * only one given to all-K. */
 cvae__cconv_algo cvae__cconv_choose(int64_t k, int64_t cout, int64_t ckk, int64_t n_groups,
                                     int64_t n)
 {
     (void)ckk;
-    (void)n;
-    if (n_groups > 1 && k * cout <= 32) return CVAE__CCONV_ALL_K;
+    if (n_groups > 1 && k * cout <= 4 && n <= 2 * n_groups) return CVAE__CCONV_ALL_K;
     return CVAE__CCONV_GROUPED;
 }
 
@@ -54,8 +56,47 @@ typedef struct cconv_ctx {
     cvae_conv_geom g;
     int64_t n, cout;
     cvae__label_groups gr;
-    float *cols; /* [CKK, N P] in group order; NULL when the table needs no gradient */
+    float *cols;  /* lowered input in group order; NULL when the table needs no gradient */
+    int blocked;  /* cols layout: 1 group-blocked, 0 one [CKK, N P] matrix (see below) */
 } cconv_ctx;
+
+/* Two layouts of the lowered batch (samples in group order, P = Ho Wo, n_g P = cn):
+ *  - group-blocked (grouped path): group g is its own contiguous [CKK, cn]
+ *    matrix at offset CKK s0 P. Each per-group GEMM then reads a compact
+ *    operand; measured about 2x faster than a [CKK, cn] window of one wide
+ *    matrix (leading dimension N P) for the small GEMMs of many labels.
+ *  - whole (all-K path): one [CKK, N P] matrix, group g in columns s0 P ..
+ *    The same two layouts serve Y [Cout, .] and dY. */
+static const float *group_block(const float *base, int blocked, int64_t rows, int64_t s0,
+                                int64_t cn, int64_t np, int64_t p, int *ld)
+{
+    *ld = (int)(blocked ? cn : np);
+    return blocked ? base + rows * s0 * p : base + s0 * p;
+}
+
+/* y[order[s], co] = Yg[co, (s - s0) P + q] + bias[l, co] for the samples s of group gi.
+ * Yg: [Cout, ld], the group's output columns. */
+static void scatter_group(float *y, const float *yg, int64_t ld, const float *bias,
+                          const cvae__label_groups *gr, int64_t gi, int64_t cout, int64_t p)
+{
+    const int64_t l = gr->label[gi], s0 = gr->start[gi];
+    for (int64_t s = s0; s < gr->start[gi + 1]; s++)
+        for (int64_t co = 0; co < cout; co++) {
+            float *dst = y + (gr->order[s] * cout + co) * p;
+            const float *src = yg + co * ld + (s - s0) * p;
+            const float b = bias ? bias[l * cout + co] : 0.0f;
+            for (int64_t q = 0; q < p; q++) dst[q] = src[q] + b;
+        }
+}
+
+/* Largest group, in samples. */
+static int64_t max_group(const cvae__label_groups *gr)
+{
+    int64_t m = 0;
+    for (int64_t gi = 0; gi < gr->n_groups; gi++)
+        if (gr->start[gi + 1] - gr->start[gi] > m) m = gr->start[gi + 1] - gr->start[gi];
+    return m;
+}
 
 static cvae_status cconv_backward(cvae_tape *t, const cvae_node *nd)
 {
@@ -84,46 +125,37 @@ static cvae_status cconv_backward(cvae_tape *t, const cvae_node *nd)
 
     cvae_tape_mark m = cvae__tape_mark(t);
     float *dys = cvae__tape_floats(t, cout * np, "cvae_op_conditional_conv2d backward");
-    float *dcols = dx ? cvae__tape_floats(t, ckk * np, "cvae_op_conditional_conv2d backward") : NULL;
+    float *dcols = dx && dys ? cvae__tape_floats(t, ckk * max_group(gr) * p, "cvae_op_conditional_conv2d backward") : NULL;
     if (!dys || (dx && !dcols)) {
         cvae__tape_release(t, m);
         return CVAE_ERR_NOMEM;
     }
-    for (int64_t s = 0; s < n; s++)
-        for (int64_t co = 0; co < cout; co++)
-            memcpy(dys + co * np + s * p, dy + (gr->order[s] * cout + co) * p, (size_t)p * sizeof(float));
     for (int64_t gi = 0; gi < gr->n_groups; gi++) {
         const int64_t s0 = gr->start[gi], cn = (gr->start[gi + 1] - s0) * p;
-        const int64_t woff = (int64_t)gr->label[gi] * cout * ckk;
-        if (dt)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cout, (int)ckk, (int)cn, 1.0f,
-                        dys + s0 * p, (int)np, c->cols + s0 * p, (int)np, 1.0f, dt + woff, (int)ckk);
-        if (dx)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)cn, (int)cout, 1.0f,
-                        table->data + woff, (int)ckk, dys + s0 * p, (int)np, 0.0f, dcols + s0 * p,
-                        (int)np);
+        float *dst = dys + cout * s0 * p;
+        for (int64_t s = s0; s < gr->start[gi + 1]; s++)
+            for (int64_t co = 0; co < cout; co++)
+                memcpy(dst + co * cn + (s - s0) * p, dy + (gr->order[s] * cout + co) * p,
+                       (size_t)p * sizeof(float));
     }
-    if (dx) cvae__col2im(dx, dcols, gr->order, n, g);
+    for (int64_t gi = 0; gi < gr->n_groups; gi++) {
+        const int64_t s0 = gr->start[gi], ng = gr->start[gi + 1] - s0, cn = ng * p;
+        const int64_t woff = (int64_t)gr->label[gi] * cout * ckk;
+        const float *dyg = dys + cout * s0 * p;
+        if (dt) {
+            int ldc;
+            const float *cg = group_block(c->cols, c->blocked, ckk, s0, cn, np, p, &ldc);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cout, (int)ckk, (int)cn, 1.0f,
+                        dyg, (int)cn, cg, ldc, 1.0f, dt + woff, (int)ckk);
+        }
+        if (dx) {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)cn, (int)cout, 1.0f,
+                        table->data + woff, (int)ckk, dyg, (int)cn, 0.0f, dcols, (int)cn);
+            cvae__col2im(dx, dcols, gr->order + s0, ng, g);
+        }
+    }
     cvae__tape_release(t, m);
     return CVAE_OK;
-}
-
-/* y[order[s]] = Ys[:, s] + bias[l], where Ys: [., N P] holds sample s's rows at
- * row0(l) + co (grouped: row0 = 0; all-K: row0 = l Cout). */
-static void scatter_out(float *y, const float *ys, const float *bias, const cvae__label_groups *gr,
-                        int64_t n, int64_t cout, int64_t p, int all_k)
-{
-    const int64_t np = n * p;
-    for (int64_t gi = 0; gi < gr->n_groups; gi++) {
-        const int64_t l = gr->label[gi], row0 = all_k ? l * cout : 0;
-        for (int64_t s = gr->start[gi]; s < gr->start[gi + 1]; s++)
-            for (int64_t co = 0; co < cout; co++) {
-                float *dst = y + (gr->order[s] * cout + co) * p;
-                const float *src = ys + (row0 + co) * np + s * p;
-                const float b = bias ? bias[l * cout + co] : 0.0f;
-                for (int64_t q = 0; q < p; q++) dst[q] = src[q] + b;
-            }
-    }
 }
 
 /* Checks every argument of the hard-label op; fills g. */
@@ -196,27 +228,35 @@ cvae_status cvae__op_conditional_conv2d_algo(cvae_tape *t, cvae_tensor *x, const
     cvae__label_groups gr;
     if (cvae__group_labels(t, labels, n, k, &gr)) FAIL_NOMEM();
     if (algo == CVAE__CCONV_AUTO) algo = cvae__cconv_choose(k, cout, ckk, gr.n_groups, n);
+    const int all_k = algo == CVAE__CCONV_ALL_K;
+    /* grouped without a table gradient: lowering and output one group at a time (cache-sized) */
+    const int64_t span = all_k || keep_cols ? np : max_group(&gr) * p;
     float *cols = keep_cols ? cvae__tape_floats(t, ckk * np, fn) : NULL;
     if (keep_cols && !cols) FAIL_NOMEM();
     cvae_tape_mark m1 = cvae__tape_mark(t);
-    if (!keep_cols && !(cols = cvae__tape_floats(t, ckk * np, fn))) FAIL_NOMEM();
-    const int all_k = algo == CVAE__CCONV_ALL_K;
-    float *ys = cvae__tape_floats(t, (all_k ? k * cout : cout) * np, fn);
+    if (!keep_cols && !(cols = cvae__tape_floats(t, ckk * span, fn))) FAIL_NOMEM();
+    float *ys = cvae__tape_floats(t, all_k ? k * cout * np : cout * max_group(&gr) * p, fn);
     if (!ys) FAIL_NOMEM();
+    const float *bd = bias ? bias->data : NULL;
 
-    cvae__im2col(cols, x->data, gr.order, n, &g);
     if (all_k) {
+        cvae__im2col(cols, x->data, gr.order, n, &g);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(k * cout), (int)np, (int)ckk,
                     1.0f, table->data, (int)ckk, cols, (int)np, 0.0f, ys, (int)np);
+        for (int64_t gi = 0; gi < gr.n_groups; gi++)
+            scatter_group(out->data, ys + (int64_t)gr.label[gi] * cout * np + gr.start[gi] * p, np, bd,
+                          &gr, gi, cout, p);
     } else {
         for (int64_t gi = 0; gi < gr.n_groups; gi++) {
-            const int64_t s0 = gr.start[gi], cn = (gr.start[gi + 1] - s0) * p;
+            const int64_t s0 = gr.start[gi], ng = gr.start[gi + 1] - s0, cn = ng * p;
+            float *cg = keep_cols ? cols + ckk * s0 * p : cols;
+            cvae__im2col(cg, x->data, gr.order + s0, ng, &g);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cout, (int)cn, (int)ckk, 1.0f,
-                        table->data + (int64_t)gr.label[gi] * cout * ckk, (int)ckk, cols + s0 * p,
-                        (int)np, 0.0f, ys + s0 * p, (int)np);
+                        table->data + (int64_t)gr.label[gi] * cout * ckk, (int)ckk, cg, (int)cn, 0.0f,
+                        ys, (int)cn);
+            scatter_group(out->data, ys, cn, bd, &gr, gi, cout, p);
         }
     }
-    scatter_out(out->data, ys, bias ? bias->data : NULL, &gr, n, cout, p, all_k);
     cvae__tape_release(t, m1);
 
     if (record) {
@@ -231,6 +271,7 @@ cvae_status cvae__op_conditional_conv2d_algo(cvae_tape *t, cvae_tensor *x, const
         c->cout = cout;
         c->gr = gr;
         c->cols = keep_cols ? cols : NULL;
+        c->blocked = !all_k;
     } else {
         cvae__tape_release(t, m0);
     }

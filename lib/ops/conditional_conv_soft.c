@@ -40,12 +40,16 @@ static cvae_status soft_backward(cvae_tape *t, const cvae_node *nd)
             }
             da[s * k + l] += (float)acc;
         }
-    for (int64_t s = 0; db && s < n; s++)
+    for (int64_t l = 0; db && l < k; l++)
         for (int64_t co = 0; co < cout; co++) {
-            const float *gy = dy + (s * cout + co) * p;
-            float sum = 0.0f;
-            for (int64_t q = 0; q < p; q++) sum += gy[q];
-            for (int64_t l = 0; l < k; l++) db[l * cout + co] += a[s * k + l] * sum;
+            double acc = 0.0;
+            for (int64_t s = 0; s < n; s++) {
+                const float *gy = dy + (s * cout + co) * p;
+                double sum = 0.0;
+                for (int64_t q = 0; q < p; q++) sum += gy[q];
+                acc += a[s * k + l] * sum;
+            }
+            db[l * cout + co] += (float)acc;
         }
     if (!dx && !dt) return CVAE_OK;
 

@@ -55,15 +55,15 @@ static cvae_status cconvt_backward(cvae_tape *t, const cvae_node *nd)
     if (cvae__needs_grad(table) && !(dt = cvae__tape_grad(t, table))) return CVAE_ERR_NOMEM;
     if (cvae__needs_grad(bias) && !(db = cvae__tape_grad(t, bias))) return CVAE_ERR_NOMEM;
 
-    if (db)
-        for (int64_t gi = 0; gi < gr->n_groups; gi++)
-            for (int64_t s = gr->start[gi]; s < gr->start[gi + 1]; s++)
-                for (int64_t co = 0; co < cout; co++) {
-                    const float *src = dy + (gr->order[s] * cout + co) * p;
-                    float acc = 0.0f;
-                    for (int64_t q = 0; q < p; q++) acc += src[q];
-                    db[gr->label[gi] * cout + co] += acc;
-                }
+    for (int64_t gi = 0; db && gi < gr->n_groups; gi++)
+        for (int64_t co = 0; co < cout; co++) {
+            double acc = 0.0;
+            for (int64_t s = gr->start[gi]; s < gr->start[gi + 1]; s++) {
+                const float *src = dy + (gr->order[s] * cout + co) * p;
+                for (int64_t q = 0; q < p; q++) acc += src[q];
+            }
+            db[gr->label[gi] * cout + co] += (float)acc;
+        }
     if (!dx && !dt) return CVAE_OK;
 
     int64_t maxg = 0;

@@ -29,6 +29,26 @@ CVAE_API cvae_status cvae_init_fill(cvae_tensor *w, cvae_init init, int64_t fan_
 
 /* (section owned by the optim-io branch) */
 
+/** A fully connected layer y = x W^T + b with PyTorch's parameter names and layout. */
+typedef struct cvae_linear {
+    cvae_tensor *weight; /**< [out, in], registered as "<name>.weight" */
+    cvae_tensor *bias;   /**< [out], registered as "<name>.bias"; NULL without bias */
+    int64_t in_features, out_features;
+} cvae_linear;
+
+/** Registers "<name>.weight" [out, in] (filled by `init` with fan_in = in,
+ *  fan_out = out, from stream FNV-1a-64("<name>.weight") of `seed`, so layers
+ *  sharing a seed differ) and, when `bias` is set, a zero "<name>.bias" [out]
+ *  in p. Both names must be new; name is at most 200 bytes. */
+CVAE_API cvae_status cvae_linear_new(cvae_params *p, const char *name, int64_t in, int64_t out,
+                                     int bias, cvae_init init, uint64_t seed, cvae_linear **l);
+
+/** y = x W^T + b.  x: [N, in] -> y: [N, out] (on tape t). */
+CVAE_API cvae_status cvae_linear_forward(const cvae_linear *l, cvae_tape *t, cvae_tensor *x,
+                                         cvae_tensor **y);
+
+/** Frees the layer struct (its parameters stay in their block). NULL is a no-op. */
+CVAE_API void cvae_linear_free(cvae_linear *l);
 
 
 /* ==== convolution layers =================================================== */

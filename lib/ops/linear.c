@@ -1,5 +1,6 @@
 #include <cblas.h>
 
+#include "cvae/ops.h"
 #include "ops/linear.h"
 #include "tape/tape_internal.h"
 
@@ -87,6 +88,118 @@ cvae_status cvae_op_linear(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_te
     cvae__linear_forward(out->data, x->data, w->data, b ? b->data : NULL, x->shape[0], x->shape[1],
                          w->shape[0]);
     CVAE_TRY(cvae__tape_record(t, linear_backward, out, in, n_in, 0, NULL));
+    *y = out;
+    return CVAE_OK;
+}
+
+/* ---- matmul ---- */
+
+static CBLAS_TRANSPOSE tr(int t) { return t ? CblasTrans : CblasNoTrans; }
+
+void cvae__matmul_forward(float *y, const float *a, const float *b, int ta, int tb, int64_t m,
+                          int64_t k, int64_t n)
+{
+    int lda = (int)(ta ? m : k), ldb = (int)(tb ? k : n);
+    cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), (int)m, (int)n, (int)k, 1.0f, a, lda, b, ldb, 0.0f,
+                y, (int)n);
+}
+
+void cvae__matmul_backward(float *da, float *db, const float *dy, const float *a, const float *b,
+                           int ta, int tb, int64_t m, int64_t k, int64_t n)
+{
+    int lda = (int)(ta ? m : k), ldb = (int)(tb ? k : n);
+    if (da && !ta) /* da[M,K] += dy[M,N] op(b)^T */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, tr(!tb), (int)m, (int)k, (int)n, 1.0f, dy, (int)n,
+                    b, ldb, 1.0f, da, lda);
+    if (da && ta) /* da[K,M] += op(b)[K,N] dy^T */
+        cblas_sgemm(CblasRowMajor, tr(tb), CblasTrans, (int)k, (int)m, (int)n, 1.0f, b, ldb, dy,
+                    (int)n, 1.0f, da, lda);
+    if (db && !tb) /* db[K,N] += op(a)^T[K,M] dy */
+        cblas_sgemm(CblasRowMajor, tr(!ta), CblasNoTrans, (int)k, (int)n, (int)m, 1.0f, a, lda, dy,
+                    (int)n, 1.0f, db, ldb);
+    if (db && tb) /* db[N,K] += dy^T op(a) */
+        cblas_sgemm(CblasRowMajor, CblasTrans, tr(ta), (int)n, (int)k, (int)m, 1.0f, dy, (int)n, a,
+                    lda, 1.0f, db, ldb);
+}
+
+/* Offsets of op(a)[i, p] and op(b)[p, j] in their stored layouts. */
+static int64_t at_a(int ta, int64_t m, int64_t k, int64_t i, int64_t p)
+{
+    return ta ? p * m + i : i * k + p;
+}
+
+static int64_t at_b(int tb, int64_t k, int64_t n, int64_t p, int64_t j)
+{
+    return tb ? j * k + p : p * n + j;
+}
+
+void cvae__matmul_forward_ref(float *y, const float *a, const float *b, int ta, int tb, int64_t m,
+                              int64_t k, int64_t n)
+{
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double s = 0.0;
+            for (int64_t p = 0; p < k; p++)
+                s += (double)a[at_a(ta, m, k, i, p)] * b[at_b(tb, k, n, p, j)];
+            y[i * n + j] = (float)s;
+        }
+}
+
+void cvae__matmul_backward_ref(float *da, float *db, const float *dy, const float *a,
+                               const float *b, int ta, int tb, int64_t m, int64_t k, int64_t n)
+{
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            float g = dy[i * n + j];
+            for (int64_t p = 0; p < k; p++) {
+                if (da) da[at_a(ta, m, k, i, p)] += g * b[at_b(tb, k, n, p, j)];
+                if (db) db[at_b(tb, k, n, p, j)] += g * a[at_a(ta, m, k, i, p)];
+            }
+        }
+}
+
+typedef struct matmul_ctx {
+    int ta, tb;
+} matmul_ctx;
+
+static cvae_status matmul_backward(cvae_tape *t, const cvae_node *nd)
+{
+    const matmul_ctx *c = nd->ctx;
+    cvae_tensor *a = nd->in[0], *b = nd->in[1], *y = nd->out;
+    float *da = NULL, *db = NULL;
+    if (cvae__needs_grad(a) && !(da = cvae__tape_grad(t, a))) return CVAE_ERR_NOMEM;
+    if (cvae__needs_grad(b) && !(db = cvae__tape_grad(t, b))) return CVAE_ERR_NOMEM;
+    int64_t k = c->ta ? a->shape[0] : a->shape[1];
+    cvae__matmul_backward(da, db, y->grad, a->data, b->data, c->ta, c->tb, y->shape[0], k,
+                          y->shape[1]);
+    return CVAE_OK;
+}
+
+cvae_status cvae_op_matmul(cvae_tape *t, cvae_tensor *a, cvae_tensor *b, int trans_a, int trans_b,
+                           cvae_tensor **y)
+{
+    static const char *fn = "cvae_op_matmul";
+    CVAE_CHECK_NULL(t, fn);
+    CVAE_CHECK_NULL(a, fn);
+    CVAE_CHECK_NULL(b, fn);
+    CVAE_CHECK_NULL(y, fn);
+    char sa[64], sb[64];
+    int ta = trans_a != 0, tb = trans_b != 0;
+    if (a->ndim != 2 || b->ndim != 2 || a->shape[ta ? 0 : 1] != b->shape[tb ? 1 : 0])
+        return cvae__error(CVAE_ERR_SHAPE, "%s: a %s%s and b %s%s do not fit", fn,
+                           cvae__shape_str(a, sa, sizeof sa), ta ? "^T" : "",
+                           cvae__shape_str(b, sb, sizeof sb), tb ? "^T" : "");
+    if (a->shape[0] > INT32_MAX || a->shape[1] > INT32_MAX || b->shape[0] > INT32_MAX ||
+        b->shape[1] > INT32_MAX)
+        return cvae__error(CVAE_ERR_SHAPE, "%s: extents exceed the BLAS int range", fn);
+    int64_t m = a->shape[ta ? 1 : 0], k = a->shape[ta ? 0 : 1], n = b->shape[tb ? 0 : 1];
+    int64_t shape[2] = {m, n};
+    cvae_tensor *in[2] = {a, b}, *out;
+    CVAE_TRY(cvae__tape_output(t, 2, shape, in, 2, &out));
+    cvae__matmul_forward(out->data, a->data, b->data, ta, tb, m, k, n);
+    matmul_ctx *c;
+    CVAE_TRY(cvae__tape_record(t, matmul_backward, out, in, 2, sizeof *c, (void **)&c));
+    if (c) *c = (matmul_ctx){ta, tb};
     *y = out;
     return CVAE_OK;
 }

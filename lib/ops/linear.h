@@ -16,4 +16,18 @@ void cvae__linear_forward_ref(float *y, const float *x, const float *w, const fl
 void cvae__linear_backward_ref(float *dx, float *dw, float *db, const float *dy, const float *x,
                                const float *w, int64_t n, int64_t in, int64_t out);
 
+/* y[M,N] = op(a) op(b), op(a): [M,K], op(b): [K,N]; a is stored [M,K] or, when ta, [K,M]
+ * (likewise b: [K,N] or, when tb, [N,K]). */
+void cvae__matmul_forward(float *y, const float *a, const float *b, int ta, int tb, int64_t m,
+                          int64_t k, int64_t n);
+/* Accumulates da += dy op(b)^T (transposed back when ta), db += op(a)^T dy (likewise when tb);
+ * da, db may be NULL. */
+void cvae__matmul_backward(float *da, float *db, const float *dy, const float *a, const float *b,
+                           int ta, int tb, int64_t m, int64_t k, int64_t n);
+/* Plain loops computing the same as the two above. */
+void cvae__matmul_forward_ref(float *y, const float *a, const float *b, int ta, int tb, int64_t m,
+                              int64_t k, int64_t n);
+void cvae__matmul_backward_ref(float *da, float *db, const float *dy, const float *a,
+                               const float *b, int ta, int tb, int64_t m, int64_t k, int64_t n);
+
 #endif

@@ -1,0 +1,349 @@
+#include <math.h>
+
+#include "cvae/ops.h"
+#include "ops/activation.h"
+#include "ops/loss.h"
+#include "tape/tape_internal.h"
+
+static float row_grad(const float *dy, int per_row, float scale, int64_t r)
+{
+    return scale * (per_row ? dy[r] : dy[0]);
+}
+
+void cvae__bce_with_logits_rows(double *rows, const float *x, const float *z, int64_t n, int64_t d)
+{
+    for (int64_t r = 0; r < n; r++) {
+        double s = 0.0;
+        for (int64_t j = r * d; j < (r + 1) * d; j++)
+            s += fmaxf(x[j], 0.0f) - x[j] * z[j] + log1pf(expf(-fabsf(x[j])));
+        rows[r] = s;
+    }
+}
+
+void cvae__bce_with_logits_backward(float *dx, const float *dy, int per_row, float scale,
+                                    const float *x, const float *z, int64_t n, int64_t d)
+{
+    for (int64_t r = 0; r < n; r++) {
+        float g = row_grad(dy, per_row, scale, r);
+        for (int64_t j = r * d; j < (r + 1) * d; j++) dx[j] += g * (cvae__sigmoidf(x[j]) - z[j]);
+    }
+}
+
+void cvae__bce_with_logits_rows_ref(double *rows, const float *x, const float *z, int64_t n,
+                                    int64_t d)
+{
+    for (int64_t r = 0; r < n; r++) {
+        double s = 0.0;
+        for (int64_t j = r * d; j < (r + 1) * d; j++)
+            s += log1p(exp((double)x[j])) - (double)x[j] * z[j];
+        rows[r] = s;
+    }
+}
+
+void cvae__kl_normal_rows(double *rows, const float *mu, const float *lv, int64_t n, int64_t d)
+{
+    for (int64_t r = 0; r < n; r++) {
+        double s = 0.0;
+        for (int64_t j = r * d; j < (r + 1) * d; j++)
+            s += 0.5 * (exp((double)lv[j]) + (double)mu[j] * mu[j] - 1.0 - lv[j]);
+        rows[r] = s;
+    }
+}
+
+void cvae__kl_normal_backward(float *dmu, float *dlv, const float *dy, int per_row, float scale,
+                              const float *mu, const float *lv, int64_t n, int64_t d)
+{
+    for (int64_t r = 0; r < n; r++) {
+        float g = row_grad(dy, per_row, scale, r);
+        for (int64_t j = r * d; j < (r + 1) * d; j++) {
+            if (dmu) dmu[j] += g * mu[j];
+            if (dlv) dlv[j] += g * 0.5f * (expf(lv[j]) - 1.0f);
+        }
+    }
+}
+
+void cvae__softmax_xent_rows(double *rows, float *lse, const float *x, const int32_t *labels,
+                             int64_t n, int64_t k)
+{
+    for (int64_t r = 0; r < n; r++) {
+        const float *xr = x + r * k;
+        float m = xr[0];
+        for (int64_t j = 1; j < k; j++) m = fmaxf(m, xr[j]);
+        double s = 0.0;
+        for (int64_t j = 0; j < k; j++) s += exp((double)xr[j] - m);
+        double l = m + log(s);
+        lse[r] = (float)l;
+        rows[r] = l - xr[labels[r]];
+    }
+}
+
+void cvae__softmax_xent_backward(float *dx, const float *dy, int per_row, float scale,
+                                 const float *x, const float *lse, const int32_t *labels,
+                                 int64_t n, int64_t k)
+{
+    for (int64_t r = 0; r < n; r++) {
+        float g = row_grad(dy, per_row, scale, r);
+        for (int64_t j = 0; j < k; j++) dx[r * k + j] += g * expf(x[r * k + j] - lse[r]);
+        dx[r * k + labels[r]] -= g;
+    }
+}
+
+void cvae__softmax_xent_rows_ref(double *rows, const float *x, const int32_t *labels, int64_t n,
+                                 int64_t k)
+{
+    for (int64_t r = 0; r < n; r++) {
+        double s = 0.0;
+        for (int64_t j = 0; j < k; j++) s += exp((double)x[r * k + j]);
+        rows[r] = log(s) - x[r * k + labels[r]];
+    }
+}
+
+void cvae__reparameterize_forward(float *z, const float *mu, const float *lv, const float *eps,
+                                  int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) z[i] = mu[i] + expf(0.5f * lv[i]) * eps[i];
+}
+
+void cvae__reparameterize_backward(float *dmu, float *dlv, const float *dz, const float *lv,
+                                   const float *eps, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        if (dmu) dmu[i] += dz[i];
+        if (dlv) dlv[i] += 0.5f * dz[i] * eps[i] * expf(0.5f * lv[i]);
+    }
+}
+
+/* ---- reductions shared by the losses ---- */
+
+static cvae_status check_reduction(cvae_reduction r, const char *fn)
+{
+    if (r != CVAE_REDUCE_SUM && r != CVAE_REDUCE_MEAN && r != CVAE_REDUCE_ROWS)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: unknown reduction %d", fn, (int)r);
+    return CVAE_OK;
+}
+
+/* Output of a loss over n rows: [n] for ROWS, [1] otherwise. */
+static cvae_status loss_output(cvae_tape *t, cvae_reduction r, int64_t n, cvae_tensor *const *in,
+                               int n_in, cvae_tensor **out)
+{
+    int64_t shape[1] = {r == CVAE_REDUCE_ROWS ? n : 1};
+    return cvae__tape_output(t, 1, shape, in, n_in, out);
+}
+
+/* Writes rows[0..n) (summing `count` loss elements) into y as reduction r asks. */
+static void reduce_rows(float *y, const double *rows, int64_t n, int64_t count, cvae_reduction r)
+{
+    if (r == CVAE_REDUCE_ROWS) {
+        for (int64_t i = 0; i < n; i++) y[i] = (float)rows[i];
+        return;
+    }
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) s += rows[i];
+    y[0] = (float)(r == CVAE_REDUCE_MEAN ? s / (double)count : s);
+}
+
+static float grad_scale(cvae_reduction r, int64_t count)
+{
+    return r == CVAE_REDUCE_MEAN ? (float)(1.0 / (double)count) : 1.0f;
+}
+
+/* Per-row double scratch from the arena; the caller releases it after use. */
+static double *rows_scratch(cvae_tape *t, int64_t n, const char *fn)
+{
+    return cvae__tape_alloc(t, (size_t)n * sizeof(double), fn);
+}
+
+/* ---- bce_with_logits ---- */
+
+typedef struct loss_ctx {
+    cvae_reduction r;
+    int32_t *labels; /* softmax cross-entropy only: a copy of the labels */
+    float *lse;      /* softmax cross-entropy only: per-row log-sum-exp */
+} loss_ctx;
+
+static cvae_status bce_backward(cvae_tape *t, const cvae_node *nd)
+{
+    const loss_ctx *c = nd->ctx;
+    cvae_tensor *x = nd->in[0], *z = nd->in[1];
+    float *dx = cvae__tape_grad(t, x);
+    if (!dx) return CVAE_ERR_NOMEM;
+    int64_t n = x->shape[0], d = x->size / n;
+    cvae__bce_with_logits_backward(dx, nd->out->grad, c->r == CVAE_REDUCE_ROWS,
+                                   grad_scale(c->r, x->size), x->data, z->data, n, d);
+    return CVAE_OK;
+}
+
+cvae_status cvae_op_bce_with_logits(cvae_tape *t, cvae_tensor *logits, cvae_tensor *targets,
+                                    cvae_reduction r, cvae_tensor **y)
+{
+    static const char *fn = "cvae_op_bce_with_logits";
+    CVAE_CHECK_NULL(t, fn);
+    CVAE_CHECK_NULL(logits, fn);
+    CVAE_CHECK_NULL(targets, fn);
+    CVAE_CHECK_NULL(y, fn);
+    CVAE_TRY(check_reduction(r, fn));
+    char sa[64], sb[64];
+    if (!cvae_tensor_same_shape(logits, targets))
+        return cvae__error(CVAE_ERR_SHAPE, "%s: logits %s and targets %s differ", fn,
+                           cvae__shape_str(logits, sa, sizeof sa),
+                           cvae__shape_str(targets, sb, sizeof sb));
+    for (int64_t i = 0; i < targets->size; i++) {
+        float v = targets->data[i];
+        if (!isfinite(v))
+            return cvae__error(CVAE_ERR_NUMERIC, "%s: target %lld is %s", fn, (long long)i,
+                               isnan(v) ? "NaN" : "Inf");
+        if (v < 0.0f || v > 1.0f)
+            return cvae__error(CVAE_ERR_RANGE, "%s: target %lld is %g, outside [0, 1]", fn,
+                               (long long)i, (double)v);
+    }
+    int64_t n = logits->shape[0], d = logits->size / n;
+    cvae_tensor *in[2] = {logits, targets}, *out;
+    CVAE_TRY(loss_output(t, r, n, in, 1, &out));
+    cvae_tape_mark m = cvae__tape_mark(t);
+    double *rows = rows_scratch(t, n, fn);
+    if (!rows) return CVAE_ERR_NOMEM;
+    cvae__bce_with_logits_rows(rows, logits->data, targets->data, n, d);
+    reduce_rows(out->data, rows, n, logits->size, r);
+    cvae__tape_release(t, m);
+    loss_ctx *c;
+    CVAE_TRY(cvae__tape_record(t, bce_backward, out, in, 2, sizeof *c, (void **)&c));
+    if (c) c->r = r;
+    *y = out;
+    return CVAE_OK;
+}
+
+/* ---- kl_normal ---- */
+
+static cvae_status kl_backward(cvae_tape *t, const cvae_node *nd)
+{
+    const loss_ctx *c = nd->ctx;
+    cvae_tensor *mu = nd->in[0], *lv = nd->in[1];
+    float *dmu = NULL, *dlv = NULL;
+    if (cvae__needs_grad(mu) && !(dmu = cvae__tape_grad(t, mu))) return CVAE_ERR_NOMEM;
+    if (cvae__needs_grad(lv) && !(dlv = cvae__tape_grad(t, lv))) return CVAE_ERR_NOMEM;
+    int64_t n = mu->shape[0], d = mu->size / n;
+    cvae__kl_normal_backward(dmu, dlv, nd->out->grad, c->r == CVAE_REDUCE_ROWS,
+                             grad_scale(c->r, mu->size), mu->data, lv->data, n, d);
+    return CVAE_OK;
+}
+
+cvae_status cvae_op_kl_normal(cvae_tape *t, cvae_tensor *mu, cvae_tensor *logvar, cvae_reduction r,
+                              cvae_tensor **y)
+{
+    static const char *fn = "cvae_op_kl_normal";
+    CVAE_CHECK_NULL(t, fn);
+    CVAE_CHECK_NULL(mu, fn);
+    CVAE_CHECK_NULL(logvar, fn);
+    CVAE_CHECK_NULL(y, fn);
+    CVAE_TRY(check_reduction(r, fn));
+    char sa[64], sb[64];
+    if (!cvae_tensor_same_shape(mu, logvar))
+        return cvae__error(CVAE_ERR_SHAPE, "%s: mu %s and logvar %s differ", fn,
+                           cvae__shape_str(mu, sa, sizeof sa), cvae__shape_str(logvar, sb, sizeof sb));
+    int64_t n = mu->shape[0], d = mu->size / n;
+    cvae_tensor *in[2] = {mu, logvar}, *out;
+    CVAE_TRY(loss_output(t, r, n, in, 2, &out));
+    cvae_tape_mark m = cvae__tape_mark(t);
+    double *rows = rows_scratch(t, n, fn);
+    if (!rows) return CVAE_ERR_NOMEM;
+    cvae__kl_normal_rows(rows, mu->data, logvar->data, n, d);
+    reduce_rows(out->data, rows, n, mu->size, r);
+    cvae__tape_release(t, m);
+    loss_ctx *c;
+    CVAE_TRY(cvae__tape_record(t, kl_backward, out, in, 2, sizeof *c, (void **)&c));
+    if (c) c->r = r;
+    *y = out;
+    return CVAE_OK;
+}
+
+/* ---- softmax_cross_entropy ---- */
+
+static cvae_status xent_backward(cvae_tape *t, const cvae_node *nd)
+{
+    const loss_ctx *c = nd->ctx;
+    cvae_tensor *x = nd->in[0];
+    float *dx = cvae__tape_grad(t, x);
+    if (!dx) return CVAE_ERR_NOMEM;
+    int64_t n = x->shape[0], k = x->shape[1];
+    cvae__softmax_xent_backward(dx, nd->out->grad, c->r == CVAE_REDUCE_ROWS, grad_scale(c->r, n),
+                                x->data, c->lse, c->labels, n, k);
+    return CVAE_OK;
+}
+
+cvae_status cvae_op_softmax_cross_entropy(cvae_tape *t, cvae_tensor *logits, const int32_t *labels,
+                                          cvae_reduction r, cvae_tensor **y)
+{
+    static const char *fn = "cvae_op_softmax_cross_entropy";
+    CVAE_CHECK_NULL(t, fn);
+    CVAE_CHECK_NULL(logits, fn);
+    CVAE_CHECK_NULL(labels, fn);
+    CVAE_CHECK_NULL(y, fn);
+    CVAE_TRY(check_reduction(r, fn));
+    char sa[64];
+    if (logits->ndim != 2)
+        return cvae__error(CVAE_ERR_SHAPE, "%s: logits %s are not [N, K]", fn,
+                           cvae__shape_str(logits, sa, sizeof sa));
+    int64_t n = logits->shape[0], k = logits->shape[1];
+    CVAE_TRY(cvae__check_labels(labels, n, k, fn));
+    cvae_tensor *out;
+    CVAE_TRY(loss_output(t, r, n, &logits, 1, &out));
+    /* lse lives in the arena until reset when recorded, else only for this call */
+    cvae_tape_mark m = cvae__tape_mark(t);
+    float *lse = cvae__tape_floats(t, n, fn);
+    double *rows = rows_scratch(t, n, fn);
+    if (!lse || !rows) return CVAE_ERR_NOMEM;
+    cvae__softmax_xent_rows(rows, lse, logits->data, labels, n, k);
+    reduce_rows(out->data, rows, n, n, r);
+    loss_ctx *c;
+    if (!cvae__needs_grad(out)) cvae__tape_release(t, m);
+    CVAE_TRY(cvae__tape_record(t, xent_backward, out, &logits, 1, sizeof *c, (void **)&c));
+    if (c) {
+        c->r = r;
+        c->lse = lse;
+        c->labels = cvae__tape_alloc(t, (size_t)n * sizeof(int32_t), fn);
+        if (!c->labels) return CVAE_ERR_NOMEM;
+        memcpy(c->labels, labels, (size_t)n * sizeof(int32_t));
+    }
+    *y = out;
+    return CVAE_OK;
+}
+
+/* ---- reparameterize ---- */
+
+static cvae_status reparam_backward(cvae_tape *t, const cvae_node *nd)
+{
+    const float *eps = nd->ctx;
+    cvae_tensor *mu = nd->in[0], *lv = nd->in[1];
+    float *dmu = NULL, *dlv = NULL;
+    if (cvae__needs_grad(mu) && !(dmu = cvae__tape_grad(t, mu))) return CVAE_ERR_NOMEM;
+    if (cvae__needs_grad(lv) && !(dlv = cvae__tape_grad(t, lv))) return CVAE_ERR_NOMEM;
+    cvae__reparameterize_backward(dmu, dlv, nd->out->grad, lv->data, eps, mu->size);
+    return CVAE_OK;
+}
+
+cvae_status cvae_op_reparameterize(cvae_tape *t, cvae_tensor *mu, cvae_tensor *logvar, uint64_t seed,
+                                   uint64_t stream, cvae_tensor **z)
+{
+    static const char *fn = "cvae_op_reparameterize";
+    CVAE_CHECK_NULL(t, fn);
+    CVAE_CHECK_NULL(mu, fn);
+    CVAE_CHECK_NULL(logvar, fn);
+    CVAE_CHECK_NULL(z, fn);
+    char sa[64], sb[64];
+    if (!cvae_tensor_same_shape(mu, logvar))
+        return cvae__error(CVAE_ERR_SHAPE, "%s: mu %s and logvar %s differ", fn,
+                           cvae__shape_str(mu, sa, sizeof sa), cvae__shape_str(logvar, sb, sizeof sb));
+    cvae_tensor *in[2] = {mu, logvar}, *out;
+    CVAE_TRY(cvae__tape_output(t, mu->ndim, mu->shape, in, 2, &out));
+    float *eps;
+    CVAE_TRY(cvae__tape_record(t, reparam_backward, out, in, 2,
+                               (size_t)mu->size * sizeof(float), (void **)&eps));
+    cvae_tape_mark m = cvae__tape_mark(t);
+    float *tmp = eps ? eps : cvae__tape_floats(t, mu->size, fn);
+    if (!tmp) return CVAE_ERR_NOMEM;
+    cvae_rng_fill_normal(seed, stream, 0.0f, 1.0f, tmp, mu->size);
+    cvae__reparameterize_forward(out->data, mu->data, logvar->data, tmp, mu->size);
+    if (!eps) cvae__tape_release(t, m);
+    *z = out;
+    return CVAE_OK;
+}

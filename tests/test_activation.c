@@ -1,0 +1,139 @@
+/* activations: gradient checks on random shapes, softplus against its plain formula,
+ * overflow-free softplus/sigmoid, and bad inputs (log of non-positive values). */
+#include "ops/activation.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { RELU, ELU, LEAKY, SIGMOID, TANH, SOFTPLUS, EXP, LOG, N_ACT } act;
+static const char *act_names[N_ACT] = {"relu", "elu", "leaky_relu", "sigmoid",
+                                       "tanh", "softplus", "exp", "log"};
+
+static cvae_status act_fn(cvae_tape *t, cvae_tensor **in, void *ctx, cvae_tensor **out)
+{
+    switch (*(act *)ctx) {
+    case RELU: return cvae_op_relu(t, in[0], out);
+    case ELU: return cvae_op_elu(t, in[0], 0.7f, out);
+    case LEAKY: return cvae_op_leaky_relu(t, in[0], 0.1f, out);
+    case SIGMOID: return cvae_op_sigmoid(t, in[0], out);
+    case TANH: return cvae_op_tanh(t, in[0], out);
+    case SOFTPLUS: return cvae_op_softplus(t, in[0], out);
+    case EXP: return cvae_op_exp(t, in[0], out);
+    default: return cvae_op_log(t, in[0], out);
+    }
+}
+
+/* Tolerances: defaults (rtol 1e-3, atol 1e-3). h = 1e-2 with |x| >= 0.05 keeps the stencil
+ * (reach 2h = 0.02) off the kink at 0 of relu, elu and leaky_relu; log gets inputs in
+ * [0.2, 2] so the stencil stays positive. */
+static void test_activation_gradcheck(void **state)
+{
+    (void)state;
+    test_rng r = {21};
+    for (int a = 0; a < N_ACT; a++)
+        for (int trial = 0; trial < 5; trial++) {
+            int64_t shape[4] = {trial == 0 ? 1 : test_rand_int(&r, 2, 5), test_rand_int(&r, 1, 7),
+                                test_rand_int(&r, 1, 3), test_rand_int(&r, 1, 3)};
+            int nd = 2 + trial % 3;
+            cvae_tensor *x = test_tensor(&r, nd, shape);
+            if (a == LOG) test_fill(&r, x->data, x->size, 0.2f, 2.0f, 0.2f);
+            int check[1] = {1};
+            test_gradcheck(act_fn, &a, &x, check, 1, NULL, act_names[a]);
+            cvae_tensor_free(x);
+        }
+}
+
+/* Overflow-free forms against plain double formulas where those do not overflow (rtol 1e-6). */
+static void test_activation_matches_reference(void **state)
+{
+    (void)state;
+    test_rng r = {22};
+    enum { n = 1000 };
+    float x[n], a[n], b[n];
+    test_fill(&r, x, n, -30.0f, 30.0f, 0.0f);
+    cvae__softplus_forward(a, x, n);
+    cvae__softplus_forward_ref(b, x, n);
+    test_assert_close(a, b, n, 1e-6, 1e-30, "softplus");
+    cvae__sigmoid_forward(a, x, n);
+    for (int i = 0; i < n; i++) b[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
+    test_assert_close(a, b, n, 1e-6, 1e-30, "sigmoid");
+    const float big[4] = {1000.0f, -1000.0f, 89.0f, -89.0f};
+    cvae__softplus_forward(a, big, 4);
+    assert_true(a[0] == 1000.0f && a[1] >= 0.0f && a[1] < 1e-30f && a[2] == 89.0f);
+    cvae__sigmoid_forward(a, big, 4);
+    assert_true(a[0] == 1.0f && a[1] == 0.0f && isfinite(a[3]));
+}
+
+/* Forward values against the formulas of ops.h. */
+static void test_activation_values(void **state)
+{
+    (void)state;
+    test_rng r = {23};
+    cvae_tape *t;
+    CVAE_OK_OR_FAIL(cvae_tape_new(&t));
+    int64_t shape[2] = {3, 11};
+    cvae_tensor *x = test_tensor(&r, 2, shape);
+    for (int a = 0; a < N_ACT; a++) {
+        if (a == LOG) test_fill(&r, x->data, x->size, 0.1f, 3.0f, 0.1f);
+        cvae_tensor *y;
+        CVAE_OK_OR_FAIL(act_fn(t, &x, &a, &y));
+        assert_true(cvae_tensor_same_shape(x, y));
+        for (int64_t i = 0; i < x->size; i++) {
+            double v = x->data[i], w;
+            switch (a) {
+            case RELU: w = v > 0 ? v : 0; break;
+            case ELU: w = v > 0 ? v : 0.7 * (exp(v) - 1); break;
+            case LEAKY: w = v > 0 ? v : 0.1 * v; break;
+            case SIGMOID: w = 1 / (1 + exp(-v)); break;
+            case TANH: w = tanh(v); break;
+            case SOFTPLUS: w = log1p(exp(v)); break;
+            case EXP: w = exp(v); break;
+            default: w = log(v); break;
+            }
+            float fw = (float)w;
+            test_assert_close(&y->data[i], &fw, 1, 1e-6, 1e-7, act_names[a]);
+        }
+    }
+    cvae_tape_free(t);
+    cvae_tensor_free(x);
+}
+
+static void test_activation_bad_inputs(void **state)
+{
+    (void)state;
+    test_rng r = {24};
+    cvae_tape *t;
+    CVAE_OK_OR_FAIL(cvae_tape_new(&t));
+    int64_t shape[2] = {2, 3};
+    cvae_tensor *x = test_tensor(&r, 2, shape), *y = (cvae_tensor *)0x1;
+    for (int64_t i = 0; i < x->size; i++) x->data[i] = 1.0f + (float)i;
+    x->data[4] = 0.0f;
+    size_t cap = cvae_tape_capacity(t);
+    CVAE_EXPECT_ERR(CVAE_ERR_NUMERIC, cvae_op_log(t, x, &y));
+    assert_non_null(strstr(cvae_last_error(), "element 4"));
+    x->data[4] = -2.0f;
+    CVAE_EXPECT_ERR(CVAE_ERR_NUMERIC, cvae_op_log(t, x, &y));
+    x->data[4] = NAN;
+    CVAE_EXPECT_ERR(CVAE_ERR_NUMERIC, cvae_op_log(t, x, &y));
+    assert_int_equal(cvae_tape_capacity(t), cap); /* nothing was allocated, let alone written */
+    CVAE_EXPECT_ERR(CVAE_ERR_NUMERIC, cvae_op_elu(t, x, NAN, &y));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_op_relu(t, NULL, &y));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_op_sigmoid(NULL, x, &y));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_op_tanh(t, x, NULL));
+    assert_ptr_equal(y, (cvae_tensor *)0x1);
+    cvae_tape_free(t);
+    cvae_tensor_free(x);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_activation_gradcheck),
+        cmocka_unit_test(test_activation_matches_reference),
+        cmocka_unit_test(test_activation_values),
+        cmocka_unit_test(test_activation_bad_inputs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -8,20 +8,28 @@
 #include <string.h>
 
 typedef enum { RELU, ELU, LEAKY, SIGMOID, TANH, SOFTPLUS, EXP, LOG, N_ACT } act;
-static const char *act_names[N_ACT] = {"relu", "elu", "leaky_relu", "sigmoid",
-                                       "tanh", "softplus", "exp", "log"};
+static const char *act_names[N_ACT] = {"relu", "elu",      "leaky_relu", "sigmoid",
+                                       "tanh", "softplus", "exp",        "log"};
 
 static cvae_status act_fn(cvae_tape *t, cvae_tensor **in, void *ctx, cvae_tensor **out)
 {
     switch (*(act *)ctx) {
-    case RELU: return cvae_op_relu(t, in[0], out);
-    case ELU: return cvae_op_elu(t, in[0], 0.7f, out);
-    case LEAKY: return cvae_op_leaky_relu(t, in[0], 0.1f, out);
-    case SIGMOID: return cvae_op_sigmoid(t, in[0], out);
-    case TANH: return cvae_op_tanh(t, in[0], out);
-    case SOFTPLUS: return cvae_op_softplus(t, in[0], out);
-    case EXP: return cvae_op_exp(t, in[0], out);
-    default: return cvae_op_log(t, in[0], out);
+    case RELU:
+        return cvae_op_relu(t, in[0], out);
+    case ELU:
+        return cvae_op_elu(t, in[0], 0.7f, out);
+    case LEAKY:
+        return cvae_op_leaky_relu(t, in[0], 0.1f, out);
+    case SIGMOID:
+        return cvae_op_sigmoid(t, in[0], out);
+    case TANH:
+        return cvae_op_tanh(t, in[0], out);
+    case SOFTPLUS:
+        return cvae_op_softplus(t, in[0], out);
+    case EXP:
+        return cvae_op_exp(t, in[0], out);
+    default:
+        return cvae_op_log(t, in[0], out);
     }
 }
 
@@ -83,14 +91,30 @@ static void test_activation_values(void **state)
         for (int64_t i = 0; i < x->size; i++) {
             double v = x->data[i], w;
             switch (a) {
-            case RELU: w = v > 0 ? v : 0; break;
-            case ELU: w = v > 0 ? v : 0.7 * (exp(v) - 1); break;
-            case LEAKY: w = v > 0 ? v : 0.1 * v; break;
-            case SIGMOID: w = 1 / (1 + exp(-v)); break;
-            case TANH: w = tanh(v); break;
-            case SOFTPLUS: w = log1p(exp(v)); break;
-            case EXP: w = exp(v); break;
-            default: w = log(v); break;
+            case RELU:
+                w = v > 0 ? v : 0;
+                break;
+            case ELU:
+                w = v > 0 ? v : 0.7 * (exp(v) - 1);
+                break;
+            case LEAKY:
+                w = v > 0 ? v : 0.1 * v;
+                break;
+            case SIGMOID:
+                w = 1 / (1 + exp(-v));
+                break;
+            case TANH:
+                w = tanh(v);
+                break;
+            case SOFTPLUS:
+                w = log1p(exp(v));
+                break;
+            case EXP:
+                w = exp(v);
+                break;
+            default:
+                w = log(v);
+                break;
             }
             float fw = (float)w;
             test_assert_close(&y->data[i], &fw, 1, 1e-6, 1e-7, act_names[a]);

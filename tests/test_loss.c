@@ -91,7 +91,8 @@ static void test_xent_gradcheck(void **state)
         int64_t shape[2] = {trial == 0 ? 1 : test_rand_int(&r, 2, 7), test_rand_int(&r, 1, 11)};
         cvae_tensor *in[1] = {test_tensor(&r, 2, shape)};
         int32_t labels[8];
-        for (int64_t i = 0; i < shape[0]; i++) labels[i] = (int32_t)test_rand_int(&r, 0, shape[1] - 1);
+        for (int64_t i = 0; i < shape[0]; i++)
+            labels[i] = (int32_t)test_rand_int(&r, 0, shape[1] - 1);
         int check[1] = {1};
         for (int k = 0; k < 3; k++) {
             loss_case c = {reductions[k], labels, 0, 0};
@@ -123,7 +124,8 @@ static void test_losses_match_reference(void **state)
     test_rng r = {15};
     for (int trial = 0; trial < 20; trial++) {
         int64_t n = test_rand_int(&r, 1, 9), d = test_rand_int(&r, 1, 30);
-        float *x = malloc(sizeof(float) * (size_t)(n * d)), *z = malloc(sizeof(float) * (size_t)(n * d));
+        float *x = malloc(sizeof(float) * (size_t)(n * d)),
+              *z = malloc(sizeof(float) * (size_t)(n * d));
         test_fill(&r, x, n * d, -8.0f, 8.0f, 0.0f);
         test_fill(&r, z, n * d, 0.0f, 1.0f, 0.0f);
         int32_t *labels = malloc(sizeof(int32_t) * (size_t)n);
@@ -186,7 +188,8 @@ static void test_reductions_agree(void **state)
             if (op == 0) CVAE_OK_OR_FAIL(cvae_op_bce_with_logits(t, a, b, reductions[k], &y[k]));
             if (op == 1) CVAE_OK_OR_FAIL(cvae_op_kl_normal(t, a, b, reductions[k], &y[k]));
             if (op == 2)
-                CVAE_OK_OR_FAIL(cvae_op_softmax_cross_entropy(t, logits, labels, reductions[k], &y[k]));
+                CVAE_OK_OR_FAIL(
+                    cvae_op_softmax_cross_entropy(t, logits, labels, reductions[k], &y[k]));
         }
         assert_int_equal(y[0]->size, 1);
         assert_int_equal(y[2]->size, 5);
@@ -215,7 +218,8 @@ static void test_reparameterize_noise(void **state)
     CVAE_OK_OR_FAIL(cvae_op_reparameterize(t, mu, lv, 9, 4, &z4));
     assert_memory_equal(z1->data, z2->data, sizeof(float) * 100);
     int diff_seed = 0, diff_stream = 0;
-    for (int i = 0; i < 100; i++) diff_seed += z1->data[i] != z3->data[i], diff_stream += z1->data[i] != z4->data[i];
+    for (int i = 0; i < 100; i++)
+        diff_seed += z1->data[i] != z3->data[i], diff_stream += z1->data[i] != z4->data[i];
     assert_true(diff_seed > 90 && diff_stream > 90);
     /* eps[i] is the i-th normal of (seed, stream) over the flat index */
     float eps[100], want[100];
@@ -233,7 +237,8 @@ static void test_loss_bad_inputs(void **state)
     cvae_tape *t;
     CVAE_OK_OR_FAIL(cvae_tape_new(&t));
     int64_t s23[2] = {2, 3}, s32[2] = {3, 2};
-    cvae_tensor *a = test_tensor(&r, 2, s23), *b = test_tensor(&r, 2, s23), *c = test_tensor(&r, 2, s32);
+    cvae_tensor *a = test_tensor(&r, 2, s23), *b = test_tensor(&r, 2, s23),
+                *c = test_tensor(&r, 2, s32);
     for (int64_t i = 0; i < b->size; i++) b->data[i] = 0.5f;
     cvae_tensor *y = (cvae_tensor *)0x1;
     CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_op_bce_with_logits(t, NULL, b, CVAE_REDUCE_SUM, &y));
@@ -250,15 +255,19 @@ static void test_loss_bad_inputs(void **state)
     CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae_op_reparameterize(t, a, c, 1, 2, &y));
     CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_op_reparameterize(t, a, b, 1, 2, NULL));
     int32_t labels[2] = {2, 3};
-    CVAE_EXPECT_ERR(CVAE_ERR_RANGE, cvae_op_softmax_cross_entropy(t, a, labels, CVAE_REDUCE_SUM, &y));
+    CVAE_EXPECT_ERR(CVAE_ERR_RANGE,
+                    cvae_op_softmax_cross_entropy(t, a, labels, CVAE_REDUCE_SUM, &y));
     assert_non_null(strstr(cvae_last_error(), "sample 1"));
     labels[1] = -1;
-    CVAE_EXPECT_ERR(CVAE_ERR_RANGE, cvae_op_softmax_cross_entropy(t, a, labels, CVAE_REDUCE_SUM, &y));
-    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_op_softmax_cross_entropy(t, a, NULL, CVAE_REDUCE_SUM, &y));
+    CVAE_EXPECT_ERR(CVAE_ERR_RANGE,
+                    cvae_op_softmax_cross_entropy(t, a, labels, CVAE_REDUCE_SUM, &y));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG,
+                    cvae_op_softmax_cross_entropy(t, a, NULL, CVAE_REDUCE_SUM, &y));
     int64_t s3[3] = {2, 3, 1};
     cvae_tensor *d = test_tensor(&r, 3, s3);
     labels[1] = 0;
-    CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae_op_softmax_cross_entropy(t, d, labels, CVAE_REDUCE_SUM, &y));
+    CVAE_EXPECT_ERR(CVAE_ERR_SHAPE,
+                    cvae_op_softmax_cross_entropy(t, d, labels, CVAE_REDUCE_SUM, &y));
     assert_ptr_equal(y, (cvae_tensor *)0x1);
     CVAE_OK_OR_FAIL(cvae_op_softmax_cross_entropy(t, a, labels, CVAE_REDUCE_SUM, &y));
     cvae_tape_free(t);

@@ -9,8 +9,8 @@
 typedef struct shape_case {
     int axis, n;
     int64_t sizes[4];
-    int pick;   /* split: which output is returned (-1: concat of all of them, reordered) */
-    int ndim;   /* reshape */
+    int pick; /* split: which output is returned (-1: concat of all of them, reordered) */
+    int ndim; /* reshape */
     int64_t shape[5];
 } shape_case;
 
@@ -97,7 +97,8 @@ static void test_concat_gradcheck(void **state)
     for (int trial = 0; trial < 5; trial++) {
         int64_t shape[4];
         int nd = rand_shape(&r, shape, trial);
-        shape_case c = {(int)test_rand_int(&r, 0, nd - 1), (int)test_rand_int(&r, 1, 3), {0}, 0, 0, {0}};
+        shape_case c = {
+            (int)test_rand_int(&r, 0, nd - 1), (int)test_rand_int(&r, 1, 3), {0}, 0, 0, {0}};
         cvae_tensor *in[3];
         int check[3];
         for (int i = 0; i < c.n; i++) {
@@ -117,7 +118,8 @@ static void test_split_gradcheck(void **state)
     for (int trial = 0; trial < 5; trial++) {
         int64_t shape[4];
         int nd = rand_shape(&r, shape, trial);
-        shape_case c = {(int)test_rand_int(&r, 0, nd - 1), (int)test_rand_int(&r, 1, 3), {0}, -1, 0, {0}};
+        shape_case c = {
+            (int)test_rand_int(&r, 0, nd - 1), (int)test_rand_int(&r, 1, 3), {0}, -1, 0, {0}};
         shape[c.axis] = 0;
         for (int i = 0; i < c.n; i++) shape[c.axis] += c.sizes[i] = test_rand_int(&r, 1, 3);
         cvae_tensor *x = test_tensor(&r, nd, shape);
@@ -194,7 +196,8 @@ static void test_shape_bad_inputs(void **state)
     cvae_tape *t;
     CVAE_OK_OR_FAIL(cvae_tape_new(&t));
     int64_t s23[2] = {2, 3}, s33[2] = {3, 3}, s3[1] = {3};
-    cvae_tensor *a = test_tensor(&r, 2, s23), *b = test_tensor(&r, 2, s33), *c = test_tensor(&r, 1, s3);
+    cvae_tensor *a = test_tensor(&r, 2, s23), *b = test_tensor(&r, 2, s33),
+                *c = test_tensor(&r, 1, s3);
     cvae_tensor *y = (cvae_tensor *)0x1, *ys[2] = {(cvae_tensor *)0x1, (cvae_tensor *)0x1};
     cvae_tensor *ab[2] = {a, b}, *ac[2] = {a, c}, *an[2] = {a, NULL};
     CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae_op_concat(t, ab, 2, 1, &y));
@@ -231,12 +234,9 @@ static void test_shape_bad_inputs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_concat_matches_reference),
-        cmocka_unit_test(test_concat_gradcheck),
-        cmocka_unit_test(test_split_gradcheck),
-        cmocka_unit_test(test_split_values),
-        cmocka_unit_test(test_reshape_gradcheck),
-        cmocka_unit_test(test_reshape_shares_data),
+        cmocka_unit_test(test_concat_matches_reference), cmocka_unit_test(test_concat_gradcheck),
+        cmocka_unit_test(test_split_gradcheck),          cmocka_unit_test(test_split_values),
+        cmocka_unit_test(test_reshape_gradcheck),        cmocka_unit_test(test_reshape_shares_data),
         cmocka_unit_test(test_shape_bad_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -109,14 +109,30 @@ static cvae_status act_backward(cvae_tape *t, const cvae_node *nd)
     const float *dy = y->grad;
     int64_t n = x->size;
     switch (c->kind) {
-    case RELU: cvae__relu_backward(dx, dy, x->data, n); break;
-    case ELU: cvae__elu_backward(dx, dy, x->data, y->data, c->param, n); break;
-    case LEAKY: cvae__leaky_relu_backward(dx, dy, x->data, c->param, n); break;
-    case SIGMOID: cvae__sigmoid_backward(dx, dy, y->data, n); break;
-    case TANH: cvae__tanh_backward(dx, dy, y->data, n); break;
-    case SOFTPLUS: cvae__softplus_backward(dx, dy, x->data, n); break;
-    case EXP: cvae__exp_backward(dx, dy, y->data, n); break;
-    case LOG: cvae__log_backward(dx, dy, x->data, n); break;
+    case RELU:
+        cvae__relu_backward(dx, dy, x->data, n);
+        break;
+    case ELU:
+        cvae__elu_backward(dx, dy, x->data, y->data, c->param, n);
+        break;
+    case LEAKY:
+        cvae__leaky_relu_backward(dx, dy, x->data, c->param, n);
+        break;
+    case SIGMOID:
+        cvae__sigmoid_backward(dx, dy, y->data, n);
+        break;
+    case TANH:
+        cvae__tanh_backward(dx, dy, y->data, n);
+        break;
+    case SOFTPLUS:
+        cvae__softplus_backward(dx, dy, x->data, n);
+        break;
+    case EXP:
+        cvae__exp_backward(dx, dy, y->data, n);
+        break;
+    case LOG:
+        cvae__log_backward(dx, dy, x->data, n);
+        break;
     }
     return CVAE_OK;
 }
@@ -138,14 +154,30 @@ static cvae_status act_op(cvae_tape *t, cvae_tensor *x, act_kind kind, float par
     CVAE_TRY(cvae__tape_output(t, x->ndim, x->shape, &x, 1, &out));
     int64_t n = x->size;
     switch (kind) {
-    case RELU: cvae__relu_forward(out->data, x->data, n); break;
-    case ELU: cvae__elu_forward(out->data, x->data, param, n); break;
-    case LEAKY: cvae__leaky_relu_forward(out->data, x->data, param, n); break;
-    case SIGMOID: cvae__sigmoid_forward(out->data, x->data, n); break;
-    case TANH: cvae__tanh_forward(out->data, x->data, n); break;
-    case SOFTPLUS: cvae__softplus_forward(out->data, x->data, n); break;
-    case EXP: cvae__exp_forward(out->data, x->data, n); break;
-    case LOG: cvae__log_forward(out->data, x->data, n); break;
+    case RELU:
+        cvae__relu_forward(out->data, x->data, n);
+        break;
+    case ELU:
+        cvae__elu_forward(out->data, x->data, param, n);
+        break;
+    case LEAKY:
+        cvae__leaky_relu_forward(out->data, x->data, param, n);
+        break;
+    case SIGMOID:
+        cvae__sigmoid_forward(out->data, x->data, n);
+        break;
+    case TANH:
+        cvae__tanh_forward(out->data, x->data, n);
+        break;
+    case SOFTPLUS:
+        cvae__softplus_forward(out->data, x->data, n);
+        break;
+    case EXP:
+        cvae__exp_forward(out->data, x->data, n);
+        break;
+    case LOG:
+        cvae__log_forward(out->data, x->data, n);
+        break;
     }
     act_ctx *c;
     CVAE_TRY(cvae__tape_record(t, act_backward, out, &x, 1, sizeof *c, (void **)&c));

@@ -140,7 +140,8 @@ cvae_status cvae_op_scale(cvae_tape *t, cvae_tensor *x, float s, cvae_tensor **y
     CVAE_CHECK_NULL(t, fn);
     CVAE_CHECK_NULL(x, fn);
     CVAE_CHECK_NULL(y, fn);
-    if (!isfinite(s)) return cvae__error(CVAE_ERR_NUMERIC, "%s: factor %g is not finite", fn, (double)s);
+    if (!isfinite(s))
+        return cvae__error(CVAE_ERR_NUMERIC, "%s: factor %g is not finite", fn, (double)s);
     cvae_tensor *out;
     CVAE_TRY(cvae__tape_output(t, x->ndim, x->shape, &x, 1, &out));
     for (int64_t i = 0; i < x->size; i++) out->data[i] = s * x->data[i];
@@ -180,8 +181,9 @@ cvae_status cvae_op_bias_add(cvae_tape *t, cvae_tensor *x, cvae_tensor *b, cvae_
     CVAE_CHECK_NULL(y, fn);
     char sa[64], sb[64];
     if (x->ndim < 2 || b->ndim != 1 || b->shape[0] != x->shape[1])
-        return cvae__error(CVAE_ERR_SHAPE, "%s: x %s and b %s do not fit (want [N, C, ...] and [C])",
-                           fn, cvae__shape_str(x, sa, sizeof sa), cvae__shape_str(b, sb, sizeof sb));
+        return cvae__error(CVAE_ERR_SHAPE,
+                           "%s: x %s and b %s do not fit (want [N, C, ...] and [C])", fn,
+                           cvae__shape_str(x, sa, sizeof sa), cvae__shape_str(b, sb, sizeof sb));
     cvae_tensor *in[2] = {x, b}, *out;
     CVAE_TRY(cvae__tape_output(t, x->ndim, x->shape, in, 2, &out));
     int64_t n = x->shape[0], c = x->shape[1];

@@ -13,7 +13,8 @@ void cvae__mul_backward(float *da, float *db, const float *dy, const float *a, c
 /* dx += s dy.  dx, dy: n floats (scale's y = s x backward, add/sub's backward). */
 void cvae__scaled_add(float *dx, const float *dy, float s, int64_t n);
 
-/* y[n, c, j] = x[n, c, j] + b[c].  x, y: [N, C, S] (S = product of the trailing extents), b: [C]. */
+/* y[n, c, j] = x[n, c, j] + b[c].  x, y: [N, C, S] (S = product of the trailing extents), b: [C].
+ */
 void cvae__bias_add_forward(float *y, const float *x, const float *b, int64_t n, int64_t c,
                             int64_t s);
 /* db[c] += sum_{n, j} dy[n, c, j], summed in double. */

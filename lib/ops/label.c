@@ -1,5 +1,5 @@
-#include "cvae/ops.h"
 #include "ops/label.h"
+#include "cvae/ops.h"
 #include "tape/tape_internal.h"
 
 void cvae__one_hot_forward(float *y, const int32_t *labels, int64_t n, int64_t k)
@@ -66,7 +66,8 @@ cvae_status cvae_op_embedding(cvae_tape *t, cvae_tensor *table, const int32_t *l
     CVAE_CHECK_NULL(table, fn);
     CVAE_CHECK_NULL(labels, fn);
     CVAE_CHECK_NULL(y, fn);
-    if (n < 1) return cvae__error(CVAE_ERR_INVALID_ARG, "%s: n = %lld must be positive", fn, (long long)n);
+    if (n < 1)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: n = %lld must be positive", fn, (long long)n);
     int64_t k = table->shape[0];
     CVAE_TRY(cvae__check_labels(labels, n, k, fn));
     int64_t shape[CVAE_MAX_DIMS];

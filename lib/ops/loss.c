@@ -78,8 +78,8 @@ void cvae__softmax_xent_rows(double *rows, float *lse, const float *x, const int
 }
 
 void cvae__softmax_xent_backward(float *dx, const float *dy, int per_row, float scale,
-                                 const float *x, const float *lse, const int32_t *labels,
-                                 int64_t n, int64_t k)
+                                 const float *x, const float *lse, const int32_t *labels, int64_t n,
+                                 int64_t k)
 {
     for (int64_t r = 0; r < n; r++) {
         float g = row_grad(dy, per_row, scale, r);
@@ -239,7 +239,8 @@ cvae_status cvae_op_kl_normal(cvae_tape *t, cvae_tensor *mu, cvae_tensor *logvar
     char sa[64], sb[64];
     if (!cvae_tensor_same_shape(mu, logvar))
         return cvae__error(CVAE_ERR_SHAPE, "%s: mu %s and logvar %s differ", fn,
-                           cvae__shape_str(mu, sa, sizeof sa), cvae__shape_str(logvar, sb, sizeof sb));
+                           cvae__shape_str(mu, sa, sizeof sa),
+                           cvae__shape_str(logvar, sb, sizeof sb));
     int64_t n = mu->shape[0], d = mu->size / n;
     cvae_tensor *in[2] = {mu, logvar}, *out;
     CVAE_TRY(loss_output(t, r, n, in, 2, &out));
@@ -321,8 +322,8 @@ static cvae_status reparam_backward(cvae_tape *t, const cvae_node *nd)
     return CVAE_OK;
 }
 
-cvae_status cvae_op_reparameterize(cvae_tape *t, cvae_tensor *mu, cvae_tensor *logvar, uint64_t seed,
-                                   uint64_t stream, cvae_tensor **z)
+cvae_status cvae_op_reparameterize(cvae_tape *t, cvae_tensor *mu, cvae_tensor *logvar,
+                                   uint64_t seed, uint64_t stream, cvae_tensor **z)
 {
     static const char *fn = "cvae_op_reparameterize";
     CVAE_CHECK_NULL(t, fn);
@@ -332,12 +333,13 @@ cvae_status cvae_op_reparameterize(cvae_tape *t, cvae_tensor *mu, cvae_tensor *l
     char sa[64], sb[64];
     if (!cvae_tensor_same_shape(mu, logvar))
         return cvae__error(CVAE_ERR_SHAPE, "%s: mu %s and logvar %s differ", fn,
-                           cvae__shape_str(mu, sa, sizeof sa), cvae__shape_str(logvar, sb, sizeof sb));
+                           cvae__shape_str(mu, sa, sizeof sa),
+                           cvae__shape_str(logvar, sb, sizeof sb));
     cvae_tensor *in[2] = {mu, logvar}, *out;
     CVAE_TRY(cvae__tape_output(t, mu->ndim, mu->shape, in, 2, &out));
     float *eps;
-    CVAE_TRY(cvae__tape_record(t, reparam_backward, out, in, 2,
-                               (size_t)mu->size * sizeof(float), (void **)&eps));
+    CVAE_TRY(cvae__tape_record(t, reparam_backward, out, in, 2, (size_t)mu->size * sizeof(float),
+                               (void **)&eps));
     cvae_tape_mark m = cvae__tape_mark(t);
     float *tmp = eps ? eps : cvae__tape_floats(t, mu->size, fn);
     if (!tmp) return CVAE_ERR_NOMEM;

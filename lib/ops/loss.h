@@ -26,13 +26,14 @@ void cvae__kl_normal_backward(float *dmu, float *dlv, const float *dy, int per_r
 void cvae__softmax_xent_rows(double *rows, float *lse, const float *x, const int32_t *labels,
                              int64_t n, int64_t k);
 void cvae__softmax_xent_backward(float *dx, const float *dy, int per_row, float scale,
-                                 const float *x, const float *lse, const int32_t *labels,
-                                 int64_t n, int64_t k);
+                                 const float *x, const float *lse, const int32_t *labels, int64_t n,
+                                 int64_t k);
 /* Plain log(sum e^x) - x[label] in double without the max shift (for tests). */
 void cvae__softmax_xent_rows_ref(double *rows, const float *x, const int32_t *labels, int64_t n,
                                  int64_t k);
 
-/* z = mu + e^(lv/2) eps;  dmu += dz, dlv += 0.5 dz eps e^(lv/2).  All n floats; dmu, dlv may be NULL. */
+/* z = mu + e^(lv/2) eps;  dmu += dz, dlv += 0.5 dz eps e^(lv/2).  All n floats; dmu, dlv may be
+ * NULL. */
 void cvae__reparameterize_forward(float *z, const float *mu, const float *lv, const float *eps,
                                   int64_t n);
 void cvae__reparameterize_backward(float *dmu, float *dlv, const float *dz, const float *lv,

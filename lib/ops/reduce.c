@@ -1,5 +1,5 @@
-#include "cvae/ops.h"
 #include "ops/reduce.h"
+#include "cvae/ops.h"
 #include "tape/tape_internal.h"
 
 void cvae__sum_rows_forward(float *y, const float *x, int64_t n, int64_t d)
@@ -56,7 +56,8 @@ static cvae_status reduce_op(cvae_tape *t, cvae_tensor *x, red_kind kind, cvae_t
     if (kind == ROWS)
         cvae__sum_rows_forward(out->data, x->data, rows, x->size / rows);
     else
-        out->data[0] = (float)(cvae__sum(x->data, x->size) / (kind == MEAN ? (double)x->size : 1.0));
+        out->data[0] =
+            (float)(cvae__sum(x->data, x->size) / (kind == MEAN ? (double)x->size : 1.0));
     red_kind *c;
     CVAE_TRY(cvae__tape_record(t, reduce_backward, out, &x, 1, sizeof *c, (void **)&c));
     if (c) *c = kind;

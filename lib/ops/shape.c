@@ -1,9 +1,9 @@
-#include "cvae/ops.h"
 #include "ops/shape.h"
+#include "cvae/ops.h"
 #include "tape/tape_internal.h"
 
-void cvae__concat_forward(float *y, const float *const *xs, const int64_t *ext, int n, int64_t outer,
-                          int64_t inner)
+void cvae__concat_forward(float *y, const float *const *xs, const int64_t *ext, int n,
+                          int64_t outer, int64_t inner)
 {
     for (int64_t o = 0; o < outer; o++)
         for (int i = 0; i < n; i++) {
@@ -111,12 +111,11 @@ cvae_status cvae_op_concat(cvae_tape *t, cvae_tensor *const *xs, int n, int axis
     char sa[64], sb[64];
     for (int i = 1; i < n; i++) {
         int ok = xs[i]->ndim == x0->ndim;
-        for (int d = 0; ok && d < x0->ndim; d++)
-            ok = d == axis || xs[i]->shape[d] == x0->shape[d];
+        for (int d = 0; ok && d < x0->ndim; d++) ok = d == axis || xs[i]->shape[d] == x0->shape[d];
         if (!ok)
-            return cvae__error(CVAE_ERR_SHAPE, "%s: input %d %s does not fit input 0 %s along axis %d",
-                               fn, i, cvae__shape_str(xs[i], sa, sizeof sa),
-                               cvae__shape_str(x0, sb, sizeof sb), axis);
+            return cvae__error(
+                CVAE_ERR_SHAPE, "%s: input %d %s does not fit input 0 %s along axis %d", fn, i,
+                cvae__shape_str(xs[i], sa, sizeof sa), cvae__shape_str(x0, sb, sizeof sb), axis);
         if (__builtin_add_overflow(shape[axis], xs[i]->shape[axis], &shape[axis]))
             return cvae__error(CVAE_ERR_NOMEM, "%s: extent along axis %d overflows", fn, axis);
     }

@@ -7,8 +7,8 @@
 
 /* y[o, off_i + a, j] = xs[i][o, a, j] for a < ext[i], off_i = ext[0] + ... + ext[i-1].
  * y: [outer, sum ext, inner]; xs[i]: [outer, ext[i], inner]. */
-void cvae__concat_forward(float *y, const float *const *xs, const int64_t *ext, int n, int64_t outer,
-                          int64_t inner);
+void cvae__concat_forward(float *y, const float *const *xs, const int64_t *ext, int n,
+                          int64_t outer, int64_t inner);
 void cvae__concat_forward_ref(float *y, const float *const *xs, const int64_t *ext, int n,
                               int64_t outer, int64_t inner);
 

@@ -135,6 +135,8 @@ cvae_tape_mark cvae__tape_mark(const cvae_tape *t)
 void cvae__tape_release(cvae_tape *t, cvae_tape_mark m)
 {
     if (m.chunk >= t->n_chunks) return;
+    size_t used = bytes_used(t); /* the peak of a pass is reached just before a release */
+    if (used > t->high_water) t->high_water = used;
     t->cur = m.chunk;
     t->chunks[m.chunk].used = m.used;
 }
@@ -254,6 +256,11 @@ cvae_status cvae_tape_backward_with(cvae_tape *t, cvae_tensor *y, const float *d
         return cvae__error(CVAE_ERR_STATE,
                            "cvae_tape_backward: the tensor was not computed by a recording tape "
                            "from anything that requires a gradient");
+    /* intermediate gradients belong to one pass; only leaves and parameters accumulate */
+    for (int i = 0; i < t->n_nodes; i++) {
+        cvae_tensor *o = t->nodes[i].out;
+        if (o->grad) memset(o->grad, 0, (size_t)o->size * sizeof(float));
+    }
     float *g = cvae__tape_grad(t, y);
     if (!g) return CVAE_ERR_NOMEM;
     for (int64_t i = 0; i < y->size; i++) g[i] += dy[i];

@@ -97,6 +97,19 @@ static int64_t max_group(const cvae__label_groups *gr)
     return m;
 }
 
+/* Returns sum(src[0..n)) (8 partial sums) and copies src to dst unless dst is NULL. */
+static float copy_sum(float *dst, const float *src, int64_t n)
+{
+    float a[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) a[j] += src[i + j];
+    float tail = 0.0f;
+    for (; i < n; i++) tail += src[i];
+    if (dst) memcpy(dst, src, (size_t)n * sizeof(float));
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])) + tail;
+}
+
 /* Inputs of the node: x, table, bias_table, w, b (any but x and table may be NULL). */
 static cvae_status cconv_backward(cvae_tape *t, const cvae_node *nd)
 {
@@ -115,33 +128,32 @@ static cvae_status cconv_backward(cvae_tape *t, const cvae_node *nd)
     if (cvae__needs_grad(w) && !(dw = cvae__tape_grad(t, w))) return CVAE_ERR_NOMEM;
     if (cvae__needs_grad(b) && !(db = cvae__tape_grad(t, b))) return CVAE_ERR_NOMEM;
 
-    for (int64_t gi = 0; (dtb || db) && gi < gr->n_groups; gi++)
-        for (int64_t r = db ? 0 : cl; r < (dtb ? ctot : cl); r++) {
-            double acc = 0.0;
-            for (int64_t s = gr->start[gi]; s < gr->start[gi + 1]; s++) {
-                const float *src = dy + (gr->order[s] * ctot + r) * p;
-                for (int64_t q = 0; q < p; q++) acc += src[q];
-            }
-            if (r < cl) db[r] += (float)acc;
-            else dtb[gr->label[gi] * cout + r - cl] += (float)acc;
-        }
-    if (!dx && !dt && !dw) return CVAE_OK;
-
+    const bool gemms = dx || dt || dw, sums = dtb || db;
+    if (!gemms && !sums) return CVAE_OK;
     const int64_t maxg = max_group(gr);
     cvae_tape_mark m = cvae__tape_mark(t);
-    float *dyg = cvae__tape_floats(t, ctot * maxg * p, what);
+    float *dyg = gemms ? cvae__tape_floats(t, ctot * maxg * p, what) : NULL;
     float *dcols = dx && dyg ? cvae__tape_floats(t, ckk * maxg * p, what) : NULL;
-    if (!dyg || (dx && !dcols)) {
+    if ((gemms && !dyg) || (dx && !dcols)) {
         cvae__tape_release(t, m);
         return CVAE_ERR_NOMEM;
     }
     for (int64_t gi = 0; gi < gr->n_groups; gi++) {
         const int64_t s0 = gr->start[gi], ng = gr->start[gi + 1] - s0, cn = ng * p;
         const float *wl = table->data + (int64_t)gr->label[gi] * cout * ckk;
-        for (int64_t s = s0; s < s0 + ng; s++)
-            for (int64_t r = 0; r < ctot; r++)
-                memcpy(dyg + r * cn + (s - s0) * p, dy + (gr->order[s] * ctot + r) * p,
-                       (size_t)p * sizeof(float));
+        /* gather dY of the group into [ctot, cn], summing rows for the bias gradients */
+        for (int64_t r = 0; r < ctot; r++) {
+            double acc = 0.0;
+            for (int64_t s = s0; s < s0 + ng; s++) {
+                const float *src = dy + (gr->order[s] * ctot + r) * p;
+                float *dst = gemms ? dyg + r * cn + (s - s0) * p : NULL;
+                if (sums) acc += copy_sum(dst, src, p);
+                else memcpy(dst, src, (size_t)p * sizeof(float));
+            }
+            if (r < cl && db) db[r] += (float)acc;
+            if (r >= cl && dtb) dtb[gr->label[gi] * cout + r - cl] += (float)acc;
+        }
+        if (!gemms) continue;
         int ldc;
         const float *cg = dt || dw ? group_cols(c->cols, c->blocked, ckk, s0, cn, np, p, &ldc) : NULL;
         if (dw)

@@ -3,9 +3,10 @@
  * the masked one-conv-per-class approach (K full-batch convs, each multiplied
  * by its one-hot mask column and summed) against the same plain conv2d.
  *
- *   build/tests/bench/bench_conditional_conv [reps]      (default 15)
+ *   build/tests/bench/bench_conditional_conv [reps [nomasked]]   (default 15 reps)
  *
- * Target: conditional / plain <= 1.10 forward+backward for every K.
+ * Target: conditional / plain <= 1.10 forward+backward for every K. Ratios are
+ * medians over reps of (conditional / plain) measured back to back in each rep.
  * Parameters and (when it needs a gradient) the input live in cvae_params
  * blocks so that no copy is timed; every pass resets its tape, so the arena is
  * reused and nothing is allocated inside a timed pass. */
@@ -159,7 +160,7 @@ static const char *algo_name(cvae__cconv_algo a)
     return a == CVAE__CCONV_ALL_K ? "all-K" : a == CVAE__CCONV_GROUPED ? "grouped" : "auto";
 }
 
-/* Ratio of medians of conditional (algo) over plain, forward and forward+backward. */
+/* Conditional (algo) over plain, forward and forward+backward (times: medians per pass). */
 static void compare(setup *s, cvae__cconv_algo algo, int reps, double *fwd, double *fb,
                     cvae__cconv_algo *used)
 {
@@ -178,9 +179,12 @@ static void compare(setup *s, cvae__cconv_algo algo, int reps, double *fwd, doub
             cb[r] += pass(s, 1, algo, 1, used);
         }
     }
+    /* ratios of each rep's adjacent pair, then their median: robust to load drifting between reps */
+    double rf[MAX_REPS], rb[MAX_REPS];
+    for (int r = 0; r < reps; r++) rf[r] = cf[r] / pf[r], rb[r] = cb[r] / pb[r];
+    *fwd = median(rf, reps);
+    *fb = median(rb, reps);
     double mpf = median(pf, reps), mcf = median(cf, reps), mpb = median(pb, reps), mcb = median(cb, reps);
-    *fwd = mcf / mpf;
-    *fb = mcb / mpb;
     printf("    %-8s plain fwd %8.1f us  cond fwd %8.1f us  | plain f+b %8.1f us  cond f+b %8.1f us"
            "  | ratio fwd %.3f  f+b %.3f\n",
            algo_name(algo), 1e6 * mpf / inner, 1e6 * mcf / inner, 1e6 * mpb / inner, 1e6 * mcb / inner,
@@ -192,6 +196,7 @@ int main(int argc, char **argv)
     int reps = argc > 1 ? atoi(argv[1]) : 15;
     if (reps < 1) reps = 1;
     if (reps > MAX_REPS) reps = MAX_REPS;
+    const int masked_too = !(argc > 2 && strcmp(argv[2], "nomasked") == 0);
     printf("bench_conditional_conv: N = %d, 3x3 kernels, stride 2, pad 1 (as in the model), "
            "medians of %d reps x 4 passes\n",
            N, reps);
@@ -232,6 +237,10 @@ int main(int argc, char **argv)
             if (fb > worst_fb) worst_fb = fb;
 
             /* masked approach: fewer reps, it costs about K plain convs */
+            if (!masked_too) {
+                free_setup(&s);
+                continue;
+            }
             const int64_t hw = g.ho * g.wo, ckk = g.c * 9, ysz = N * s.c->cout * hw;
             masked m;
             m.y = malloc((size_t)ysz * 4), m.yk = malloc((size_t)ysz * 4), m.dyk = malloc((size_t)ysz * 4);

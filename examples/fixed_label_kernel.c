@@ -37,7 +37,8 @@ enum { BATCH = 64, LEARNED = 32, HIDDEN = 64, CLASSES = 10, K = 3, SCALE = 8 };
     do {                                                                                           \
         cvae_status s_ = (expr);                                                                   \
         if (s_ != CVAE_OK) {                                                                       \
-            fprintf(stderr, "fixed_label_kernel: %s: %s\n", cvae_status_str(s_), cvae_last_error()); \
+            fprintf(stderr, "fixed_label_kernel: %s: %s\n", cvae_status_str(s_),                   \
+                    cvae_last_error());                                                            \
             goto done;                                                                             \
         }                                                                                          \
     } while (0)
@@ -68,8 +69,10 @@ static void print_fixed_kernels(const cvae_tensor *table)
     for (int64_t l0 = 0; l0 < table->shape[0]; l0 += 5)
         for (int r = 0; r < K; r++) {
             for (int64_t l = l0; l < l0 + 5 && l < table->shape[0]; l++) {
-                if (r == 0) printf("  %lld:", (long long)l);
-                else printf("    ");
+                if (r == 0)
+                    printf("  %lld:", (long long)l);
+                else
+                    printf("    ");
                 for (int c = 0; c < K; c++) printf("%6.2f", table->data[l * K * K + r * K + c]);
             }
             printf("\n");
@@ -95,7 +98,8 @@ static int write_pgm(const char *path, const float *fixed, int n_fixed, const fl
         for (int y = 0; y < K * SCALE; y++)
             for (int x = 0; x < K * SCALE; x++) {
                 float v = k[(y / SCALE) * K + x / SCALE] / mx;
-                img[(row * cell + 2 + y) * w + col * cell + 2 + x] = (unsigned char)lrintf(127.5f + 127.5f * v);
+                img[(row * cell + 2 + y) * w + col * cell + 2 + x] =
+                    (unsigned char)lrintf(127.5f + 127.5f * v);
             }
     }
     FILE *f = fopen(path, "wb");
@@ -147,7 +151,8 @@ int main(int argc, char **argv)
     CHECK(cvae_table_fill_gabor(m.conv->table, 1.0f, 3.0f));
     CHECK(cvae_linear_new(params, "fc1", (LEARNED + 1) * 14 * 14, HIDDEN, 1, CVAE_INIT_HE_UNIFORM,
                           seed, &m.fc1));
-    CHECK(cvae_linear_new(params, "fc2", HIDDEN, 28 * 28, 1, CVAE_INIT_GLOROT_UNIFORM, seed, &m.fc2));
+    CHECK(
+        cvae_linear_new(params, "fc2", HIDDEN, 28 * 28, 1, CVAE_INIT_GLOROT_UNIFORM, seed, &m.fc2));
     cvae_adam_opts ao = cvae_adam_opts_default();
     CHECK(cvae_optim_new_adam(params, &ao, &opt));
     CHECK(cvae_tape_new(&t));
@@ -193,7 +198,8 @@ int main(int argc, char **argv)
     printf("fixed kernels:   max |change| = %g (%s), gradient buffer %s\n", (double)dt,
            dt == 0.0f ? "unchanged, as required" : "CHANGED",
            m.conv->table->grad ? "present" : "never allocated");
-    printf("learned kernels: max |change| = %g (%s)\n", (double)dw, dw > 0.0f ? "trained" : "NOT trained");
+    printf("learned kernels: max |change| = %g (%s)\n", (double)dw,
+           dw > 0.0f ? "trained" : "NOT trained");
     if (dt != 0.0f || !(dw > 0.0f)) goto done;
 
     if (write_pgm(out, m.conv->table->data, CLASSES, m.conv->weight->data, LEARNED) == 0)

@@ -42,7 +42,10 @@ static void test_layer_parameters(void **state)
         int ndim;
         const int64_t *shape;
         int trainable;
-    } want[4] = {{"cc.weight", 4, w, 1}, {"cc.bias", 1, b, 1}, {"cc.table", 5, t, 0}, {"cc.table_bias", 2, tb, 0}};
+    } want[4] = {{"cc.weight", 4, w, 1},
+                 {"cc.bias", 1, b, 1},
+                 {"cc.table", 5, t, 0},
+                 {"cc.table_bias", 2, tb, 0}};
     for (int i = 0; i < 4; i++) {
         cvae_tensor *x = cvae_params_find(p, want[i].name);
         assert_non_null(x);
@@ -112,24 +115,32 @@ static void run_layer_case(int64_t cl, int with_bias, int trainable, uint64_t se
     const int64_t pp = g.ho * g.wo, ct = cl + cc;
     assert_int_equal(y->shape[1], ct);
     int32_t zeros[6] = {0};
-    float *yr = malloc(sizeof(float) * (size_t)y->size), *tmp = malloc(sizeof(float) * (size_t)y->size);
-    float *dy = malloc(sizeof(float) * (size_t)y->size), *dpart = malloc(sizeof(float) * (size_t)y->size);
+    float *yr = malloc(sizeof(float) * (size_t)y->size),
+          *tmp = malloc(sizeof(float) * (size_t)y->size);
+    float *dy = malloc(sizeof(float) * (size_t)y->size),
+          *dpart = malloc(sizeof(float) * (size_t)y->size);
     test_fill(&r, dy, y->size, -1, 1, 0.05f);
-    float *dx = calloc((size_t)x->size, sizeof(float)), *dw = calloc((size_t)(cl * cin * 9 + 1), sizeof(float));
-    float *db = calloc((size_t)(cl + 1), sizeof(float)), *dt = calloc((size_t)l->table->size, sizeof(float));
+    float *dx = calloc((size_t)x->size, sizeof(float)),
+          *dw = calloc((size_t)(cl * cin * 9 + 1), sizeof(float));
+    float *db = calloc((size_t)(cl + 1), sizeof(float)),
+          *dt = calloc((size_t)l->table->size, sizeof(float));
     float *dtb = calloc((size_t)(k * cc), sizeof(float));
     for (int part = 0; part < 2; part++) {
         const int64_t rows = part ? cc : cl, c0 = part ? cl : 0;
         if (!rows) continue;
         const float *wt = part ? l->table->data : l->weight->data;
-        const float *bt = part ? (l->table_bias ? l->table_bias->data : NULL) : (l->bias ? l->bias->data : NULL);
+        const float *bt =
+            part ? (l->table_bias ? l->table_bias->data : NULL) : (l->bias ? l->bias->data : NULL);
         const int32_t *lab = part ? labels : zeros;
         cvae__cconv2d_forward_ref(tmp, x->data, lab, wt, bt, n, rows, &g);
         for (int64_t s = 0; s < n; s++) {
-            memcpy(yr + (s * ct + c0) * pp, tmp + s * rows * pp, sizeof(float) * (size_t)(rows * pp));
-            memcpy(dpart + s * rows * pp, dy + (s * ct + c0) * pp, sizeof(float) * (size_t)(rows * pp));
+            memcpy(yr + (s * ct + c0) * pp, tmp + s * rows * pp,
+                   sizeof(float) * (size_t)(rows * pp));
+            memcpy(dpart + s * rows * pp, dy + (s * ct + c0) * pp,
+                   sizeof(float) * (size_t)(rows * pp));
         }
-        cvae__cconv2d_backward_ref(dx, part ? dt : dw, part ? dtb : db, dpart, x->data, lab, wt, n, rows, &g);
+        cvae__cconv2d_backward_ref(dx, part ? dt : dw, part ? dtb : db, dpart, x->data, lab, wt, n,
+                                   rows, &g);
     }
     assert_rel(y->data, yr, y->size, "layer forward");
     CVAE_OK_OR_FAIL(cvae_tape_backward_with(t, y, dy));
@@ -146,7 +157,8 @@ static void run_layer_case(int64_t cl, int with_bias, int trainable, uint64_t se
         for (int i = 0; i < cvae_params_count(p); i++) {
             cvae_tensor *q = cvae_params_at(p, i);
             if (q != l->table && q != l->table_bias) continue;
-            for (int64_t j = 0; j < q->size; j++) assert_true(block[cvae_params_offset(p, i) + j] == 0.0f);
+            for (int64_t j = 0; j < q->size; j++)
+                assert_true(block[cvae_params_offset(p, i) + j] == 0.0f);
         }
     }
     free(yr), free(tmp), free(dy), free(dpart), free(dx), free(dw), free(db), free(dt), free(dtb);
@@ -250,16 +262,18 @@ static void test_table_fill_gabor(void **state)
     const int64_t per = c * cin * 25;
     for (int64_t l = 0; l < k; l++) {
         for (int64_t m = l + 1; m < k; m++) /* orientation differs by label */
-            assert_memory_not_equal(a->data + l * per, a->data + m * per, (size_t)per * sizeof(float));
+            assert_memory_not_equal(a->data + l * per, a->data + m * per,
+                                    (size_t)per * sizeof(float));
         for (int64_t o = 0; o < c; o++) {
             double sum = 0, sq = 0;
             for (int64_t ci = 0; ci < cin; ci++)
                 for (int64_t q = 0; q < 25; q++) {
                     float v = at(a, l, o, ci, q / 5, q % 5);
                     sum += v, sq += (double)v * v;
-                    assert_true(v == at(a, l, o, 0, q / 5, q % 5)); /* same pattern per input channel */
+                    assert_true(v ==
+                                at(a, l, o, 0, q / 5, q % 5)); /* same pattern per input channel */
                 }
-            assert_true(fabs(sum) < 1e-5);     /* zero mean */
+            assert_true(fabs(sum) < 1e-5);      /* zero mean */
             assert_true(fabs(sq - 1.0) < 1e-5); /* unit norm */
         }
     }
@@ -313,7 +327,8 @@ static void test_table_fill_callback(void **state)
     CVAE_OK_OR_FAIL(cvae_table_fill_callback(a, kernel_cb, &s));
     for (int l = 0; l < 8; l++) assert_int_equal(s.calls[l], 1);
     assert_true(s.order_ok);
-    for (int64_t i = 0; i < a->size; i++) assert_true(a->data[i] == (float)(100 * (i / 12) + i % 12));
+    for (int64_t i = 0; i < a->size; i++)
+        assert_true(a->data[i] == (float)(100 * (i / 12) + i % 12));
     float before[96];
     memcpy(before, a->data, sizeof before);
     cb_state s2 = {{0}, 1, -1, 5};
@@ -327,12 +342,9 @@ static void test_table_fill_callback(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_layer_parameters),
-        cmocka_unit_test(test_layer_matches_reference),
-        cmocka_unit_test(test_layer_bad_inputs),
-        cmocka_unit_test(test_table_fill_random),
-        cmocka_unit_test(test_table_fill_gabor),
-        cmocka_unit_test(test_table_fill_callback),
+        cmocka_unit_test(test_layer_parameters), cmocka_unit_test(test_layer_matches_reference),
+        cmocka_unit_test(test_layer_bad_inputs), cmocka_unit_test(test_table_fill_random),
+        cmocka_unit_test(test_table_fill_gabor), cmocka_unit_test(test_table_fill_callback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

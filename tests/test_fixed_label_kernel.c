@@ -42,7 +42,8 @@ static void test_fixed_kernels_survive_training(void **state)
     cc.seed = 3;
     CVAE_OK_OR_FAIL(cvae_cond_conv2d_new(p, "conv1", &cc, &m.conv));
     CVAE_OK_OR_FAIL(cvae_table_fill_gabor(m.conv->table, 1.0f, 3.0f));
-    CVAE_OK_OR_FAIL(cvae_linear_new(p, "fc1", (LEARNED + 1) * 196, HIDDEN, 1, CVAE_INIT_HE_UNIFORM, 3, &m.fc1));
+    CVAE_OK_OR_FAIL(
+        cvae_linear_new(p, "fc1", (LEARNED + 1) * 196, HIDDEN, 1, CVAE_INIT_HE_UNIFORM, 3, &m.fc1));
     CVAE_OK_OR_FAIL(cvae_linear_new(p, "fc2", HIDDEN, 784, 1, CVAE_INIT_GLOROT_UNIFORM, 3, &m.fc2));
     cvae_adam_opts ao = cvae_adam_opts_default();
     ao.lr = 3e-3f;
@@ -98,7 +99,8 @@ static void test_fixed_kernels_survive_training(void **state)
     CVAE_OK_OR_FAIL(cvae_cond_conv2d_forward(m.conv, t, x2, two, &y));
     const int64_t per = (LEARNED + 1) * 196;
     assert_memory_equal(y->data, y->data + per, sizeof(float) * LEARNED * 196);
-    assert_memory_not_equal(y->data + LEARNED * 196, y->data + per + LEARNED * 196, sizeof(float) * 196);
+    assert_memory_not_equal(y->data + LEARNED * 196, y->data + per + LEARNED * 196,
+                            sizeof(float) * 196);
 
     free(table0), free(weight0), free(tbias0);
     cvae_tape_free(t);

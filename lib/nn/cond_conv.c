@@ -3,8 +3,8 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "ops/conditional_conv.h"
 #include "cvae/nn.h"
+#include "ops/conditional_conv.h"
 
 #define MAX_NAME 200
 
@@ -20,19 +20,28 @@ cvae_cond_conv2d_config cvae_cond_conv2d_config_make(int64_t in_channels, int64_
                                                      int64_t cond_channels, int64_t num_labels,
                                                      int64_t kernel, int stride, int pad)
 {
-    cvae_cond_conv2d_config c = {in_channels, learned_channels, cond_channels, num_labels,
-                                 kernel, kernel, cvae_conv_opts_make(stride, pad), 1, 0,
-                                 CVAE_INIT_HE_UNIFORM, 0};
+    cvae_cond_conv2d_config c = {in_channels,
+                                 learned_channels,
+                                 cond_channels,
+                                 num_labels,
+                                 kernel,
+                                 kernel,
+                                 cvae_conv_opts_make(stride, pad),
+                                 1,
+                                 0,
+                                 CVAE_INIT_HE_UNIFORM,
+                                 0};
     return c;
 }
 
 static cvae_status check_config(const cvae_cond_conv2d_config *c, const char *fn, const char *name)
 {
     int64_t sz;
-    if (c->in_channels < 1 || c->learned_channels < 0 || c->cond_channels < 1 || c->num_labels < 1 ||
-        c->kernel_h < 1 || c->kernel_w < 1 || c->in_channels > INT32_MAX ||
-        c->learned_channels > INT32_MAX || c->cond_channels > INT32_MAX || c->kernel_h > INT32_MAX ||
-        c->kernel_w > INT32_MAX || !cvae__mul_ok(c->num_labels, c->cond_channels, &sz) ||
+    if (c->in_channels < 1 || c->learned_channels < 0 || c->cond_channels < 1 ||
+        c->num_labels < 1 || c->kernel_h < 1 || c->kernel_w < 1 || c->in_channels > INT32_MAX ||
+        c->learned_channels > INT32_MAX || c->cond_channels > INT32_MAX ||
+        c->kernel_h > INT32_MAX || c->kernel_w > INT32_MAX ||
+        !cvae__mul_ok(c->num_labels, c->cond_channels, &sz) ||
         !cvae__mul_ok(sz, c->in_channels, &sz) || !cvae__mul_ok(sz, c->kernel_h, &sz) ||
         !cvae__mul_ok(sz, c->kernel_w, &sz))
         return cvae__error(CVAE_ERR_INVALID_ARG,
@@ -73,7 +82,8 @@ cvae_status cvae_cond_conv2d_new(cvae_params *p, const char *name,
     for (int i = 0; i < 4; i++) {
         snprintf(names[i], sizeof names[i], "%s.%s", name, suffix[i]);
         if (wanted[i] && cvae_params_find(p, names[i]))
-            return cvae__error(CVAE_ERR_INVALID_ARG, "%s: parameter '%s' already exists", fn, names[i]);
+            return cvae__error(CVAE_ERR_INVALID_ARG, "%s: parameter '%s' already exists", fn,
+                               names[i]);
     }
 
     cvae_cond_conv2d *l = cvae__calloc(1, sizeof *l);
@@ -141,10 +151,13 @@ cvae_status cvae_cond_conv2d_set_kernel(cvae_cond_conv2d *l, int label, const fl
     const int64_t per = l->table->size / l->config.num_labels;
     for (int64_t i = 0; i < per; i++)
         if (!isfinite(k[i]))
-            return cvae__error(CVAE_ERR_NUMERIC, "%s: kernel value %lld of label %d is not finite", fn,
-                               (long long)i, label);
+            return cvae__error(CVAE_ERR_NUMERIC, "%s: kernel value %lld of label %d is not finite",
+                               fn, (long long)i, label);
     memcpy(l->table->data + (int64_t)label * per, k, (size_t)per * sizeof(float));
     return CVAE_OK;
 }
 
-void cvae_cond_conv2d_free(cvae_cond_conv2d *l) { cvae__free(l); }
+void cvae_cond_conv2d_free(cvae_cond_conv2d *l)
+{
+    cvae__free(l);
+}

@@ -34,8 +34,9 @@ cvae_status cvae_table_fill_gabor(cvae_tensor *table, float sigma, float wavelen
     static const char *fn = "cvae_table_fill_gabor";
     CVAE_TRY(check_table(table, fn));
     if (!(sigma > 0.0f) || !(wavelength > 0.0f) || !isfinite(sigma) || !isfinite(wavelength))
-        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: sigma %g and wavelength %g must be finite and > 0",
-                           fn, (double)sigma, (double)wavelength);
+        return cvae__error(CVAE_ERR_INVALID_ARG,
+                           "%s: sigma %g and wavelength %g must be finite and > 0", fn,
+                           (double)sigma, (double)wavelength);
     const int64_t k = table->shape[0], c = table->shape[1], cin = table->shape[2];
     const int64_t kh = table->shape[3], kw = table->shape[4], kk = kh * kw;
     const double pi = 3.14159265358979323846;
@@ -43,7 +44,8 @@ cvae_status cvae_table_fill_gabor(cvae_tensor *table, float sigma, float wavelen
     for (int64_t l = 0; l < k; l++) {
         const double theta = pi * (double)l / (double)k, ct = cos(theta), st = sin(theta);
         for (int64_t o = 0; o < c; o++) {
-            const double phase = (double)(o % 2) * pi / 2, lambda = wavelength * (double)(1 + o / 2);
+            const double phase = (double)(o % 2) * pi / 2,
+                         lambda = wavelength * (double)(1 + o / 2);
             float *ker = table->data + (l * c + o) * cin * kk;
             double mean = 0.0;
             for (int64_t i = 0; i < kh; i++)
@@ -62,7 +64,8 @@ cvae_status cvae_table_fill_gabor(cvae_tensor *table, float sigma, float wavelen
             }
             const double scale = norm > 1e-20 ? 1.0 / sqrt(norm * (double)cin) : 1.0;
             for (int64_t q = 0; q < kk; q++) ker[q] = (float)(ker[q] * scale);
-            for (int64_t ci = 1; ci < cin; ci++) memcpy(ker + ci * kk, ker, (size_t)kk * sizeof(float));
+            for (int64_t ci = 1; ci < cin; ci++)
+                memcpy(ker + ci * kk, ker, (size_t)kk * sizeof(float));
         }
     }
     return CVAE_OK;
@@ -83,8 +86,9 @@ cvae_status cvae_table_fill_callback(cvae_tensor *table, cvae_kernel_fn fn, void
     for (int64_t i = 0; i < table->size; i++)
         if (!isfinite(tmp[i])) {
             cvae__free(tmp);
-            return cvae__error(CVAE_ERR_NUMERIC, "%s: the callback wrote a non-finite value for label %lld",
-                               f, (long long)(i / per));
+            return cvae__error(CVAE_ERR_NUMERIC,
+                               "%s: the callback wrote a non-finite value for label %lld", f,
+                               (long long)(i / per));
         }
     memcpy(table->data, tmp, (size_t)table->size * sizeof(float));
     cvae__free(tmp);

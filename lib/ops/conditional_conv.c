@@ -9,8 +9,10 @@ cvae_status cvae__group_labels(cvae_tape *t, const int32_t *labels, int64_t n, i
 {
     int64_t ng_max = n < k ? n : k;
     int64_t *order = cvae__tape_alloc(t, (size_t)n * sizeof *order, "label grouping");
-    int64_t *start = order ? cvae__tape_alloc(t, (size_t)(ng_max + 1) * sizeof *start, "label grouping") : NULL;
-    int32_t *label = start ? cvae__tape_alloc(t, (size_t)ng_max * sizeof *label, "label grouping") : NULL;
+    int64_t *start =
+        order ? cvae__tape_alloc(t, (size_t)(ng_max + 1) * sizeof *start, "label grouping") : NULL;
+    int32_t *label =
+        start ? cvae__tape_alloc(t, (size_t)ng_max * sizeof *label, "label grouping") : NULL;
     if (!label) return CVAE_ERR_NOMEM;
     cvae_tape_mark m = cvae__tape_mark(t);
     int64_t *pos = cvae__tape_alloc(t, (size_t)k * sizeof *pos, "label grouping");
@@ -56,7 +58,8 @@ typedef struct cconv_ctx {
     cvae_conv_geom g;
     int64_t n, cl, cout; /* samples, learned (shared) rows, label-indexed rows */
     cvae__label_groups gr;
-    float *cols; /* lowered input in group order; NULL when neither w nor the table needs a gradient */
+    float *
+        cols; /* lowered input in group order; NULL when neither w nor the table needs a gradient */
     int blocked; /* cols layout: 1 group-blocked, 0 one [CKK, N P] matrix (see below) */
 } cconv_ctx;
 
@@ -76,7 +79,8 @@ static const float *group_cols(const float *cols, int blocked, int64_t ckk, int6
 /* y[order[s], c0 + r] = Yg[r, (s - s0) P + q] + bias[r] for r < rows and the samples s
  * of group gi.  Yg: [rows, ld]; y: [N, ctot, P]; bias: [rows] or NULL. */
 static void scatter_group(float *y, const float *yg, int64_t ld, const float *bias, int64_t rows,
-                          int64_t c0, int64_t ctot, const cvae__label_groups *gr, int64_t gi, int64_t p)
+                          int64_t c0, int64_t ctot, const cvae__label_groups *gr, int64_t gi,
+                          int64_t p)
 {
     const int64_t s0 = gr->start[gi];
     for (int64_t s = s0; s < gr->start[gi + 1]; s++)
@@ -115,7 +119,8 @@ static cvae_status cconv_backward(cvae_tape *t, const cvae_node *nd)
 {
     static const char *what = "cvae_op_conditional_conv2d backward";
     const cconv_ctx *c = nd->ctx;
-    cvae_tensor *x = nd->in[0], *table = nd->in[1], *tbias = nd->in[2], *w = nd->in[3], *b = nd->in[4];
+    cvae_tensor *x = nd->in[0], *table = nd->in[1], *tbias = nd->in[2], *w = nd->in[3],
+                *b = nd->in[4];
     const cvae_conv_geom *g = &c->g;
     const cvae__label_groups *gr = &c->gr;
     const int64_t n = c->n, cl = c->cl, cout = c->cout, ctot = cl + cout;
@@ -147,18 +152,21 @@ static cvae_status cconv_backward(cvae_tape *t, const cvae_node *nd)
             for (int64_t s = s0; s < s0 + ng; s++) {
                 const float *src = dy + (gr->order[s] * ctot + r) * p;
                 float *dst = gemms ? dyg + r * cn + (s - s0) * p : NULL;
-                if (sums) acc += copy_sum(dst, src, p);
-                else memcpy(dst, src, (size_t)p * sizeof(float));
+                if (sums)
+                    acc += copy_sum(dst, src, p);
+                else
+                    memcpy(dst, src, (size_t)p * sizeof(float));
             }
             if (r < cl && db) db[r] += (float)acc;
             if (r >= cl && dtb) dtb[gr->label[gi] * cout + r - cl] += (float)acc;
         }
         if (!gemms) continue;
         int ldc;
-        const float *cg = dt || dw ? group_cols(c->cols, c->blocked, ckk, s0, cn, np, p, &ldc) : NULL;
+        const float *cg =
+            dt || dw ? group_cols(c->cols, c->blocked, ckk, s0, cn, np, p, &ldc) : NULL;
         if (dw)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cl, (int)ckk, (int)cn, 1.0f, dyg,
-                        (int)cn, cg, ldc, 1.0f, dw, (int)ckk);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cl, (int)ckk, (int)cn, 1.0f,
+                        dyg, (int)cn, cg, ldc, 1.0f, dw, (int)ckk);
         if (dt)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cout, (int)ckk, (int)cn, 1.0f,
                         dyg + cl * cn, (int)cn, cg, ldc, 1.0f,
@@ -197,17 +205,18 @@ static cvae_status check_args(const char *fn, cvae_tape *t, const cvae_tensor *x
     const int64_t n = x->shape[0], k = table->shape[0], cout = table->shape[1];
     CVAE_TRY(cvae__check_labels(labels, n, k, fn));
     if (table->shape[2] != x->shape[1])
-        return cvae__error(CVAE_ERR_SHAPE, "%s: table %s has Cin %lld but x %s has %lld channels", fn,
-                           cvae__shape_str(table, s1, sizeof s1), (long long)table->shape[2],
+        return cvae__error(CVAE_ERR_SHAPE, "%s: table %s has Cin %lld but x %s has %lld channels",
+                           fn, cvae__shape_str(table, s1, sizeof s1), (long long)table->shape[2],
                            cvae__shape_str(x, s2, sizeof s2), (long long)x->shape[1]);
     if (tbias && (tbias->ndim != 2 || tbias->shape[0] != k || tbias->shape[1] != cout))
         return cvae__error(CVAE_ERR_SHAPE, "%s: bias_table %s must be [K, Cout] = [%lld, %lld]", fn,
                            cvae__shape_str(tbias, s1, sizeof s1), (long long)k, (long long)cout);
-    if (b && !w) return cvae__error(CVAE_ERR_INVALID_ARG, "%s: a learned bias needs learned weights", fn);
+    if (b && !w)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: a learned bias needs learned weights", fn);
     if (w && (w->ndim != 4 || w->shape[1] != x->shape[1] || w->shape[2] != table->shape[3] ||
               w->shape[3] != table->shape[4]))
-        return cvae__error(CVAE_ERR_SHAPE, "%s: learned weight %s must be [C, %lld, %lld, %lld]", fn,
-                           cvae__shape_str(w, s1, sizeof s1), (long long)x->shape[1],
+        return cvae__error(CVAE_ERR_SHAPE, "%s: learned weight %s must be [C, %lld, %lld, %lld]",
+                           fn, cvae__shape_str(w, s1, sizeof s1), (long long)x->shape[1],
                            (long long)table->shape[3], (long long)table->shape[4]);
     if (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))
         return cvae__error(CVAE_ERR_SHAPE, "%s: learned bias %s must be [%lld]", fn,
@@ -232,7 +241,8 @@ static cvae_status check_args(const char *fn, cvae_tape *t, const cvae_tensor *x
 cvae_status cvae__op_cond_conv2d_shared(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
                                         cvae_tensor *w, cvae_tensor *b, cvae_tensor *table,
                                         cvae_tensor *bias, const cvae_conv_opts *o,
-                                        cvae__cconv_algo algo, cvae_tensor **y, cvae__cconv_algo *used)
+                                        cvae__cconv_algo algo, cvae_tensor **y,
+                                        cvae__cconv_algo *used)
 {
     static const char *fn = "cvae_op_conditional_conv2d";
     cvae_conv_geom g;
@@ -261,7 +271,8 @@ cvae_status cvae__op_cond_conv2d_shared(cvae_tape *t, cvae_tensor *x, const int3
     float *cols = keep_cols ? cvae__tape_floats(t, ckk * np, fn) : NULL;
     if (keep_cols && !cols) FAIL_NOMEM();
     cvae_tape_mark m1 = cvae__tape_mark(t);
-    if (!keep_cols && !(cols = cvae__tape_floats(t, ckk * (all_k ? np : maxg * p), fn))) FAIL_NOMEM();
+    if (!keep_cols && !(cols = cvae__tape_floats(t, ckk * (all_k ? np : maxg * p), fn)))
+        FAIL_NOMEM();
     float *ys = cvae__tape_floats(t, all_k ? (k * cout + cl) * np : ctot * maxg * p, fn);
     if (!ys) FAIL_NOMEM();
     const float *bd = bias ? bias->data : NULL, *lb = b ? b->data : NULL;
@@ -277,8 +288,8 @@ cvae_status cvae__op_cond_conv2d_shared(cvae_tape *t, cvae_tensor *x, const int3
         for (int64_t gi = 0; gi < gr.n_groups; gi++) {
             const int64_t l = gr.label[gi], off = gr.start[gi] * p;
             if (cl) scatter_group(out->data, yl + off, np, lb, cl, 0, ctot, &gr, gi, p);
-            scatter_group(out->data, ys + l * cout * np + off, np, bd ? bd + l * cout : NULL, cout, cl,
-                          ctot, &gr, gi, p);
+            scatter_group(out->data, ys + l * cout * np + off, np, bd ? bd + l * cout : NULL, cout,
+                          cl, ctot, &gr, gi, p);
         }
     } else {
         for (int64_t gi = 0; gi < gr.n_groups; gi++) {
@@ -287,13 +298,14 @@ cvae_status cvae__op_cond_conv2d_shared(cvae_tape *t, cvae_tensor *x, const int3
             float *cg = keep_cols ? cols + ckk * s0 * p : cols;
             cvae__im2col(cg, x->data, gr.order + s0, ng, &g);
             if (cl)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cl, (int)cn, (int)ckk, 1.0f,
-                            w->data, (int)ckk, cg, (int)cn, 0.0f, ys, (int)cn);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cout, (int)cn, (int)ckk, 1.0f,
-                        table->data + l * cout * ckk, (int)ckk, cg, (int)cn, 0.0f, ys + cl * cn, (int)cn);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cl, (int)cn, (int)ckk,
+                            1.0f, w->data, (int)ckk, cg, (int)cn, 0.0f, ys, (int)cn);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cout, (int)cn, (int)ckk,
+                        1.0f, table->data + l * cout * ckk, (int)ckk, cg, (int)cn, 0.0f,
+                        ys + cl * cn, (int)cn);
             if (cl) scatter_group(out->data, ys, cn, lb, cl, 0, ctot, &gr, gi, p);
-            scatter_group(out->data, ys + cl * cn, cn, bd ? bd + l * cout : NULL, cout, cl, ctot, &gr,
-                          gi, p);
+            scatter_group(out->data, ys + cl * cn, cn, bd ? bd + l * cout : NULL, cout, cl, ctot,
+                          &gr, gi, p);
         }
     }
     cvae__tape_release(t, m1);
@@ -319,7 +331,8 @@ cvae_status cvae__op_conditional_conv2d_algo(cvae_tape *t, cvae_tensor *x, const
                                              const cvae_conv_opts *o, cvae__cconv_algo algo,
                                              cvae_tensor **y, cvae__cconv_algo *used)
 {
-    return cvae__op_cond_conv2d_shared(t, x, labels, NULL, NULL, table, bias_table, o, algo, y, used);
+    return cvae__op_cond_conv2d_shared(t, x, labels, NULL, NULL, table, bias_table, o, algo, y,
+                                       used);
 }
 
 cvae_status cvae_op_conditional_conv2d(cvae_tape *t, cvae_tensor *x, const int32_t *labels,

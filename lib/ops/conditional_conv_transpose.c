@@ -21,10 +21,10 @@ cvae_status cvae__cconvt_geom(cvae_conv_geom *gt, const char *fn, int64_t cout, 
                            fn, o->output_pad_h, o->output_pad_w);
     if (o->pad_top < 0 || o->pad_bottom < 0 || o->pad_left < 0 || o->pad_right < 0)
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: negative padding", fn);
-    int64_t ho = (h - 1) * o->stride_h - o->pad_top - o->pad_bottom + (int64_t)o->dilation_h * (kh - 1) +
-                 o->output_pad_h + 1;
-    int64_t wo = (w - 1) * o->stride_w - o->pad_left - o->pad_right + (int64_t)o->dilation_w * (kw - 1) +
-                 o->output_pad_w + 1;
+    int64_t ho = (h - 1) * o->stride_h - o->pad_top - o->pad_bottom +
+                 (int64_t)o->dilation_h * (kh - 1) + o->output_pad_h + 1;
+    int64_t wo = (w - 1) * o->stride_w - o->pad_left - o->pad_right +
+                 (int64_t)o->dilation_w * (kw - 1) + o->output_pad_w + 1;
     if (ho < 1 || wo < 1)
         return cvae__error(CVAE_ERR_SHAPE, "%s: padding leaves an empty output (%lldx%lld)", fn,
                            (long long)ho, (long long)wo);
@@ -70,8 +70,11 @@ static cvae_status cconvt_backward(cvae_tape *t, const cvae_node *nd)
     for (int64_t gi = 0; gi < gr->n_groups; gi++)
         if (gr->start[gi + 1] - gr->start[gi] > maxg) maxg = gr->start[gi + 1] - gr->start[gi];
     cvae_tape_mark m = cvae__tape_mark(t);
-    float *dcols = cvae__tape_floats(t, ckk * maxg * hw, "cvae_op_conditional_conv_transpose2d backward");
-    float *dxs = dx && dcols ? cvae__tape_floats(t, cin * maxg * hw, "cvae_op_conditional_conv_transpose2d backward") : NULL;
+    float *dcols =
+        cvae__tape_floats(t, ckk * maxg * hw, "cvae_op_conditional_conv_transpose2d backward");
+    float *dxs = dx && dcols ? cvae__tape_floats(t, cin * maxg * hw,
+                                                 "cvae_op_conditional_conv_transpose2d backward")
+                             : NULL;
     if (!dcols || (dx && !dxs)) {
         cvae__tape_release(t, m);
         return CVAE_ERR_NOMEM;
@@ -97,8 +100,8 @@ static cvae_status cconvt_backward(cvae_tape *t, const cvae_node *nd)
     return CVAE_OK;
 }
 
-static cvae_status check_t(const char *fn, cvae_tape *t, const cvae_tensor *x, const int32_t *labels,
-                           const cvae_tensor *table, const cvae_tensor *bias,
+static cvae_status check_t(const char *fn, cvae_tape *t, const cvae_tensor *x,
+                           const int32_t *labels, const cvae_tensor *table, const cvae_tensor *bias,
                            const cvae_conv_opts *o, cvae_tensor **y, cvae_conv_geom *gt)
 {
     CVAE_CHECK_NULL(t, fn);
@@ -117,8 +120,8 @@ static cvae_status check_t(const char *fn, cvae_tape *t, const cvae_tensor *x, c
     const int64_t n = x->shape[0], k = table->shape[0], cout = table->shape[2];
     CVAE_TRY(cvae__check_labels(labels, n, k, fn));
     if (table->shape[1] != x->shape[1])
-        return cvae__error(CVAE_ERR_SHAPE, "%s: table %s has Cin %lld but x %s has %lld channels", fn,
-                           cvae__shape_str(table, s1, sizeof s1), (long long)table->shape[1],
+        return cvae__error(CVAE_ERR_SHAPE, "%s: table %s has Cin %lld but x %s has %lld channels",
+                           fn, cvae__shape_str(table, s1, sizeof s1), (long long)table->shape[1],
                            cvae__shape_str(x, s2, sizeof s2), (long long)x->shape[1]);
     if (bias && (bias->ndim != 2 || bias->shape[0] != k || bias->shape[1] != cout))
         return cvae__error(CVAE_ERR_SHAPE, "%s: bias_table %s must be [K, Cout] = [%lld, %lld]", fn,
@@ -135,9 +138,10 @@ static cvae_status check_t(const char *fn, cvae_tape *t, const cvae_tensor *x, c
     return CVAE_OK;
 }
 
-cvae_status cvae_op_conditional_conv_transpose2d(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
-                                                 cvae_tensor *table, cvae_tensor *bias,
-                                                 const cvae_conv_opts *o, cvae_tensor **y)
+cvae_status cvae_op_conditional_conv_transpose2d(cvae_tape *t, cvae_tensor *x,
+                                                 const int32_t *labels, cvae_tensor *table,
+                                                 cvae_tensor *bias, const cvae_conv_opts *o,
+                                                 cvae_tensor **y)
 {
     static const char *fn = "cvae_op_conditional_conv_transpose2d";
     cvae_conv_geom gt;
@@ -177,8 +181,8 @@ cvae_status cvae_op_conditional_conv_transpose2d(cvae_tape *t, cvae_tensor *x, c
                 memcpy(xg + ci * cn + (s - s0) * hw, x->data + (gr.order[s] * cin + ci) * hw,
                        (size_t)hw * sizeof(float));
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)cn, (int)cin, 1.0f,
-                    table->data + (int64_t)gr.label[gi] * cin * ckk, (int)ckk, xg, (int)cn, 0.0f, cols,
-                    (int)cn);
+                    table->data + (int64_t)gr.label[gi] * cin * ckk, (int)ckk, xg, (int)cn, 0.0f,
+                    cols, (int)cn);
         cvae__col2im(out->data, cols, gr.order + s0, ng, &gt);
     }
     for (int64_t gi = 0; bias && gi < gr.n_groups; gi++)
@@ -192,7 +196,8 @@ cvae_status cvae_op_conditional_conv_transpose2d(cvae_tape *t, cvae_tensor *x, c
 
     if (record) {
         cconvt_ctx *c;
-        cvae_status st = cvae__tape_record(t, cconvt_backward, out, in, n_in, sizeof *c, (void **)&c);
+        cvae_status st =
+            cvae__tape_record(t, cconvt_backward, out, in, n_in, sizeof *c, (void **)&c);
         if (st) {
             cvae__tape_release(t, m_start);
             return st;

@@ -84,8 +84,8 @@ static double pass(setup *s, int kind, cvae__cconv_algo algo, int backward, cvae
     if (kind == 0)
         OK(cvae_op_conv2d(s->tape, s->x, s->w, s->b, &s->o, &y));
     else
-        OK(cvae__op_conditional_conv2d_algo(s->tape, s->x, s->labels, s->table, s->tbias, &s->o, algo,
-                                            &y, used));
+        OK(cvae__op_conditional_conv2d_algo(s->tape, s->x, s->labels, s->table, s->tbias, &s->o,
+                                            algo, &y, used));
     if (backward) OK(cvae_tape_backward_with(s->tape, y, s->dy));
     return now() - t0;
 }
@@ -106,19 +106,21 @@ static double masked_pass(setup *s, masked *m, const cvae_conv_geom *g, int back
                              s->tbias->data + l * cout, N, cout, g);
         for (int64_t n = 0; n < N; n++) {
             const float a = m->mask[n * k + l];
-            for (int64_t i = 0; i < cout * hw; i++) m->y[n * cout * hw + i] += a * m->yk[n * cout * hw + i];
+            for (int64_t i = 0; i < cout * hw; i++)
+                m->y[n * cout * hw + i] += a * m->yk[n * cout * hw + i];
         }
     }
     if (backward)
         for (int64_t l = 0; l < k; l++) {
             for (int64_t n = 0; n < N; n++) {
                 const float a = m->mask[n * k + l];
-                for (int64_t i = 0; i < cout * hw; i++) m->dyk[n * cout * hw + i] = a * s->dy[n * cout * hw + i];
+                for (int64_t i = 0; i < cout * hw; i++)
+                    m->dyk[n * cout * hw + i] = a * s->dy[n * cout * hw + i];
             }
             cvae__im2col(m->cols, s->x->data, NULL, N, g);
-            cvae__conv2d_backward(s->c->x_grad ? m->dx : NULL, m->dw + l * cout * ckk, m->db + l * cout,
-                                  m->ycn, m->dcols, m->dyk, m->cols, s->table->data + l * cout * ckk,
-                                  N, cout, g);
+            cvae__conv2d_backward(s->c->x_grad ? m->dx : NULL, m->dw + l * cout * ckk,
+                                  m->db + l * cout, m->ycn, m->dcols, m->dyk, m->cols,
+                                  s->table->data + l * cout * ckk, N, cout, g);
         }
     return now() - t0;
 }
@@ -139,7 +141,8 @@ static void make_setup(setup *s, const config *c, int64_t k, uint64_t seed)
     OK(cvae_params_add(s->p, "table_bias", 2, stb, 1, &s->tbias));
     for (int i = 0; i < cvae_params_count(s->p); i++)
         OK(cvae_tensor_rand_uniform(cvae_params_at(s->p, i), seed, (uint64_t)i, -1.0f, 1.0f));
-    for (int n = 0; n < N; n++) s->labels[n] = (int32_t)((uint64_t)(n * 2654435761u + seed) % (uint64_t)k);
+    for (int n = 0; n < N; n++)
+        s->labels[n] = (int32_t)((uint64_t)(n * 2654435761u + seed) % (uint64_t)k);
     cvae_conv_geom g;
     OK(cvae__conv_geom(&g, "bench", c->cin, c->h, c->w, 3, 3, &s->o));
     int64_t ysz = N * c->cout * g.ho * g.wo;
@@ -179,16 +182,18 @@ static void compare(setup *s, cvae__cconv_algo algo, int reps, double *fwd, doub
             cb[r] += pass(s, 1, algo, 1, used);
         }
     }
-    /* ratios of each rep's adjacent pair, then their median: robust to load drifting between reps */
+    /* ratios of each rep's adjacent pair, then their median: robust to load drifting between reps
+     */
     double rf[MAX_REPS], rb[MAX_REPS];
     for (int r = 0; r < reps; r++) rf[r] = cf[r] / pf[r], rb[r] = cb[r] / pb[r];
     *fwd = median(rf, reps);
     *fb = median(rb, reps);
-    double mpf = median(pf, reps), mcf = median(cf, reps), mpb = median(pb, reps), mcb = median(cb, reps);
+    double mpf = median(pf, reps), mcf = median(cf, reps), mpb = median(pb, reps),
+           mcb = median(cb, reps);
     printf("    %-8s plain fwd %8.1f us  cond fwd %8.1f us  | plain f+b %8.1f us  cond f+b %8.1f us"
            "  | ratio fwd %.3f  f+b %.3f\n",
-           algo_name(algo), 1e6 * mpf / inner, 1e6 * mcf / inner, 1e6 * mpb / inner, 1e6 * mcb / inner,
-           *fwd, *fb);
+           algo_name(algo), 1e6 * mpf / inner, 1e6 * mcf / inner, 1e6 * mpb / inner,
+           1e6 * mcb / inner, *fwd, *fb);
 }
 
 int main(int argc, char **argv)
@@ -201,8 +206,9 @@ int main(int argc, char **argv)
            "medians of %d reps x 4 passes\n",
            N, reps);
     if (openblas_get_num_threads() == 1) clock_id = CLOCK_THREAD_CPUTIME_ID;
-    printf("OpenBLAS core: %s, threads: %d, OPENBLAS_CORETYPE=%s; clock: %s\n", openblas_get_corename(),
-           openblas_get_num_threads(), getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)",
+    printf("OpenBLAS core: %s, threads: %d, OPENBLAS_CORETYPE=%s; clock: %s\n",
+           openblas_get_corename(), openblas_get_num_threads(),
+           getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)",
            clock_id == CLOCK_MONOTONIC ? "wall (several BLAS threads)" : "thread CPU time");
     const config cfgs[] = {
         {"Cin 1 -> Cout 8, 28x28 -> 14x14 (input needs no gradient)", 1, 8, 28, 28, 2, 1, 0},
@@ -243,8 +249,10 @@ int main(int argc, char **argv)
             }
             const int64_t hw = g.ho * g.wo, ckk = g.c * 9, ysz = N * s.c->cout * hw;
             masked m;
-            m.y = malloc((size_t)ysz * 4), m.yk = malloc((size_t)ysz * 4), m.dyk = malloc((size_t)ysz * 4);
-            m.cols = malloc((size_t)(ckk * N * hw) * 4), m.dcols = malloc((size_t)(ckk * N * hw) * 4);
+            m.y = malloc((size_t)ysz * 4), m.yk = malloc((size_t)ysz * 4),
+            m.dyk = malloc((size_t)ysz * 4);
+            m.cols = malloc((size_t)(ckk * N * hw) * 4),
+            m.dcols = malloc((size_t)(ckk * N * hw) * 4);
             m.ycn = malloc((size_t)ysz * 4), m.dx = calloc((size_t)s.x->size, 4);
             m.dw = calloc((size_t)s.table->size, 4), m.db = calloc((size_t)s.tbias->size, 4);
             m.mask = calloc((size_t)(N * ks[ki]), 4);
@@ -258,11 +266,14 @@ int main(int argc, char **argv)
                 pb[r] = pass(&s, 0, CVAE__CCONV_AUTO, 1, NULL);
                 mb[r] = masked_pass(&s, &m, &g, 1);
             }
-            double rf = median(mf, mreps) / median(pf, mreps), rb = median(mb, mreps) / median(pb, mreps);
-            printf("    masked (K convs x one-hot mask): fwd %.1f ms, f+b %.1f ms | ratio over plain: "
-                   "fwd %.1f  f+b %.1f  (K = %lld)\n",
-                   1e3 * median(mf, mreps), 1e3 * median(mb, mreps), rf, rb, (long long)ks[ki]);
-            free(m.y), free(m.yk), free(m.dyk), free(m.cols), free(m.dcols), free(m.ycn), free(m.dx);
+            double rf = median(mf, mreps) / median(pf, mreps),
+                   rb = median(mb, mreps) / median(pb, mreps);
+            printf(
+                "    masked (K convs x one-hot mask): fwd %.1f ms, f+b %.1f ms | ratio over plain: "
+                "fwd %.1f  f+b %.1f  (K = %lld)\n",
+                1e3 * median(mf, mreps), 1e3 * median(mb, mreps), rf, rb, (long long)ks[ki]);
+            free(m.y), free(m.yk), free(m.dyk), free(m.cols), free(m.dcols), free(m.ycn),
+                free(m.dx);
             free(m.dw), free(m.db), free(m.mask);
             free_setup(&s);
         }

@@ -98,8 +98,8 @@ CVAE_API cvae_status cvae_table_fill_callback(cvae_tensor *table, cvae_kernel_fn
 /** Shape and options of a cvae_cond_conv2d. */
 typedef struct cvae_cond_conv2d_config {
     int64_t in_channels;      /**< Cin >= 1 */
-    int64_t learned_channels; /**< C_learned >= 0: ordinary learned filters, output channels first */
-    int64_t cond_channels;    /**< C_cond >= 1: label-indexed filters, output channels after them */
+    int64_t learned_channels; /**< C_learned >= 0 learned filters (first output channels) */
+    int64_t cond_channels;    /**< C_cond >= 1 label-indexed filters (the channels after) */
     int64_t num_labels;       /**< K >= 1 */
     int64_t kernel_h, kernel_w;
     cvae_conv_opts conv;      /**< stride, padding, dilation of both parts */
@@ -134,7 +134,8 @@ CVAE_API cvae_status cvae_cond_conv2d_new(cvae_params *p, const char *name,
                                           const cvae_cond_conv2d_config *config,
                                           cvae_cond_conv2d **out);
 
-/** y = concat over channels(conv(x, weight) + bias, conv(x[n], table[labels[n]]) + table_bias[labels[n]]).
+/** y[n] = concat over channels(conv(x[n], weight) + bias,
+ *                               conv(x[n], table[labels[n]]) + table_bias[labels[n]]).
  *  x: [N, Cin, H, W], labels: int32[N] in [0, K) -> y: [N, C_learned + C_cond, Ho, Wo]. */
 CVAE_API cvae_status cvae_cond_conv2d_forward(const cvae_cond_conv2d *l, cvae_tape *t,
                                               cvae_tensor *x, const int32_t *labels,

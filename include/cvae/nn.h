@@ -103,7 +103,7 @@ typedef struct cvae_cond_conv2d_config {
     int64_t num_labels;       /**< K >= 1 */
     int64_t kernel_h, kernel_w;
     cvae_conv_opts conv;      /**< stride, padding, dilation of both parts */
-    int bias;                 /**< nonzero: zero-initialized "<name>.bias" and "<name>.table_bias" */
+    int bias;                 /**< nonzero: zero "<name>.bias" and "<name>.table_bias" */
     int table_trainable;      /**< 0: table and table_bias frozen (no gradient, no gradient work) */
     cvae_init init;           /**< scheme of the learned weight (fan_in Cin kH kW) */
     uint64_t seed;            /**< learned weight and the initial (random) table */

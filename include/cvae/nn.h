@@ -110,6 +110,95 @@ CVAE_API void cvae_batch_norm2d_free(cvae_batch_norm2d *layer);
 
 /* (section owned by the conditional branch) */
 
+/* The layer of the original question: output channels = concat(C_learned
+ * ordinary learned filters, C_cond filters looked up per sample by its label in
+ * a table over K labels), on the same input with the same kernel size, stride
+ * and padding. The table may be frozen (fixed kernels chosen per label, never
+ * trained) or trainable. Both parts share one lowering of the input.
+ *
+ *     cvae_cond_conv2d_config c = cvae_cond_conv2d_config_make(1, 32, 1, 10, 3, 2, 1);
+ *     cvae_cond_conv2d *l; cvae_cond_conv2d_new(params, "conv1", &c, &l);
+ *     cvae_table_fill_gabor(l->table, 1.0f, 3.0f);            // fixed kernel per digit
+ *     cvae_cond_conv2d_forward(l, tape, x, labels, &y);      // y: [N, 33, 14, 14]
+ */
+
+/** Fills the kernels of one label.  kernel: [cout, cin, kh, kw] (cout = C_cond). */
+typedef void (*cvae_kernel_fn)(int label, int cout, int cin, int kh, int kw,
+                               float *kernel /* [cout, cin, kh, kw] */, void *user);
+
+/** table: [K, C, Cin, kH, kW] = U(-a, a), a = sqrt(6 / (Cin kH kW)) (He uniform),
+ *  from the counter-based stream of `seed`. Deterministic. */
+CVAE_API cvae_status cvae_table_fill_random(cvae_tensor *table, uint64_t seed);
+
+/** table: [K, C, Cin, kH, kW] = oriented Gabor (edge) filters, deterministic:
+ *  label l has orientation theta = pi l / K; output channel c has phase
+ *  (c mod 2) pi / 2 (even / odd, i.e. line / edge detector) and wavelength
+ *  `wavelength` (1 + floor(c / 2)). g(u, v) = exp(-(u^2 + v^2) / (2 sigma^2))
+ *  cos(2 pi u' / lambda + phase), u' = u cos theta + v sin theta, (u, v) the tap
+ *  offset from the kernel centre (u along the width). Each kernel [Cin, kH, kW]
+ *  repeats the pattern over input channels, made zero-mean (when kH kW > 1) and
+ *  of unit L2 norm. sigma, wavelength > 0 (for 3x3: about 1 and 3). */
+CVAE_API cvae_status cvae_table_fill_gabor(cvae_tensor *table, float sigma, float wavelength);
+
+/** Calls fn once per label l = 0..K-1, in order, with the kernels of label l;
+ *  the table changes only if every value written is finite (else CVAE_ERR_NUMERIC). */
+CVAE_API cvae_status cvae_table_fill_callback(cvae_tensor *table, cvae_kernel_fn fn, void *user);
+
+/** Shape and options of a cvae_cond_conv2d. */
+typedef struct cvae_cond_conv2d_config {
+    int64_t in_channels;      /**< Cin >= 1 */
+    int64_t learned_channels; /**< C_learned >= 0 learned filters (first output channels) */
+    int64_t cond_channels;    /**< C_cond >= 1 label-indexed filters (the channels after) */
+    int64_t num_labels;       /**< K >= 1 */
+    int64_t kernel_h, kernel_w;
+    cvae_conv_opts conv;      /**< stride, padding, dilation of both parts */
+    int bias;                 /**< nonzero: zero "<name>.bias" and "<name>.table_bias" */
+    int table_trainable;      /**< 0: table and table_bias frozen (no gradient, no gradient work) */
+    cvae_init init;           /**< scheme of the learned weight (fan_in Cin kH kW) */
+    uint64_t seed;            /**< learned weight and the initial (random) table */
+} cvae_cond_conv2d_config;
+
+/** Config for a square kernel: bias on, table frozen, He-uniform init, seed 0. */
+CVAE_API cvae_cond_conv2d_config cvae_cond_conv2d_config_make(int64_t in_channels,
+                                                              int64_t learned_channels,
+                                                              int64_t cond_channels,
+                                                              int64_t num_labels, int64_t kernel,
+                                                              int stride, int pad);
+
+/** Learned filters concatenated with label-indexed filters (see above). */
+typedef struct cvae_cond_conv2d {
+    cvae_tensor *weight;     /**< [C_learned, Cin, kH, kW] "<name>.weight"; NULL if C_learned = 0 */
+    cvae_tensor *bias;       /**< [C_learned] "<name>.bias"; NULL without bias or learned filters */
+    cvae_tensor *table;      /**< [K, C_cond, Cin, kH, kW] "<name>.table" */
+    cvae_tensor *table_bias; /**< [K, C_cond] "<name>.table_bias"; NULL without bias */
+    cvae_params *params;     /**< the block holding them */
+    cvae_cond_conv2d_config config;
+} cvae_cond_conv2d;
+
+/** Registers the parameters above in p (names must be new, name at most 200
+ *  bytes): the learned weight filled by config->init, the table by
+ *  cvae_table_fill_random, biases zero. Replace the table with a cvae_table_fill_*
+ *  generator or cvae_cond_conv2d_set_kernel. */
+CVAE_API cvae_status cvae_cond_conv2d_new(cvae_params *p, const char *name,
+                                          const cvae_cond_conv2d_config *config,
+                                          cvae_cond_conv2d **out);
+
+/** y[n] = concat over channels(conv(x[n], weight) + bias,
+ *                               conv(x[n], table[labels[n]]) + table_bias[labels[n]]).
+ *  x: [N, Cin, H, W], labels: int32[N] in [0, K) -> y: [N, C_learned + C_cond, Ho, Wo]. */
+CVAE_API cvae_status cvae_cond_conv2d_forward(const cvae_cond_conv2d *l, cvae_tape *t,
+                                              cvae_tensor *x, const int32_t *labels,
+                                              cvae_tensor **y);
+
+/** Freezes (0) or unfreezes (1) the table and table_bias together. */
+CVAE_API cvae_status cvae_cond_conv2d_set_table_trainable(cvae_cond_conv2d *l, int trainable);
+
+/** Copies the kernels of one label.  k: [C_cond, Cin, kH, kW], finite. */
+CVAE_API cvae_status cvae_cond_conv2d_set_kernel(cvae_cond_conv2d *l, int label, const float *k);
+
+/** Frees the layer struct (its parameters stay in their block). NULL is a no-op. */
+CVAE_API void cvae_cond_conv2d_free(cvae_cond_conv2d *l);
+
 
 
 #ifdef __cplusplus

@@ -15,11 +15,11 @@
  *
  * It prints the fixed kernels, trains, checks that the fixed kernels are
  * bit-for-bit unchanged while the learned ones moved, and writes the kernels
- * (10 fixed, then the 32 learned ones) enlarged into a PGM picture.
+ * (10 fixed, then the 32 learned ones) enlarged into a PNG picture.
  *
- *     fixed_label_kernel [DATA_DIR [STEPS [OUT.pgm]]]
+ *     fixed_label_kernel [DATA_DIR [STEPS [OUT.png]]]
  *
- * Defaults: the bundled 5,000 digits, 300 steps, fixed_label_kernel.pgm. */
+ * Defaults: the bundled 5,000 digits, 300 steps, fixed_label_kernel.png. */
 #include <cvae/cvae.h>
 
 #include <math.h>
@@ -80,8 +80,8 @@ static void print_fixed_kernels(const cvae_tensor *table)
 }
 
 /* One row of enlarged 3x3 kernels per block (fixed table, then learned), grey =
- * 0, each kernel scaled by its own max |value|. Binary PGM (P5). */
-static int write_pgm(const char *path, const float *fixed, int n_fixed, const float *learned,
+ * 0, each kernel scaled by its own max |value|, as a PNG. */
+static int write_png(const char *path, const float *fixed, int n_fixed, const float *learned,
                      int n_learned)
 {
     const int cell = K * SCALE + 4, cols = n_learned > n_fixed ? n_learned / 2 : n_fixed;
@@ -102,12 +102,9 @@ static int write_pgm(const char *path, const float *fixed, int n_fixed, const fl
                     (unsigned char)lrintf(127.5f + 127.5f * v);
             }
     }
-    FILE *f = fopen(path, "wb");
-    int ok = f && fprintf(f, "P5\n%d %d\n255\n", w, h) > 0 &&
-             fwrite(img, 1, (size_t)w * (size_t)h, f) == (size_t)w * (size_t)h;
-    if (f && fclose(f) != 0) ok = 0;
+    cvae_status s = cvae_png_write_gray(path, w, h, img);
     free(img);
-    return ok ? 0 : -1;
+    return s == CVAE_OK ? 0 : -1;
 }
 
 static float max_abs_diff(const float *a, const float *b, int64_t n)
@@ -121,7 +118,7 @@ int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : CVAE_DEFAULT_DATA_DIR;
     const int steps = argc > 2 ? atoi(argv[2]) : 300;
-    const char *out = argc > 3 ? argv[3] : "fixed_label_kernel.pgm";
+    const char *out = argc > 3 ? argv[3] : "fixed_label_kernel.png";
     const uint64_t seed = 7;
     int rc = 1;
     cvae_dataset *train = NULL;
@@ -133,7 +130,7 @@ int main(int argc, char **argv)
     int32_t labels[BATCH];
     int64_t idx[BATCH];
     if (steps < 1) {
-        fprintf(stderr, "usage: %s [DATA_DIR [STEPS >= 1 [OUT.pgm]]]\n", argv[0]);
+        fprintf(stderr, "usage: %s [DATA_DIR [STEPS >= 1 [OUT.png]]]\n", argv[0]);
         return 2;
     }
 
@@ -202,7 +199,7 @@ int main(int argc, char **argv)
            dw > 0.0f ? "trained" : "NOT trained");
     if (dt != 0.0f || !(dw > 0.0f)) goto done;
 
-    if (write_pgm(out, m.conv->table->data, CLASSES, m.conv->weight->data, LEARNED) == 0)
+    if (write_png(out, m.conv->table->data, CLASSES, m.conv->weight->data, LEARNED) == 0)
         printf("wrote %s (top: the 10 fixed kernels; below: the 32 learned ones)\n", out);
     else
         fprintf(stderr, "fixed_label_kernel: cannot write %s\n", out);

@@ -17,13 +17,13 @@
 
 enum { BATCH = 64, HIDDEN = 128, EVAL_BATCH = 500 };
 
-#define CHECK(expr)                                                                           \
-    do {                                                                                      \
-        cvae_status s_ = (expr);                                                              \
-        if (s_ != CVAE_OK) {                                                                  \
-            fprintf(stderr, "mlp_digits: %s: %s\n", cvae_status_str(s_), cvae_last_error()); \
-            goto done;                                                                        \
-        }                                                                                     \
+#define CHECK(expr)                                                                                \
+    do {                                                                                           \
+        cvae_status s_ = (expr);                                                                   \
+        if (s_ != CVAE_OK) {                                                                       \
+            fprintf(stderr, "mlp_digits: %s: %s\n", cvae_status_str(s_), cvae_last_error());       \
+            goto done;                                                                             \
+        }                                                                                          \
     } while (0)
 
 typedef struct mlp {

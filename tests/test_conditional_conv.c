@@ -31,6 +31,13 @@ static void assert_rel(const float *got, const float *want, int64_t n, const cha
     test_assert_close(got, want, n, 1e-5, 1e-5 * max_abs(want, n) + 1e-30, what);
 }
 
+/* Bias gradients are sums of N Ho Wo terms of magnitude <= 1 that cancel, so they
+ * are compared to 1e-5 of the term scale (1) rather than of their own size. */
+static void assert_rel_sum(const float *got, const float *want, int64_t n, const char *what)
+{
+    test_assert_close(got, want, n, 1e-5, 1e-5 * fmax(max_abs(want, n), 1.0), what);
+}
+
 /* A random valid case; label_mode 0 random, 1 all equal, 2 all different, 3 from a subset. */
 static void random_case(test_rng *r, hard_case *c, int64_t k, int label_mode)
 {
@@ -48,10 +55,17 @@ static void random_case(test_rng *r, hard_case *c, int64_t k, int label_mode)
     c->k = k;
     for (int64_t s = 0; s < c->n; s++) {
         switch (label_mode) {
-        case 1: c->labels[s] = (int32_t)(k - 1); break;
-        case 2: c->labels[s] = (int32_t)((s * 7919 + 3) % k); break; /* distinct while n <= k, k prime-free of 7919 */
-        case 3: c->labels[s] = (int32_t)(test_rand_int(r, 0, 2) * (k / 3)); break;
-        default: c->labels[s] = (int32_t)test_rand_int(r, 0, k - 1);
+        case 1:
+            c->labels[s] = (int32_t)(k - 1);
+            break;
+        case 2:
+            c->labels[s] = (int32_t)((s * 7919 + 3) % k);
+            break; /* distinct while n <= k, k prime-free of 7919 */
+        case 3:
+            c->labels[s] = (int32_t)(test_rand_int(r, 0, 2) * (k / 3));
+            break;
+        default:
+            c->labels[s] = (int32_t)test_rand_int(r, 0, k - 1);
         }
     }
 }
@@ -62,7 +76,8 @@ static void check_case(test_rng *r, const hard_case *c, cvae__cconv_algo algo, i
 {
     int64_t sx[4] = {c->n, c->cin, c->h, c->w}, st[5] = {c->k, c->cout, c->cin, c->kh, c->kw},
             sb[2] = {c->k, c->cout};
-    cvae_tensor *x0 = test_tensor(r, 4, sx), *t0 = test_tensor(r, 5, st), *b0 = test_tensor(r, 2, sb);
+    cvae_tensor *x0 = test_tensor(r, 4, sx), *t0 = test_tensor(r, 5, st),
+                *b0 = test_tensor(r, 2, sb);
     cvae_tape *t;
     CVAE_OK_OR_FAIL(cvae_tape_new(&t));
     cvae_tensor *x, *tab, *b = NULL, *y;
@@ -78,7 +93,8 @@ static void check_case(test_rng *r, const hard_case *c, cvae__cconv_algo algo, i
         CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, b));
     }
     cvae__cconv_algo used;
-    CVAE_OK_OR_FAIL(cvae__op_conditional_conv2d_algo(t, x, c->labels, tab, b, &c->o, algo, &y, &used));
+    CVAE_OK_OR_FAIL(
+        cvae__op_conditional_conv2d_algo(t, x, c->labels, tab, b, &c->o, algo, &y, &used));
     if (algo != CVAE__CCONV_AUTO) assert_int_equal(used, algo);
     cvae_conv_geom g;
     CVAE_OK_OR_FAIL(cvae__conv_geom(&g, "test", c->cin, c->h, c->w, c->kh, c->kw, &c->o));
@@ -87,17 +103,19 @@ static void check_case(test_rng *r, const hard_case *c, cvae__cconv_algo algo, i
     float *yr = malloc(sizeof(float) * (size_t)y->size);
     cvae__cconv2d_forward_ref(yr, x0->data, c->labels, t0->data, with_bias ? b0->data : NULL, c->n,
                               c->cout, &g);
-    assert_rel(y->data, yr, y->size, algo == CVAE__CCONV_ALL_K ? "forward (all-K)" : "forward (grouped)");
+    assert_rel(y->data, yr, y->size,
+               algo == CVAE__CCONV_ALL_K ? "forward (all-K)" : "forward (grouped)");
 
     float *dy = malloc(sizeof(float) * (size_t)y->size);
     test_fill(r, dy, y->size, -1, 1, 0.05f);
     CVAE_OK_OR_FAIL(cvae_tape_backward_with(t, y, dy));
-    float *dx = calloc((size_t)x0->size, sizeof(float)), *dt = calloc((size_t)t0->size, sizeof(float));
+    float *dx = calloc((size_t)x0->size, sizeof(float)),
+          *dt = calloc((size_t)t0->size, sizeof(float));
     float *db = calloc((size_t)b0->size, sizeof(float));
     cvae__cconv2d_backward_ref(dx, dt, db, dy, x0->data, c->labels, t0->data, c->n, c->cout, &g);
     assert_rel(x->grad, dx, x0->size, "dx");
     assert_rel(tab->grad, dt, t0->size, "dtable");
-    if (with_bias) assert_rel(b->grad, db, b0->size, "dbias_table");
+    if (with_bias) assert_rel_sum(b->grad, db, b0->size, "dbias_table");
     free(yr), free(dy), free(dx), free(dt), free(db);
     cvae_tape_free(t);
     cvae_tensor_free(x0), cvae_tensor_free(t0), cvae_tensor_free(b0);
@@ -128,7 +146,8 @@ static void test_cconv_corner_cases(void **state)
     c = (hard_case){1, 3, 4, 9, 7, 3, 3, 1, cvae_conv_opts_make(2, 0), {0}};
     check_case(&r, &c, CVAE__CCONV_GROUPED, 1), check_case(&r, &c, CVAE__CCONV_ALL_K, 1);
     /* K = 1000, labels spread, pad 2 */
-    c = (hard_case){6, 2, 3, 5, 6, 3, 2, 1000, cvae_conv_opts_make(1, 2), {999, 0, 500, 17, 999, 3}};
+    c = (hard_case){
+        6, 2, 3, 5, 6, 3, 2, 1000, cvae_conv_opts_make(1, 2), {999, 0, 500, 17, 999, 3}};
     check_case(&r, &c, CVAE__CCONV_GROUPED, 1), check_case(&r, &c, CVAE__CCONV_ALL_K, 1);
     /* all labels equal, pad 1, stride 2 */
     c = (hard_case){5, 2, 3, 8, 8, 3, 3, 4, cvae_conv_opts_make(2, 1), {2, 2, 2, 2, 2}};
@@ -168,7 +187,8 @@ typedef struct hard_ctx {
 static cvae_status hard_fn(cvae_tape *t, cvae_tensor **in, void *ctx, cvae_tensor **out)
 {
     hard_ctx *c = ctx;
-    return cvae__op_conditional_conv2d_algo(t, in[0], c->labels, in[1], in[2], &c->o, c->algo, out, NULL);
+    return cvae__op_conditional_conv2d_algo(t, in[0], c->labels, in[1], in[2], &c->o, c->algo, out,
+                                            NULL);
 }
 
 static void test_cconv_gradcheck(void **state)
@@ -181,12 +201,154 @@ static void test_cconv_gradcheck(void **state)
         if (c.n > 4) c.n = 4;
         int64_t sx[4] = {c.n, c.cin, c.h, c.w}, st[5] = {c.k, c.cout, c.cin, c.kh, c.kw},
                 sb[2] = {c.k, c.cout};
-        cvae_tensor *in[3] = {test_tensor(&r, 4, sx), test_tensor(&r, 5, st), test_tensor(&r, 2, sb)};
+        cvae_tensor *in[3] = {test_tensor(&r, 4, sx), test_tensor(&r, 5, st),
+                              test_tensor(&r, 2, sb)};
         hard_ctx hc = {c.labels, c.o, trial % 2 ? CVAE__CCONV_GROUPED : CVAE__CCONV_ALL_K};
         int check[3] = {1, 1, 1};
         gradcheck_opts go = {1e-2, 1e-3, 1e-3, 40};
         test_gradcheck(hard_fn, &hc, in, check, 3, &go, "conditional_conv2d");
         for (int i = 0; i < 3; i++) cvae_tensor_free(in[i]);
+    }
+}
+
+/* Learned filters sharing the lowering (the layer's fused op): the learned part
+ * equals a one-label conditional conv, so both halves are checked against the
+ * reference; the gradient flags vary so that every skip branch runs. */
+static void check_shared(test_rng *r, const hard_case *c, int64_t cl, cvae__cconv_algo algo,
+                         int variant)
+{
+    const int with_bias = variant % 2, gx = variant % 3 != 0, gt = variant % 4 != 1,
+              gw = variant % 5 != 2;
+    int64_t sx[4] = {c->n, c->cin, c->h, c->w}, st[5] = {c->k, c->cout, c->cin, c->kh, c->kw},
+            sb[2] = {c->k, c->cout}, sw[4] = {cl, c->cin, c->kh, c->kw}, slb[1] = {cl};
+    cvae_tensor *x0 = test_tensor(r, 4, sx), *t0 = test_tensor(r, 5, st),
+                *b0 = test_tensor(r, 2, sb);
+    cvae_tensor *w0 = test_tensor(r, 4, sw), *lb0 = test_tensor(r, 1, slb);
+    cvae_tape *t;
+    CVAE_OK_OR_FAIL(cvae_tape_new(&t));
+    cvae_tensor *x, *tab, *b = NULL, *w, *lb = NULL, *y;
+    CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 4, sx, &x));
+    CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 5, st, &tab));
+    CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 4, sw, &w));
+    CVAE_OK_OR_FAIL(cvae_tensor_copy(x, x0));
+    CVAE_OK_OR_FAIL(cvae_tensor_copy(tab, t0));
+    CVAE_OK_OR_FAIL(cvae_tensor_copy(w, w0));
+    if (gx) CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, x));
+    if (gt) CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, tab));
+    if (gw) CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, w));
+    if (with_bias) {
+        CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 2, sb, &b));
+        CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 1, slb, &lb));
+        CVAE_OK_OR_FAIL(cvae_tensor_copy(b, b0));
+        CVAE_OK_OR_FAIL(cvae_tensor_copy(lb, lb0));
+        CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, b));
+        CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, lb));
+    }
+    CVAE_OK_OR_FAIL(
+        cvae__op_cond_conv2d_shared(t, x, c->labels, w, lb, tab, b, &c->o, algo, &y, NULL));
+    cvae_conv_geom g;
+    CVAE_OK_OR_FAIL(cvae__conv_geom(&g, "test", c->cin, c->h, c->w, c->kh, c->kw, &c->o));
+    const int64_t p = g.ho * g.wo, ctot = cl + c->cout;
+    assert_int_equal(y->shape[1], ctot);
+    int32_t zeros[64] = {0};
+    float *yl = malloc(sizeof(float) * (size_t)(c->n * cl * p)),
+          *yc = malloc(sizeof(float) * (size_t)(c->n * c->cout * p));
+    float *yr = malloc(sizeof(float) * (size_t)y->size),
+          *dy = malloc(sizeof(float) * (size_t)y->size);
+    float *dyl = malloc(sizeof(float) * (size_t)(c->n * cl * p)),
+          *dyc = malloc(sizeof(float) * (size_t)(c->n * c->cout * p));
+    cvae__cconv2d_forward_ref(yl, x0->data, zeros, w0->data, with_bias ? lb0->data : NULL, c->n, cl,
+                              &g);
+    cvae__cconv2d_forward_ref(yc, x0->data, c->labels, t0->data, with_bias ? b0->data : NULL, c->n,
+                              c->cout, &g);
+    test_fill(r, dy, y->size, -1, 1, 0.05f);
+    for (int64_t s = 0; s < c->n; s++) {
+        memcpy(yr + s * ctot * p, yl + s * cl * p, sizeof(float) * (size_t)(cl * p));
+        memcpy(yr + (s * ctot + cl) * p, yc + s * c->cout * p,
+               sizeof(float) * (size_t)(c->cout * p));
+        memcpy(dyl + s * cl * p, dy + s * ctot * p, sizeof(float) * (size_t)(cl * p));
+        memcpy(dyc + s * c->cout * p, dy + (s * ctot + cl) * p,
+               sizeof(float) * (size_t)(c->cout * p));
+    }
+    assert_rel(y->data, yr, y->size, "shared forward");
+    CVAE_OK_OR_FAIL(cvae_tape_backward_with(t, y, dy));
+    float *dx = calloc((size_t)x0->size, sizeof(float)),
+          *dt = calloc((size_t)t0->size, sizeof(float));
+    float *db = calloc((size_t)b0->size, sizeof(float)),
+          *dw = calloc((size_t)w0->size, sizeof(float));
+    float *dlb = calloc((size_t)cl, sizeof(float));
+    cvae__cconv2d_backward_ref(dx, dw, dlb, dyl, x0->data, zeros, w0->data, c->n, cl, &g);
+    cvae__cconv2d_backward_ref(dx, dt, db, dyc, x0->data, c->labels, t0->data, c->n, c->cout, &g);
+    if (gx)
+        assert_rel(x->grad, dx, x0->size, "shared dx");
+    else
+        assert_null(x->grad);
+    if (gt)
+        assert_rel(tab->grad, dt, t0->size, "shared dtable");
+    else
+        assert_null(tab->grad);
+    if (gw)
+        assert_rel(w->grad, dw, w0->size, "shared dw");
+    else
+        assert_null(w->grad);
+    if (with_bias) {
+        assert_rel_sum(b->grad, db, b0->size, "shared dbias_table");
+        assert_rel_sum(lb->grad, dlb, cl, "shared db");
+    }
+    free(yl), free(yc), free(yr), free(dy), free(dyl), free(dyc), free(dx), free(dt), free(db),
+        free(dw), free(dlb);
+    cvae_tape_free(t);
+    cvae_tensor_free(x0), cvae_tensor_free(t0), cvae_tensor_free(b0), cvae_tensor_free(w0),
+        cvae_tensor_free(lb0);
+}
+
+static void test_cconv_shared_matches_reference(void **state)
+{
+    (void)state;
+    test_rng r = {17};
+    const int64_t ks[] = {1, 4, 10, 1000};
+    for (int trial = 0; trial < 40; trial++) {
+        hard_case c;
+        random_case(&r, &c, ks[trial % 4], (trial / 4) % 4);
+        int64_t cl = test_rand_int(&r, 1, 5);
+        check_shared(&r, &c, cl, CVAE__CCONV_GROUPED, trial);
+        check_shared(&r, &c, cl, CVAE__CCONV_ALL_K, trial + 1);
+    }
+}
+
+typedef struct shared_ctx {
+    const int32_t *labels;
+    cvae_conv_opts o;
+    cvae__cconv_algo algo;
+} shared_ctx;
+
+static cvae_status shared_fn(cvae_tape *t, cvae_tensor **in, void *ctx, cvae_tensor **out)
+{
+    shared_ctx *c = ctx;
+    return cvae__op_cond_conv2d_shared(t, in[0], c->labels, in[3], in[4], in[1], in[2], &c->o,
+                                       c->algo, out, NULL);
+}
+
+static void test_cconv_shared_gradcheck(void **state)
+{
+    (void)state;
+    test_rng r = {18};
+    for (int trial = 0; trial < 4; trial++) {
+        hard_case c;
+        random_case(&r, &c, 3, trial % 4);
+        if (c.n > 3) c.n = 3;
+        int64_t cl = test_rand_int(&r, 1, 3);
+        int64_t sx[4] = {c.n, c.cin, c.h, c.w}, st[5] = {c.k, c.cout, c.cin, c.kh, c.kw},
+                sb[2] = {c.k, c.cout}, sw[4] = {cl, c.cin, c.kh, c.kw}, slb[1] = {cl};
+        cvae_tensor *in[5] = {test_tensor(&r, 4, sx), test_tensor(&r, 5, st),
+                              test_tensor(&r, 2, sb), test_tensor(&r, 4, sw),
+                              test_tensor(&r, 1, slb)};
+        shared_ctx sc = {c.labels, c.o, trial % 2 ? CVAE__CCONV_GROUPED : CVAE__CCONV_ALL_K};
+        int check[5] = {1, 1, 1, 1, 1};
+        gradcheck_opts go = {1e-2, 1e-3, 1e-3, 32};
+        test_gradcheck(shared_fn, &sc, in, check, 5, &go,
+                       "conditional_conv2d with learned filters");
+        for (int i = 0; i < 5; i++) cvae_tensor_free(in[i]);
     }
 }
 
@@ -218,7 +380,8 @@ static void run_param_case(int trainable, int x_grad)
     CVAE_OK_OR_FAIL(cvae_tape_backward_with(t, y, dy));
     cvae_conv_geom g;
     CVAE_OK_OR_FAIL(cvae__conv_geom(&g, "test", cin, 7, 7, 3, 3, &o));
-    float *dx = calloc((size_t)x->size, sizeof(float)), *dt = calloc((size_t)tab->size, sizeof(float));
+    float *dx = calloc((size_t)x->size, sizeof(float)),
+          *dt = calloc((size_t)tab->size, sizeof(float));
     float *db = calloc((size_t)b->size, sizeof(float));
     cvae__cconv2d_backward_ref(dx, dt, db, dy, x->data, labels, tab->data, n, cout, &g);
     const int64_t row = cout * cin * 9;
@@ -235,9 +398,11 @@ static void run_param_case(int trainable, int x_grad)
         const float *block = cvae_params_grad(p) + cvae_params_offset(p, 0);
         for (int64_t i = 0; i < tab->size; i++) assert_true(block[i] == 0.0f);
     }
-    assert_rel(b->grad, db, b->size, "dbias_table (param)");
-    if (x_grad) assert_rel(x->grad, dx, x->size, "dx (param table)");
-    else assert_null(x->grad);
+    assert_rel_sum(b->grad, db, b->size, "dbias_table (param)");
+    if (x_grad)
+        assert_rel(x->grad, dx, x->size, "dx (param table)");
+    else
+        assert_null(x->grad);
     free(dy), free(dx), free(dt), free(db);
     cvae_tape_free(t);
     cvae_params_free(p);
@@ -294,7 +459,8 @@ static void test_cconv_bad_inputs(void **state)
     (void)state;
     test_rng r = {16};
     int64_t sx[4] = {4, 2, 6, 6}, st[5] = {5, 3, 2, 3, 3}, sb[2] = {5, 3};
-    cvae_tensor *x = test_tensor(&r, 4, sx), *tab = test_tensor(&r, 5, st), *b = test_tensor(&r, 2, sb);
+    cvae_tensor *x = test_tensor(&r, 4, sx), *tab = test_tensor(&r, 5, st),
+                *b = test_tensor(&r, 2, sb);
     cvae_tape *t;
     CVAE_OK_OR_FAIL(cvae_tape_new(&t));
     cvae_conv_opts o = cvae_conv_opts_make(1, 1);
@@ -328,6 +494,18 @@ static void test_cconv_bad_inputs(void **state)
     CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_op_conditional_conv2d(t, x, ok, NULL, b, &o, &y));
     CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_op_conditional_conv2d(NULL, x, ok, tab, b, &o, &y));
     CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_op_conditional_conv2d(t, x, ok, tab, b, NULL, &y));
+    int64_t sw[4] = {2, 2, 3, 2}, slb[1] = {3};
+    cvae_tensor *w = test_tensor(&r, 4, sw), *lb = test_tensor(&r, 1, slb);
+    CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae__op_cond_conv2d_shared(t, x, ok, w, NULL, tab, b, &o,
+                                                                CVAE__CCONV_AUTO, &y, NULL));
+    sw[3] = 3;
+    cvae_tensor *w2 = test_tensor(&r, 4, sw);
+    CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae__op_cond_conv2d_shared(t, x, ok, w2, lb, tab, b, &o,
+                                                                CVAE__CCONV_AUTO, &y, NULL));
+    CVAE_EXPECT_ERR(
+        CVAE_ERR_INVALID_ARG,
+        cvae__op_cond_conv2d_shared(t, x, ok, NULL, lb, tab, b, &o, CVAE__CCONV_AUTO, &y, NULL));
+    cvae_tensor_free(w), cvae_tensor_free(w2), cvae_tensor_free(lb);
     assert_ptr_equal(y, (cvae_tensor *)0x1);
     assert_int_equal(cvae_tape_capacity(t), 0); /* nothing was allocated */
     CVAE_OK_OR_FAIL(cvae_op_conditional_conv2d(t, x, ok, tab, b, &o, &y));
@@ -344,6 +522,8 @@ int main(void)
         cmocka_unit_test(test_cconv_matches_reference),
         cmocka_unit_test(test_cconv_corner_cases),
         cmocka_unit_test(test_cconv_gradcheck),
+        cmocka_unit_test(test_cconv_shared_matches_reference),
+        cmocka_unit_test(test_cconv_shared_gradcheck),
         cmocka_unit_test(test_cconv_absent_labels_zero_rows),
         cmocka_unit_test(test_cconv_frozen_table),
         cmocka_unit_test(test_cconv_inference_no_growth),

@@ -65,28 +65,37 @@ static void test_soft_matches_reference(void **state)
         CVAE_OK_OR_FAIL(cvae_tape_new(&t));
         /* vary which inputs need a gradient, so every keep/skip branch runs */
         const int gx = trial % 2 == 0, ga = trial % 4 != 1, gt = trial % 5 != 2;
-        cvae_tensor *x = tape_copy(t, x0, gx), *a = tape_copy(t, a0, ga), *tab = tape_copy(t, t0, gt);
+        cvae_tensor *x = tape_copy(t, x0, gx), *a = tape_copy(t, a0, ga),
+                    *tab = tape_copy(t, t0, gt);
         cvae_tensor *b = with_bias ? tape_copy(t, b0, 1) : NULL, *y;
         CVAE_OK_OR_FAIL(cvae_op_conditional_conv2d_soft(t, x, a, tab, b, &s.o, &y));
         cvae_conv_geom g;
         CVAE_OK_OR_FAIL(cvae__conv_geom(&g, "test", s.cin, s.h, s.w, s.kh, s.kw, &s.o));
         float *yr = malloc(sizeof(float) * (size_t)y->size);
-        cvae__cconv2d_soft_forward_ref(yr, x0->data, a0->data, t0->data, with_bias ? b0->data : NULL,
-                                       s.n, s.k, s.cout, &g);
+        cvae__cconv2d_soft_forward_ref(yr, x0->data, a0->data, t0->data,
+                                       with_bias ? b0->data : NULL, s.n, s.k, s.cout, &g);
         assert_rel(y->data, yr, y->size, "soft forward");
         float *dy = malloc(sizeof(float) * (size_t)y->size);
         test_fill(&r, dy, y->size, -1, 1, 0.05f);
         CVAE_OK_OR_FAIL(cvae_tape_backward_with(t, y, dy));
-        float *dx = calloc((size_t)x0->size, sizeof(float)), *da = calloc((size_t)a0->size, sizeof(float));
-        float *dt = calloc((size_t)t0->size, sizeof(float)), *db = calloc((size_t)b0->size, sizeof(float));
+        float *dx = calloc((size_t)x0->size, sizeof(float)),
+              *da = calloc((size_t)a0->size, sizeof(float));
+        float *dt = calloc((size_t)t0->size, sizeof(float)),
+              *db = calloc((size_t)b0->size, sizeof(float));
         cvae__cconv2d_soft_backward_ref(dx, dt, db, da, dy, x0->data, a0->data, t0->data,
                                         with_bias ? b0->data : NULL, s.n, s.k, s.cout, &g);
-        if (gx) assert_rel(x->grad, dx, x0->size, "soft dx");
-        else assert_null(x->grad);
-        if (ga) assert_rel(a->grad, da, a0->size, "soft dalpha");
-        else assert_null(a->grad);
-        if (gt) assert_rel(tab->grad, dt, t0->size, "soft dtable");
-        else assert_null(tab->grad);
+        if (gx)
+            assert_rel(x->grad, dx, x0->size, "soft dx");
+        else
+            assert_null(x->grad);
+        if (ga)
+            assert_rel(a->grad, da, a0->size, "soft dalpha");
+        else
+            assert_null(a->grad);
+        if (gt)
+            assert_rel(tab->grad, dt, t0->size, "soft dtable");
+        else
+            assert_null(tab->grad);
         if (with_bias) assert_rel(b->grad, db, b0->size, "soft dbias_table");
         free(yr), free(dy), free(dx), free(da), free(dt), free(db);
         cvae_tape_free(t);
@@ -114,8 +123,8 @@ static void test_soft_gradcheck(void **state)
         if (s.n > 3) s.n = 3;
         int64_t sx[4] = {s.n, s.cin, s.h, s.w}, sa[2] = {s.n, s.k},
                 st[5] = {s.k, s.cout, s.cin, s.kh, s.kw}, sb[2] = {s.k, s.cout};
-        cvae_tensor *in[4] = {test_tensor(&r, 4, sx), test_tensor(&r, 2, sa), test_tensor(&r, 5, st),
-                              test_tensor(&r, 2, sb)};
+        cvae_tensor *in[4] = {test_tensor(&r, 4, sx), test_tensor(&r, 2, sa),
+                              test_tensor(&r, 5, st), test_tensor(&r, 2, sb)};
         soft_ctx c = {s.o};
         int check[4] = {1, 1, 1, 1};
         gradcheck_opts go = {1e-2, 1e-3, 1e-3, 32};
@@ -134,7 +143,8 @@ static void test_soft_one_hot_equals_hard(void **state)
         random_shape(&r, &s);
         int64_t sx[4] = {s.n, s.cin, s.h, s.w}, sa[2] = {s.n, s.k},
                 st[5] = {s.k, s.cout, s.cin, s.kh, s.kw}, sb[2] = {s.k, s.cout};
-        cvae_tensor *x0 = test_tensor(&r, 4, sx), *t0 = test_tensor(&r, 5, st), *b0 = test_tensor(&r, 2, sb);
+        cvae_tensor *x0 = test_tensor(&r, 4, sx), *t0 = test_tensor(&r, 5, st),
+                    *b0 = test_tensor(&r, 2, sb);
         cvae_tensor *a0;
         CVAE_OK_OR_FAIL(cvae_tensor_new(2, sa, &a0));
         int32_t labels[8];
@@ -147,12 +157,14 @@ static void test_soft_one_hot_equals_hard(void **state)
         cvae_tape *tp[2];
         for (int v = 0; v < 2; v++) {
             CVAE_OK_OR_FAIL(cvae_tape_new(&tp[v]));
-            xs[v] = tape_copy(tp[v], x0, 1), ts[v] = tape_copy(tp[v], t0, 1), bs[v] = tape_copy(tp[v], b0, 1);
+            xs[v] = tape_copy(tp[v], x0, 1), ts[v] = tape_copy(tp[v], t0, 1),
+            bs[v] = tape_copy(tp[v], b0, 1);
             if (v == 0)
-                CVAE_OK_OR_FAIL(cvae_op_conditional_conv2d(tp[v], xs[v], labels, ts[v], bs[v], &s.o, &ys[v]));
+                CVAE_OK_OR_FAIL(
+                    cvae_op_conditional_conv2d(tp[v], xs[v], labels, ts[v], bs[v], &s.o, &ys[v]));
             else
-                CVAE_OK_OR_FAIL(cvae_op_conditional_conv2d_soft(tp[v], xs[v], tape_copy(tp[v], a0, 0), ts[v],
-                                                                bs[v], &s.o, &ys[v]));
+                CVAE_OK_OR_FAIL(cvae_op_conditional_conv2d_soft(
+                    tp[v], xs[v], tape_copy(tp[v], a0, 0), ts[v], bs[v], &s.o, &ys[v]));
             if (!dy) {
                 dy = malloc(sizeof(float) * (size_t)ys[v]->size);
                 test_fill(&r, dy, ys[v]->size, -1, 1, 0.05f);
@@ -174,7 +186,8 @@ static void test_soft_bad_inputs(void **state)
     (void)state;
     test_rng r = {24};
     int64_t sx[4] = {3, 2, 5, 5}, sa[2] = {3, 4}, st[5] = {4, 2, 2, 3, 3}, sb[2] = {4, 2};
-    cvae_tensor *x = test_tensor(&r, 4, sx), *a = test_tensor(&r, 2, sa), *tab = test_tensor(&r, 5, st);
+    cvae_tensor *x = test_tensor(&r, 4, sx), *a = test_tensor(&r, 2, sa),
+                *tab = test_tensor(&r, 5, st);
     cvae_tensor *b = test_tensor(&r, 2, sb);
     cvae_tape *t;
     CVAE_OK_OR_FAIL(cvae_tape_new(&t));
@@ -188,12 +201,15 @@ static void test_soft_bad_inputs(void **state)
     CVAE_EXPECT_ERR(CVAE_ERR_NUMERIC, cvae_op_conditional_conv2d_soft(t, x, a, tab, b, &o, &y));
     a->data[5] = 0.5f;
     int64_t sa2[2] = {3, 5}, sb2[2] = {2, 4}, sx2[4] = {3, 3, 5, 5};
-    cvae_tensor *a2 = test_tensor(&r, 2, sa2), *b2 = test_tensor(&r, 2, sb2), *x2 = test_tensor(&r, 4, sx2);
+    cvae_tensor *a2 = test_tensor(&r, 2, sa2), *b2 = test_tensor(&r, 2, sb2),
+                *x2 = test_tensor(&r, 4, sx2);
     CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae_op_conditional_conv2d_soft(t, x, a2, tab, b, &o, &y));
     CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae_op_conditional_conv2d_soft(t, x, a, tab, b2, &o, &y));
     CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae_op_conditional_conv2d_soft(t, x2, a, tab, b, &o, &y));
-    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_op_conditional_conv2d_soft(t, x, NULL, tab, b, &o, &y));
-    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_op_conditional_conv2d_soft(t, x, a, tab, b, &o, NULL));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG,
+                    cvae_op_conditional_conv2d_soft(t, x, NULL, tab, b, &o, &y));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG,
+                    cvae_op_conditional_conv2d_soft(t, x, a, tab, b, &o, NULL));
     assert_ptr_equal(y, (cvae_tensor *)0x1);
     assert_int_equal(cvae_tape_capacity(t), 0);
     CVAE_OK_OR_FAIL(cvae_op_conditional_conv2d_soft(t, x, a, tab, b, &o, &y));

@@ -54,7 +54,8 @@ static const char *const tmp_files[] = {
 static int teardown_tmp(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof tmp_files / sizeof tmp_files[0]; i++) unlink(tmp_path(tmp_files[i]));
+    for (size_t i = 0; i < sizeof tmp_files / sizeof tmp_files[0]; i++)
+        unlink(tmp_path(tmp_files[i]));
     rmdir(tmpdir);
     return 0;
 }
@@ -290,8 +291,14 @@ static void test_bad_files(void **state)
 
     /* zero or huge dims; a huge claimed size with little data is a truncation, not an OOM */
     const uint32_t dims[][3] = {
-        {0, 3, 4},    {5, 0, 4},       {5, 3, 0},          {5, 4097, 4},
-        {5, 3, 5000}, {0x80000001u, 1, 1}, {0xffffffffu, 28, 28}, {0x80000000u, 4096, 4096},
+        {0, 3, 4},
+        {5, 0, 4},
+        {5, 3, 0},
+        {5, 4097, 4},
+        {5, 3, 5000},
+        {0x80000001u, 1, 1},
+        {0xffffffffu, 28, 28},
+        {0x80000000u, 4096, 4096},
     };
     for (size_t k = 0; k < sizeof dims / sizeof dims[0]; k++) {
         write_file(bad, buf, make_idx(buf, 0x803, 3, dims[k], 60));
@@ -345,7 +352,8 @@ static void test_batch(void **state)
         assert_int_equal(lab[i], ds->labels[idx[i]]);
         for (int j = 0; j < P; j++) {
             uint8_t b = ds->images[idx[i] * P + j];
-            assert_true(x[i * P + j] == (float)b / 255.0f || fabsf(x[i * P + j] - b / 255.0f) < 1e-7f);
+            assert_true(x[i * P + j] == (float)b / 255.0f ||
+                        fabsf(x[i * P + j] - b / 255.0f) < 1e-7f);
         }
     }
     CVAE_OK_OR_FAIL(cvae_dataset_batch(ds, idx, B, CVAE_BINARIZE_THRESHOLD, 0, x, NULL));
@@ -386,11 +394,16 @@ static void test_batch(void **state)
     idx[B - 1] = -1;
     CVAE_EXPECT_ERR(CVAE_ERR_RANGE, cvae_dataset_batch(ds, idx, B, CVAE_BINARIZE_NONE, 0, x, lab2));
     idx[B - 1] = 0;
-    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_dataset_batch(ds, idx, B, (cvae_binarize)9, 0, x, lab2));
-    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_dataset_batch(ds, idx, -1, CVAE_BINARIZE_NONE, 0, x, lab2));
-    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_dataset_batch(NULL, idx, B, CVAE_BINARIZE_NONE, 0, x, lab2));
-    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_dataset_batch(ds, NULL, B, CVAE_BINARIZE_NONE, 0, x, lab2));
-    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_dataset_batch(ds, idx, B, CVAE_BINARIZE_NONE, 0, NULL, lab2));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG,
+                    cvae_dataset_batch(ds, idx, B, (cvae_binarize)9, 0, x, lab2));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG,
+                    cvae_dataset_batch(ds, idx, -1, CVAE_BINARIZE_NONE, 0, x, lab2));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG,
+                    cvae_dataset_batch(NULL, idx, B, CVAE_BINARIZE_NONE, 0, x, lab2));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG,
+                    cvae_dataset_batch(ds, NULL, B, CVAE_BINARIZE_NONE, 0, x, lab2));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG,
+                    cvae_dataset_batch(ds, idx, B, CVAE_BINARIZE_NONE, 0, NULL, lab2));
     assert_memory_equal(x, y, sizeof(float) * B * P);
     for (int i = 0; i < B; i++) assert_int_equal(lab2[i], 0x7f7f7f7f);
     CVAE_OK_OR_FAIL(cvae_dataset_batch(ds, NULL, 0, CVAE_BINARIZE_NONE, 0, NULL, NULL));

@@ -12,10 +12,10 @@ enum { BATCH = 64, EPOCHS = 15, PIX = 784, HIDDEN = 128, CLASSES = 10 };
 static const uint64_t SEED = 1;
 
 typedef struct run_result {
-    float last_loss;    /* loss of the final step */
-    double epoch_loss;  /* mean step loss of the final epoch */
-    double accuracy;    /* on the 1,000 test digits */
-    float *weights;     /* copy of the final parameter block */
+    float last_loss;   /* loss of the final step */
+    double epoch_loss; /* mean step loss of the final epoch */
+    double accuracy;   /* on the 1,000 test digits */
+    float *weights;    /* copy of the final parameter block */
     int64_t numel;
 } run_result;
 
@@ -49,7 +49,8 @@ static run_result train(const cvae_dataset *train_ds, const cvae_dataset *test_d
     cvae_linear *fc1, *fc2;
     CVAE_OK_OR_FAIL(cvae_params_new(&p));
     CVAE_OK_OR_FAIL(cvae_linear_new(p, "fc1", PIX, HIDDEN, 1, CVAE_INIT_HE_UNIFORM, seed, &fc1));
-    CVAE_OK_OR_FAIL(cvae_linear_new(p, "fc2", HIDDEN, CLASSES, 1, CVAE_INIT_GLOROT_UNIFORM, seed, &fc2));
+    CVAE_OK_OR_FAIL(
+        cvae_linear_new(p, "fc2", HIDDEN, CLASSES, 1, CVAE_INIT_GLOROT_UNIFORM, seed, &fc2));
     cvae_adam_opts ao = cvae_adam_opts_default(); /* lr 1e-3 */
     cvae_optim *opt;
     CVAE_OK_OR_FAIL(cvae_optim_new_adam(p, &ao, &opt));
@@ -69,9 +70,11 @@ static run_result train(const cvae_dataset *train_ds, const cvae_dataset *test_d
             cvae_params_zero_grad(p);
             cvae_tensor *x, *logits, *loss;
             CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 2, shape, &x));
-            CVAE_OK_OR_FAIL(cvae_dataset_batch(train_ds, perm + b0, bn, CVAE_BINARIZE_NONE, 0, x->data, labels));
+            CVAE_OK_OR_FAIL(cvae_dataset_batch(train_ds, perm + b0, bn, CVAE_BINARIZE_NONE, 0,
+                                               x->data, labels));
             CVAE_OK_OR_FAIL(forward(t, fc1, fc2, x, &logits));
-            CVAE_OK_OR_FAIL(cvae_op_softmax_cross_entropy(t, logits, labels, CVAE_REDUCE_MEAN, &loss));
+            CVAE_OK_OR_FAIL(
+                cvae_op_softmax_cross_entropy(t, logits, labels, CVAE_REDUCE_MEAN, &loss));
             CVAE_OK_OR_FAIL(cvae_tape_backward(t, loss));
             CVAE_OK_OR_FAIL(cvae_optim_step(opt));
             res.last_loss = loss->data[0];

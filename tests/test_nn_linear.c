@@ -65,7 +65,8 @@ static void test_linear_he_normal_scale(void **state)
     CVAE_OK_OR_FAIL(cvae_linear_new(p, "big", 400, 250, 1, CVAE_INIT_HE_NORMAL, 9, &l));
     double s = 0, s2 = 0;
     int64_t n = l->weight->size;
-    for (int64_t i = 0; i < n; i++) s += l->weight->data[i], s2 += (double)l->weight->data[i] * l->weight->data[i];
+    for (int64_t i = 0; i < n; i++)
+        s += l->weight->data[i], s2 += (double)l->weight->data[i] * l->weight->data[i];
     double mean = s / n, sd = sqrt(s2 / n - mean * mean), want = sqrt(2.0 / 400);
     assert_true(fabs(mean) < 0.02 * want);
     assert_true(fabs(sd / want - 1.0) < 0.02);
@@ -78,12 +79,14 @@ static void test_linear_forward_backward(void **state)
     (void)state;
     test_rng r = {21};
     for (int trial = 0; trial < 8; trial++) {
-        int64_t n = test_rand_int(&r, 1, 9), in = test_rand_int(&r, 1, 33), out = test_rand_int(&r, 1, 17);
+        int64_t n = test_rand_int(&r, 1, 9), in = test_rand_int(&r, 1, 33),
+                out = test_rand_int(&r, 1, 17);
         int bias = trial % 2;
         cvae_params *p;
         CVAE_OK_OR_FAIL(cvae_params_new(&p));
         cvae_linear *l;
-        CVAE_OK_OR_FAIL(cvae_linear_new(p, "fc", in, out, bias, CVAE_INIT_GLOROT_UNIFORM, (uint64_t)trial, &l));
+        CVAE_OK_OR_FAIL(
+            cvae_linear_new(p, "fc", in, out, bias, CVAE_INIT_GLOROT_UNIFORM, (uint64_t)trial, &l));
         if (bias) test_fill(&r, l->bias->data, out, -1.0f, 1.0f, 0.05f);
         cvae_tape *t;
         CVAE_OK_OR_FAIL(cvae_tape_new(&t));
@@ -97,14 +100,16 @@ static void test_linear_forward_backward(void **state)
         assert_int_equal(y->shape[0], n);
         assert_int_equal(y->shape[1], out);
         float *yr = malloc(sizeof(float) * (size_t)(n * out));
-        cvae__linear_forward_ref(yr, x->data, l->weight->data, bias ? l->bias->data : NULL, n, in, out);
+        cvae__linear_forward_ref(yr, x->data, l->weight->data, bias ? l->bias->data : NULL, n, in,
+                                 out);
         test_assert_close(y->data, yr, n * out, 1e-5, 1e-6, "linear layer forward");
 
         float *dy = malloc(sizeof(float) * (size_t)(n * out));
         test_fill(&r, dy, n * out, -1.0f, 1.0f, 0.05f);
         cvae_params_zero_grad(p);
         CVAE_OK_OR_FAIL(cvae_tape_backward_with(t, y, dy));
-        float *dx = calloc((size_t)(n * in), sizeof(float)), *dw = calloc((size_t)(out * in), sizeof(float));
+        float *dx = calloc((size_t)(n * in), sizeof(float)),
+              *dw = calloc((size_t)(out * in), sizeof(float));
         float *db = calloc((size_t)out, sizeof(float));
         cvae__linear_backward_ref(dx, dw, db, dy, x->data, l->weight->data, n, in, out);
         test_assert_close(x->grad, dx, n * in, 1e-5, 1e-5, "linear layer dx");
@@ -124,25 +129,31 @@ static void test_linear_bad_args(void **state)
     CVAE_OK_OR_FAIL(cvae_params_new(&p));
     cvae_linear *const sentinel = (cvae_linear *)0x1;
     cvae_linear *l = sentinel;
-    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_linear_new(NULL, "a", 3, 4, 1, CVAE_INIT_ZEROS, 0, &l));
-    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_linear_new(p, NULL, 3, 4, 1, CVAE_INIT_ZEROS, 0, &l));
-    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_linear_new(p, "a", 3, 4, 1, CVAE_INIT_ZEROS, 0, NULL));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG,
+                    cvae_linear_new(NULL, "a", 3, 4, 1, CVAE_INIT_ZEROS, 0, &l));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG,
+                    cvae_linear_new(p, NULL, 3, 4, 1, CVAE_INIT_ZEROS, 0, &l));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG,
+                    cvae_linear_new(p, "a", 3, 4, 1, CVAE_INIT_ZEROS, 0, NULL));
     CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_linear_new(p, "", 3, 4, 1, CVAE_INIT_ZEROS, 0, &l));
     CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_linear_new(p, "a", 0, 4, 1, CVAE_INIT_ZEROS, 0, &l));
-    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_linear_new(p, "a", 3, -1, 1, CVAE_INIT_ZEROS, 0, &l));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG,
+                    cvae_linear_new(p, "a", 3, -1, 1, CVAE_INIT_ZEROS, 0, &l));
     CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG,
                     cvae_linear_new(p, "a", INT64_MAX / 2, 4, 1, CVAE_INIT_ZEROS, 0, &l));
     CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_linear_new(p, "a", 3, 4, 1, (cvae_init)42, 0, &l));
     char longname[300];
     memset(longname, 'x', sizeof longname - 1);
     longname[sizeof longname - 1] = '\0';
-    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_linear_new(p, longname, 3, 4, 1, CVAE_INIT_ZEROS, 0, &l));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG,
+                    cvae_linear_new(p, longname, 3, 4, 1, CVAE_INIT_ZEROS, 0, &l));
     assert_ptr_equal(l, sentinel);
     assert_int_equal(cvae_params_count(p), 0);
 
     CVAE_OK_OR_FAIL(cvae_linear_new(p, "a", 3, 4, 1, CVAE_INIT_HE_NORMAL, 0, &l));
     cvae_linear *l2 = sentinel;
-    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_linear_new(p, "a", 3, 4, 0, CVAE_INIT_ZEROS, 0, &l2));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG,
+                    cvae_linear_new(p, "a", 3, 4, 0, CVAE_INIT_ZEROS, 0, &l2));
     assert_ptr_equal(l2, sentinel);
     assert_int_equal(cvae_params_count(p), 2);
 

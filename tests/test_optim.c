@@ -147,7 +147,7 @@ static void test_sgd_matches_reference(void **state)
 {
     (void)state;
     const cvae_sgd_opts cases[] = {
-        {0.1f, 0.0f, 0.0f, 0}, {0.05f, 0.9f, 0.0f, 0}, {0.05f, 0.8f, 0.01f, 0},
+        {0.1f, 0.0f, 0.0f, 0},   {0.05f, 0.9f, 0.0f, 0}, {0.05f, 0.8f, 0.01f, 0},
         {0.02f, 0.9f, 0.03f, 1}, {0.3f, 0.0f, 0.1f, 0},
     };
     test_rng r = {11};
@@ -178,7 +178,8 @@ static void test_sgd_matches_reference(void **state)
             for (int i = 0; i < cvae_params_count(p); i++) {
                 if (!cvae_params_is_trainable(cvae_params_at(p, i))) continue;
                 int64_t off = cvae_params_offset(p, i);
-                assert_matches_ref(m + off, ref.m + off, cvae_params_at(p, i)->size, "sgd momentum");
+                assert_matches_ref(m + off, ref.m + off, cvae_params_at(p, i)->size,
+                                   "sgd momentum");
             }
         }
         assert_frozen_untouched(p, before, m, NULL, 7.0f);
@@ -398,19 +399,19 @@ static void test_bad_options(void **state)
     cvae_optim *opt = sentinel;
 
     const cvae_sgd_opts bad_sgd[] = {
-        {0.0f, 0.0f, 0.0f, 0},  {-0.1f, 0.0f, 0.0f, 0},      {NAN, 0.0f, 0.0f, 0},
-        {INFINITY, 0, 0, 0},    {0.1f, 1.0f, 0.0f, 0},       {0.1f, -0.5f, 0.0f, 0},
-        {0.1f, NAN, 0.0f, 0},   {0.1f, 0.5f, -1e-3f, 0},     {0.1f, 0.0f, 0.0f, 1},
+        {0.0f, 0.0f, 0.0f, 0}, {-0.1f, 0.0f, 0.0f, 0},  {NAN, 0.0f, 0.0f, 0},
+        {INFINITY, 0, 0, 0},   {0.1f, 1.0f, 0.0f, 0},   {0.1f, -0.5f, 0.0f, 0},
+        {0.1f, NAN, 0.0f, 0},  {0.1f, 0.5f, -1e-3f, 0}, {0.1f, 0.0f, 0.0f, 1},
     };
     for (size_t i = 0; i < sizeof bad_sgd / sizeof bad_sgd[0]; i++) {
         CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_optim_new_sgd(p, &bad_sgd[i], &opt));
         assert_ptr_equal(opt, sentinel);
     }
     const cvae_adam_opts bad_adam[] = {
-        {0.0f, 0.9f, 0.999f, 1e-8f, 0.0f},  {-1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f},
-        {1e-3f, 1.0f, 0.999f, 1e-8f, 0.0f}, {1e-3f, -0.1f, 0.999f, 1e-8f, 0.0f},
-        {1e-3f, 0.9f, 1.0f, 1e-8f, 0.0f},   {1e-3f, 0.9f, 1.5f, 1e-8f, 0.0f},
-        {1e-3f, NAN, 0.999f, 1e-8f, 0.0f},  {1e-3f, 0.9f, 0.999f, 0.0f, 0.0f},
+        {0.0f, 0.9f, 0.999f, 1e-8f, 0.0f},   {-1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f},
+        {1e-3f, 1.0f, 0.999f, 1e-8f, 0.0f},  {1e-3f, -0.1f, 0.999f, 1e-8f, 0.0f},
+        {1e-3f, 0.9f, 1.0f, 1e-8f, 0.0f},    {1e-3f, 0.9f, 1.5f, 1e-8f, 0.0f},
+        {1e-3f, NAN, 0.999f, 1e-8f, 0.0f},   {1e-3f, 0.9f, 0.999f, 0.0f, 0.0f},
         {1e-3f, 0.9f, 0.999f, 1e-8f, -1.0f}, {NAN, 0.9f, 0.999f, 1e-8f, 0.0f},
     };
     for (size_t i = 0; i < sizeof bad_adam / sizeof bad_adam[0]; i++) {

@@ -60,7 +60,7 @@ static int fidelity(const cvae_model *m, const cvae_dataset *train, const cvae_d
     }
     classifier *cls = NULL;
     double t0 = seconds();
-    if (cli_fail(classifier_train(train, 4, seed, &cls), "training the classifier")) return 0;
+    if (cli_fail(classifier_train(train, 10, seed, &cls), "training the classifier")) return 0;
     const int64_t nt = test->n, ng = K * per_label;
     int64_t nmax = nt > ng ? nt : ng;
     float *x = malloc(sizeof(float) * (size_t)(nmax * per));
@@ -73,7 +73,7 @@ static int fidelity(const cvae_model *m, const cvae_dataset *train, const cvae_d
     int64_t right = 0;
     for (int64_t i = 0; ok && i < nt; i++) right += pred[i] == y[i];
     if (ok)
-        printf("classifier (CNN, 4 epochs, %.1fs): accuracy on the real test set %.2f%% (%lld/%lld)\n",
+        printf("classifier (CNN, 10 epochs, %.1fs): accuracy on the real test set %.2f%% (%lld/%lld)\n",
                seconds() - t0, 100.0 * (double)right / (double)nt, (long long)right, (long long)nt);
     for (int64_t i = 0; ok && i < ng; i++) y[i] = (int32_t)(i / per_label);
     ok = ok && !cli_fail(cvae_model_generate(m, y, ng, seed, x), "generating") &&

@@ -1,4 +1,5 @@
-/* cvae/nn.h: layers that own parameters (registered in a cvae_params block)
+/** @file
+ * cvae/nn.h: layers that own parameters (registered in a cvae_params block)
  * and call ops. A layer struct is freed with its _free function; its parameter
  * tensors belong to the block it was created in.
  *
@@ -33,7 +34,8 @@ CVAE_API cvae_status cvae_init_fill(cvae_tensor *w, cvae_init init, int64_t fan_
 typedef struct cvae_linear {
     cvae_tensor *weight; /**< [out, in], registered as "<name>.weight" */
     cvae_tensor *bias;   /**< [out], registered as "<name>.bias"; NULL without bias */
-    int64_t in_features, out_features;
+    int64_t in_features;  /**< inputs per sample */
+    int64_t out_features; /**< outputs per sample */
 } cvae_linear;
 
 /** Registers "<name>.weight" [out, in] (filled by `init` with fan_in = in,
@@ -62,9 +64,11 @@ CVAE_API void cvae_linear_free(cvae_linear *l);
 typedef struct cvae_conv2d {
     cvae_tensor *weight; /**< [Cout, Cin, kH, kW]; fan_in = Cin kH kW, fan_out = Cout kH kW */
     cvae_tensor *bias;   /**< [Cout] or NULL */
-    cvae_conv_opts opts;
+    cvae_conv_opts opts; /**< stride, padding, dilation */
 } cvae_conv2d;
 
+/** Registers "<name>.weight" [Cout, Cin, kH, kW] (filled by `init`) and, when
+ *  `bias`, a zero "<name>.bias" [Cout] in p; *out receives the layer. */
 CVAE_API cvae_status cvae_conv2d_new(cvae_params *p, const char *name, int64_t cin, int64_t cout, int kh,
                                      int kw, cvae_conv_opts opts, int bias, cvae_init init, uint64_t seed,
                                      cvae_conv2d **out);
@@ -78,22 +82,28 @@ CVAE_API void cvae_conv2d_free(cvae_conv2d *layer);
 typedef struct cvae_conv_transpose2d {
     cvae_tensor *weight; /**< [Cin, Cout, kH, kW]; fan_in = Cout kH kW, fan_out = Cin kH kW (as PyTorch, Keras) */
     cvae_tensor *bias;   /**< [Cout] or NULL */
-    cvae_conv_opts opts;
+    cvae_conv_opts opts; /**< stride, padding, dilation, output padding */
 } cvae_conv_transpose2d;
 
+/** Registers "<name>.weight" [Cin, Cout, kH, kW] (filled by `init`) and, when
+ *  `bias`, a zero "<name>.bias" [Cout] in p; *out receives the layer. */
 CVAE_API cvae_status cvae_conv_transpose2d_new(cvae_params *p, const char *name, int64_t cin, int64_t cout,
                                                int kh, int kw, cvae_conv_opts opts, int bias, cvae_init init,
                                                uint64_t seed, cvae_conv_transpose2d **out);
 /** x: [N, Cin, H, W] -> y: [N, Cout, Ho, Wo]. */
 CVAE_API cvae_status cvae_conv_transpose2d_forward(const cvae_conv_transpose2d *layer, cvae_tape *t,
                                                    cvae_tensor *x, cvae_tensor **y);
+/** Frees the struct (not its parameters). NULL is a no-op. */
 CVAE_API void cvae_conv_transpose2d_free(cvae_conv_transpose2d *layer);
 
 /** Batch normalization over (N, H, W) per channel (see cvae_op_batch_norm2d). */
 typedef struct cvae_batch_norm2d {
-    cvae_tensor *weight, *bias;              /**< gamma (ones), beta (zeros): [C], trainable */
-    cvae_tensor *running_mean, *running_var; /**< [C] (zeros, ones): frozen, saved with the model */
-    float momentum, eps;
+    cvae_tensor *weight;       /**< gamma: [C], ones, trainable */
+    cvae_tensor *bias;         /**< beta: [C], zeros, trainable */
+    cvae_tensor *running_mean; /**< [C], zeros, frozen, saved with the model */
+    cvae_tensor *running_var;  /**< [C], ones, frozen, saved with the model */
+    float momentum;            /**< weight of the new batch in the running statistics */
+    float eps;                 /**< added to the variance */
 } cvae_batch_norm2d;
 
 /** momentum in [0, 1] (PyTorch default 0.1), eps > 0 (default 1e-5). */
@@ -102,6 +112,7 @@ CVAE_API cvae_status cvae_batch_norm2d_new(cvae_params *p, const char *name, int
 /** x: [N, C, H, W] -> y of the same shape; training != 0 uses and updates batch statistics. */
 CVAE_API cvae_status cvae_batch_norm2d_forward(const cvae_batch_norm2d *layer, cvae_tape *t, cvae_tensor *x,
                                                int training, cvae_tensor **y);
+/** Frees the struct (not its parameters). NULL is a no-op. */
 CVAE_API void cvae_batch_norm2d_free(cvae_batch_norm2d *layer);
 
 
@@ -109,6 +120,96 @@ CVAE_API void cvae_batch_norm2d_free(cvae_batch_norm2d *layer);
 /* ==== conditional (label-indexed) convolution layer ======================== */
 
 /* (section owned by the conditional branch) */
+
+/* The layer of the original question: output channels = concat(C_learned
+ * ordinary learned filters, C_cond filters looked up per sample by its label in
+ * a table over K labels), on the same input with the same kernel size, stride
+ * and padding. The table may be frozen (fixed kernels chosen per label, never
+ * trained) or trainable. Both parts share one lowering of the input.
+ *
+ *     cvae_cond_conv2d_config c = cvae_cond_conv2d_config_make(1, 32, 1, 10, 3, 2, 1);
+ *     cvae_cond_conv2d *l; cvae_cond_conv2d_new(params, "conv1", &c, &l);
+ *     cvae_table_fill_gabor(l->table, 1.0f, 3.0f);            // fixed kernel per digit
+ *     cvae_cond_conv2d_forward(l, tape, x, labels, &y);      // y: [N, 33, 14, 14]
+ */
+
+/** Fills the kernels of one label.  kernel: [cout, cin, kh, kw] (cout = C_cond). */
+typedef void (*cvae_kernel_fn)(int label, int cout, int cin, int kh, int kw,
+                               float *kernel /* [cout, cin, kh, kw] */, void *user);
+
+/** table: [K, C, Cin, kH, kW] = U(-a, a), a = sqrt(6 / (Cin kH kW)) (He uniform),
+ *  from the counter-based stream of `seed`. Deterministic. */
+CVAE_API cvae_status cvae_table_fill_random(cvae_tensor *table, uint64_t seed);
+
+/** table: [K, C, Cin, kH, kW] = oriented Gabor (edge) filters, deterministic:
+ *  label l has orientation theta = pi l / K; output channel c has phase
+ *  (c mod 2) pi / 2 (even / odd, i.e. line / edge detector) and wavelength
+ *  `wavelength` (1 + floor(c / 2)). g(u, v) = exp(-(u^2 + v^2) / (2 sigma^2))
+ *  cos(2 pi u' / lambda + phase), u' = u cos theta + v sin theta, (u, v) the tap
+ *  offset from the kernel centre (u along the width). Each kernel [Cin, kH, kW]
+ *  repeats the pattern over input channels, made zero-mean (when kH kW > 1) and
+ *  of unit L2 norm. sigma, wavelength > 0 (for 3x3: about 1 and 3). */
+CVAE_API cvae_status cvae_table_fill_gabor(cvae_tensor *table, float sigma, float wavelength);
+
+/** Calls fn once per label l = 0..K-1, in order, with the kernels of label l;
+ *  the table changes only if every value written is finite (else CVAE_ERR_NUMERIC). */
+CVAE_API cvae_status cvae_table_fill_callback(cvae_tensor *table, cvae_kernel_fn fn, void *user);
+
+/** Shape and options of a cvae_cond_conv2d. */
+typedef struct cvae_cond_conv2d_config {
+    int64_t in_channels;      /**< Cin >= 1 */
+    int64_t learned_channels; /**< C_learned >= 0 learned filters (first output channels) */
+    int64_t cond_channels;    /**< C_cond >= 1 label-indexed filters (the channels after) */
+    int64_t num_labels;       /**< K >= 1 */
+    int64_t kernel_h;         /**< kH >= 1 */
+    int64_t kernel_w;         /**< kW >= 1 */
+    cvae_conv_opts conv;      /**< stride, padding, dilation of both parts */
+    int bias;                 /**< nonzero: zero "<name>.bias" and "<name>.table_bias" */
+    int table_trainable;      /**< 0: table and table_bias frozen (no gradient, no gradient work) */
+    cvae_init init;           /**< scheme of the learned weight (fan_in Cin kH kW) */
+    uint64_t seed;            /**< learned weight and the initial (random) table */
+} cvae_cond_conv2d_config;
+
+/** Config for a square kernel: bias on, table frozen, He-uniform init, seed 0. */
+CVAE_API cvae_cond_conv2d_config cvae_cond_conv2d_config_make(int64_t in_channels,
+                                                              int64_t learned_channels,
+                                                              int64_t cond_channels,
+                                                              int64_t num_labels, int64_t kernel,
+                                                              int stride, int pad);
+
+/** Learned filters concatenated with label-indexed filters (see above). */
+typedef struct cvae_cond_conv2d {
+    cvae_tensor *weight;     /**< [C_learned, Cin, kH, kW] "<name>.weight"; NULL if C_learned = 0 */
+    cvae_tensor *bias;       /**< [C_learned] "<name>.bias"; NULL without bias or learned filters */
+    cvae_tensor *table;      /**< [K, C_cond, Cin, kH, kW] "<name>.table" */
+    cvae_tensor *table_bias; /**< [K, C_cond] "<name>.table_bias"; NULL without bias */
+    cvae_params *params;     /**< the block holding them */
+    cvae_cond_conv2d_config config; /**< as created */
+} cvae_cond_conv2d;
+
+/** Registers the parameters above in p (names must be new, name at most 200
+ *  bytes): the learned weight filled by config->init, the table by
+ *  cvae_table_fill_random, biases zero. Replace the table with a cvae_table_fill_*
+ *  generator or cvae_cond_conv2d_set_kernel. */
+CVAE_API cvae_status cvae_cond_conv2d_new(cvae_params *p, const char *name,
+                                          const cvae_cond_conv2d_config *config,
+                                          cvae_cond_conv2d **out);
+
+/** y[n] = concat over channels(conv(x[n], weight) + bias,
+ *                               conv(x[n], table[labels[n]]) + table_bias[labels[n]]).
+ *  x: [N, Cin, H, W], labels: int32[N] in [0, K) -> y: [N, C_learned + C_cond, Ho, Wo]. */
+CVAE_API cvae_status cvae_cond_conv2d_forward(const cvae_cond_conv2d *l, cvae_tape *t,
+                                              cvae_tensor *x, const int32_t *labels,
+                                              cvae_tensor **y);
+
+/** Freezes (0) or unfreezes (1) the table and table_bias together. */
+CVAE_API cvae_status cvae_cond_conv2d_set_table_trainable(cvae_cond_conv2d *l, int trainable);
+
+/** Copies the kernels of one label.  k: [C_cond, Cin, kH, kW], finite. */
+CVAE_API cvae_status cvae_cond_conv2d_set_kernel(cvae_cond_conv2d *l, int label, const float *k);
+
+/** Frees the layer struct (its parameters stay in their block). NULL is a no-op. */
+CVAE_API void cvae_cond_conv2d_free(cvae_cond_conv2d *l);
 
 
 

@@ -46,8 +46,9 @@ static cvae_status short_read(gzFile f, const char *path, const char *what, size
     int err = Z_OK;
     const char *msg = gz_msg(f, path, &err);
     if (got < 0 || (err != Z_OK && err != Z_STREAM_END))
-        return cvae__error(CVAE_ERR_FORMAT, "%s: %s: bad or truncated compressed data in the %s (%s)",
-                           FN, path, what, msg);
+        return cvae__error(CVAE_ERR_FORMAT,
+                           "%s: %s: bad or truncated compressed data in the %s (%s)", FN, path,
+                           what, msg);
     return cvae__error(CVAE_ERR_FORMAT, "%s: %s: truncated: the %s needs %zu bytes, found %lld", FN,
                        path, what, want, (long long)got);
 }
@@ -67,7 +68,8 @@ static cvae_status read_payload(gzFile f, const char *path, size_t bytes, uint8_
     for (;;) {
         int64_t r = gz_read_upto(f, buf + got, cap - got);
         if (r < 0 || (size_t)r < cap - got) {
-            cvae_status s = short_read(f, path, "data", bytes, r < 0 ? r : (int64_t)(got + (size_t)r));
+            cvae_status s =
+                short_read(f, path, "data", bytes, r < 0 ? r : (int64_t)(got + (size_t)r));
             cvae__free(buf);
             return s;
         }
@@ -99,10 +101,12 @@ static cvae_status idx_read_open(gzFile f, const char *path, uint32_t magic, int
                            path, be32(hdr), kind, magic);
     size_t dim_bytes = 4 * (size_t)ndim;
     r = gz_read_upto(f, hdr + 4, dim_bytes);
-    if (r != (int64_t)dim_bytes) return short_read(f, path, "header", 4 + dim_bytes, r < 0 ? r : 4 + r);
+    if (r != (int64_t)dim_bytes)
+        return short_read(f, path, "header", 4 + dim_bytes, r < 0 ? r : 4 + r);
     for (int d = 0; d < ndim; d++) dims[d] = be32(hdr + 4 + 4 * d);
     if (dims[0] < 1 || dims[0] > IDX_MAX_N)
-        return cvae__error(CVAE_ERR_FORMAT, "%s: %s: count %u outside [1, 2^31]", FN, path, dims[0]);
+        return cvae__error(CVAE_ERR_FORMAT, "%s: %s: count %u outside [1, 2^31]", FN, path,
+                           dims[0]);
     for (int d = 1; d < ndim; d++)
         if (dims[d] < 1 || dims[d] > IDX_MAX_SIDE)
             return cvae__error(CVAE_ERR_FORMAT, "%s: %s: image side %u outside [1, %u]", FN, path,
@@ -120,8 +124,8 @@ static cvae_status idx_read_open(gzFile f, const char *path, uint32_t magic, int
     if (r != 0 || (err != Z_OK && err != Z_STREAM_END)) {
         cvae__free(buf);
         if (r == 1)
-            return cvae__error(CVAE_ERR_FORMAT, "%s: %s: trailing bytes after the %lld data bytes", FN,
-                               path, (long long)total);
+            return cvae__error(CVAE_ERR_FORMAT, "%s: %s: trailing bytes after the %lld data bytes",
+                               FN, path, (long long)total);
         return cvae__error(CVAE_ERR_FORMAT, "%s: %s: bad compressed data at the end (%s)", FN, path,
                            msg);
     }
@@ -210,8 +214,8 @@ static cvae_status pick_path(const char *dir, const char *split, const char *kin
     if (!can_open(path)) {
         snprintf(path, len, "%s/%s-%s", dir, split, kind);
         if (!can_open(path)) {
-            cvae_status s = cvae__error(CVAE_ERR_IO, "%s: cannot open %s (nor %s.gz): %s", fn,
-                                        path, path, strerror(errno));
+            cvae_status s = cvae__error(CVAE_ERR_IO, "%s: cannot open %s (nor %s.gz): %s", fn, path,
+                                        path, strerror(errno));
             cvae__free(path);
             return s;
         }
@@ -227,8 +231,8 @@ cvae_status cvae_dataset_load_dir(const char *dir, const char *split, cvae_datas
     CVAE_CHECK_NULL(split, fn);
     CVAE_CHECK_NULL(out, fn);
     if (!split[0] || strchr(split, '/'))
-        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: bad split name '%s' (e.g. \"train\", \"t10k\")",
-                           fn, split);
+        return cvae__error(CVAE_ERR_INVALID_ARG,
+                           "%s: bad split name '%s' (e.g. \"train\", \"t10k\")", fn, split);
     char *ipath = NULL, *lpath = NULL;
     cvae_status s = pick_path(dir, split, "images-idx3-ubyte", &ipath);
     if (!s) s = pick_path(dir, split, "labels-idx1-ubyte", &lpath);
@@ -263,8 +267,9 @@ cvae_status cvae_dataset_batch(const cvae_dataset *ds, const int64_t *idx, int64
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: unknown binarize mode %d", fn, (int)mode);
     for (int64_t i = 0; i < n; i++)
         if (idx[i] < 0 || idx[i] >= ds->n)
-            return cvae__error(CVAE_ERR_RANGE, "%s: index %lld out of range [0, %lld) at position %lld",
-                               fn, (long long)idx[i], (long long)ds->n, (long long)i);
+            return cvae__error(CVAE_ERR_RANGE,
+                               "%s: index %lld out of range [0, %lld) at position %lld", fn,
+                               (long long)idx[i], (long long)ds->n, (long long)i);
     const int64_t pix = (int64_t)ds->rows * ds->cols;
     for (int64_t i = 0; i < n; i++) {
         const uint8_t *src = ds->images + idx[i] * pix;

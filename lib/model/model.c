@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "model/model_internal.h"
+#include "ops/conditional_conv.h"
 
 /* Adds one parameter to m->params, or with count != NULL only adds its
  * element count to count[0] and raises count[1] to it (saturating at INT64_MAX). */
@@ -85,12 +86,15 @@ static cvae_status init_weights(cvae_model *m)
                   Cc = c->cond_channels, E2 = c->enc2_channels, D = c->dec_channels;
     const int64_t flat = E2 * (c->image_h / 4) * (c->image_w / 4);
     if (E1) CVAE_TRY(cvae_init_fill(m->conv1_w, CVAE_INIT_HE_NORMAL, C * 9, E1 * 9, seed, 1));
-    if (Cc) CVAE_TRY(cvae_init_fill(m->table, CVAE_INIT_HE_NORMAL, C * 9, Cc * 9, seed, 2));
+    if (Cc && c->table_init == CVAE_TABLE_GABOR) CVAE_TRY(cvae_table_fill_gabor(m->table, 1.0f, 3.0f));
+    else if (Cc) CVAE_TRY(cvae_init_fill(m->table, CVAE_INIT_HE_NORMAL, C * 9, Cc * 9, seed, 2));
     CVAE_TRY(cvae_init_fill(m->conv2_w, CVAE_INIT_HE_NORMAL, (E1 + Cc) * 9, E2 * 9, seed, 3));
     CVAE_TRY(cvae_init_fill(m->enc_fc_w, CVAE_INIT_GLOROT_UNIFORM, flat + K, 2 * L, seed, 4));
     CVAE_TRY(cvae_init_fill(m->dec_fc_w, CVAE_INIT_HE_NORMAL, L + K, flat, seed, 5));
     CVAE_TRY(cvae_init_fill(m->deconv1_w, CVAE_INIT_HE_NORMAL, E2 * 4, D * 16, seed, 6));
-    if (c->cond_decoder)
+    if (c->cond_decoder && c->table_init == CVAE_TABLE_GABOR)
+        CVAE_TRY(cvae_table_fill_gabor(m->dtable, 1.3f, 4.0f));
+    else if (c->cond_decoder)
         CVAE_TRY(cvae_init_fill(m->dtable, CVAE_INIT_HE_NORMAL, E2 * 4, Cc * 16, seed, 7));
     CVAE_TRY(cvae_init_fill(m->deconv2_w, CVAE_INIT_GLOROT_UNIFORM, (D + (c->cond_decoder ? Cc : 0)) * 4,
                             C * 16, seed, 8));
@@ -148,18 +152,14 @@ cvae_status cvae__model_encode(const cvae_model *m, cvae_tape *t, cvae_tensor *x
                                const int32_t *labels, cvae_tensor **mu, cvae_tensor **logvar)
 {
     const cvae_model_config *c = &m->cfg;
-    cvae_tensor *parts[2], *h, *h2, *flat, *onehot, *e, *stats, *halves[2];
-    int np = 0;
-    if (c->enc_channels) {
+    cvae_tensor *h, *h2, *flat, *onehot, *e, *stats, *halves[2];
+    /* h = concat(conv(x, w1) + b1, conv(x, table[y]) + table_b[y]) from one lowering of x */
+    if (c->cond_channels)
+        CVAE_TRY(cvae__op_cond_conv2d_shared(t, x, labels, m->conv1_w, m->conv1_b, m->table, m->table_b,
+                                             &S2P1, CVAE__CCONV_AUTO, &h, NULL));
+    else
         CVAE_TRY(cvae_op_conv2d(t, x, m->conv1_w, m->conv1_b, &S2P1, &h));
-        CVAE_TRY(cvae_op_relu(t, h, &parts[np++]));
-    }
-    if (c->cond_channels) {
-        CVAE_TRY(cvae_op_conditional_conv2d(t, x, labels, m->table, m->table_b, &S2P1, &h));
-        CVAE_TRY(cvae_op_relu(t, h, &parts[np++]));
-    }
-    if (np == 2) CVAE_TRY(cvae_op_concat(t, parts, 2, 1, &h));
-    else h = parts[0];
+    CVAE_TRY(cvae_op_relu(t, h, &h));
     CVAE_TRY(cvae_op_conv2d(t, h, m->conv2_w, m->conv2_b, &S2P1, &h2));
     CVAE_TRY(cvae_op_relu(t, h2, &h2));
     CVAE_TRY(cvae_op_flatten(t, h2, &flat));

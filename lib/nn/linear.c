@@ -70,4 +70,7 @@ cvae_status cvae_linear_forward(const cvae_linear *l, cvae_tape *t, cvae_tensor 
     return cvae_op_linear(t, x, l->weight, l->bias, y);
 }
 
-void cvae_linear_free(cvae_linear *l) { cvae__free(l); }
+void cvae_linear_free(cvae_linear *l)
+{
+    cvae__free(l);
+}

@@ -9,8 +9,10 @@ cvae_status cvae__group_labels(cvae_tape *t, const int32_t *labels, int64_t n, i
 {
     int64_t ng_max = n < k ? n : k;
     int64_t *order = cvae__tape_alloc(t, (size_t)n * sizeof *order, "label grouping");
-    int64_t *start = order ? cvae__tape_alloc(t, (size_t)(ng_max + 1) * sizeof *start, "label grouping") : NULL;
-    int32_t *label = start ? cvae__tape_alloc(t, (size_t)ng_max * sizeof *label, "label grouping") : NULL;
+    int64_t *start =
+        order ? cvae__tape_alloc(t, (size_t)(ng_max + 1) * sizeof *start, "label grouping") : NULL;
+    int32_t *label =
+        start ? cvae__tape_alloc(t, (size_t)ng_max * sizeof *label, "label grouping") : NULL;
     if (!label) return CVAE_ERR_NOMEM;
     cvae_tape_mark m = cvae__tape_mark(t);
     int64_t *pos = cvae__tape_alloc(t, (size_t)k * sizeof *pos, "label grouping");
@@ -36,101 +38,156 @@ cvae_status cvae__group_labels(cvae_tape *t, const int32_t *labels, int64_t n, i
     return CVAE_OK;
 }
 
-/* The rule, from tests/bench/bench_conditional_conv.c (see docs/conditional_conv.md):
- * the all-K GEMM does K times the multiply-adds of the grouped path but is a
- * single BLAS call; the grouped path pays one call (and a narrower GEMM) per
- * label present. All-K wins only while the K Cout rows are few (a small,
- * memory-bound GEMM) and the batch is split into several groups. */
+/* The rule, from measurements (docs/conditional_conv.md; forward, one thread,
+ * forced algorithms side by side): with the group-blocked layout the grouped
+ * path won or tied everywhere, by 1.1x to 15x once K Cout >= 8 (N = 128,
+ * 28x28 and 6x6 images, Cin 1..16, Cout 1..8, K 2..32). The all-K GEMM does K
+ * times the multiply-adds in one BLAS call; it tied (0.91..1.07) only where
+ * K Cout <= 4 and the groups hold about one or two samples each, so that the
+ * per-call overhead of the grouped path is all there is. That corner is the
+ * only one given to all-K. */
 cvae__cconv_algo cvae__cconv_choose(int64_t k, int64_t cout, int64_t ckk, int64_t n_groups,
                                     int64_t n)
 {
     (void)ckk;
-    (void)n;
-    if (n_groups > 1 && k * cout <= 32) return CVAE__CCONV_ALL_K;
+    if (n_groups > 1 && k * cout <= 4 && n <= 2 * n_groups) return CVAE__CCONV_ALL_K;
     return CVAE__CCONV_GROUPED;
 }
 
 typedef struct cconv_ctx {
     cvae_conv_geom g;
-    int64_t n, cout;
+    int64_t n, cl, cout; /* samples, learned (shared) rows, label-indexed rows */
     cvae__label_groups gr;
-    float *cols; /* [CKK, N P] in group order; NULL when the table needs no gradient */
+    float *
+        cols; /* lowered input in group order; NULL when neither w nor the table needs a gradient */
+    int blocked; /* cols layout: 1 group-blocked, 0 one [CKK, N P] matrix (see below) */
 } cconv_ctx;
 
+/* Two layouts of the lowered batch (samples in group order, P = Ho Wo, cn = n_g P):
+ *  - group-blocked (grouped path): group g is its own contiguous [CKK, cn]
+ *    matrix at offset CKK s0 P. Each per-group GEMM then reads a compact
+ *    operand; measured about 2x faster than a [CKK, cn] window of one wide
+ *    matrix (leading dimension N P) for the small GEMMs of many labels.
+ *  - whole (all-K path): one [CKK, N P] matrix, group g in columns s0 P .. */
+static const float *group_cols(const float *cols, int blocked, int64_t ckk, int64_t s0, int64_t cn,
+                               int64_t np, int64_t p, int *ld)
+{
+    *ld = (int)(blocked ? cn : np);
+    return blocked ? cols + ckk * s0 * p : cols + s0 * p;
+}
+
+/* y[order[s], c0 + r] = Yg[r, (s - s0) P + q] + bias[r] for r < rows and the samples s
+ * of group gi.  Yg: [rows, ld]; y: [N, ctot, P]; bias: [rows] or NULL. */
+static void scatter_group(float *y, const float *yg, int64_t ld, const float *bias, int64_t rows,
+                          int64_t c0, int64_t ctot, const cvae__label_groups *gr, int64_t gi,
+                          int64_t p)
+{
+    const int64_t s0 = gr->start[gi];
+    for (int64_t s = s0; s < gr->start[gi + 1]; s++)
+        for (int64_t r = 0; r < rows; r++) {
+            float *dst = y + (gr->order[s] * ctot + c0 + r) * p;
+            const float *src = yg + r * ld + (s - s0) * p;
+            const float b = bias ? bias[r] : 0.0f;
+            for (int64_t q = 0; q < p; q++) dst[q] = src[q] + b;
+        }
+}
+
+/* Largest group, in samples. */
+static int64_t max_group(const cvae__label_groups *gr)
+{
+    int64_t m = 0;
+    for (int64_t gi = 0; gi < gr->n_groups; gi++)
+        if (gr->start[gi + 1] - gr->start[gi] > m) m = gr->start[gi + 1] - gr->start[gi];
+    return m;
+}
+
+/* Returns sum(src[0..n)) (8 partial sums) and copies src to dst unless dst is NULL. */
+static float copy_sum(float *dst, const float *src, int64_t n)
+{
+    float a[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) a[j] += src[i + j];
+    float tail = 0.0f;
+    for (; i < n; i++) tail += src[i];
+    if (dst) memcpy(dst, src, (size_t)n * sizeof(float));
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])) + tail;
+}
+
+/* Inputs of the node: x, table, bias_table, w, b (any but x and table may be NULL). */
 static cvae_status cconv_backward(cvae_tape *t, const cvae_node *nd)
 {
+    static const char *what = "cvae_op_conditional_conv2d backward";
     const cconv_ctx *c = nd->ctx;
-    cvae_tensor *x = nd->in[0], *table = nd->in[1], *bias = nd->n_in > 2 ? nd->in[2] : NULL;
+    cvae_tensor *x = nd->in[0], *table = nd->in[1], *tbias = nd->in[2], *w = nd->in[3],
+                *b = nd->in[4];
     const cvae_conv_geom *g = &c->g;
-    const int64_t n = c->n, cout = c->cout, p = g->ho * g->wo, np = n * p;
-    const int64_t ckk = g->c * g->kh * g->kw;
+    const cvae__label_groups *gr = &c->gr;
+    const int64_t n = c->n, cl = c->cl, cout = c->cout, ctot = cl + cout;
+    const int64_t p = g->ho * g->wo, np = n * p, ckk = g->c * g->kh * g->kw;
     const float *dy = nd->out->grad;
-    float *dx = NULL, *dt = NULL, *db = NULL;
+    float *dx = NULL, *dt = NULL, *dtb = NULL, *dw = NULL, *db = NULL;
     if (cvae__needs_grad(x) && !(dx = cvae__tape_grad(t, x))) return CVAE_ERR_NOMEM;
     if (cvae__needs_grad(table) && !(dt = cvae__tape_grad(t, table))) return CVAE_ERR_NOMEM;
-    if (cvae__needs_grad(bias) && !(db = cvae__tape_grad(t, bias))) return CVAE_ERR_NOMEM;
-    const cvae__label_groups *gr = &c->gr;
+    if (cvae__needs_grad(tbias) && !(dtb = cvae__tape_grad(t, tbias))) return CVAE_ERR_NOMEM;
+    if (cvae__needs_grad(w) && !(dw = cvae__tape_grad(t, w))) return CVAE_ERR_NOMEM;
+    if (cvae__needs_grad(b) && !(db = cvae__tape_grad(t, b))) return CVAE_ERR_NOMEM;
 
-    if (db)
-        for (int64_t gi = 0; gi < gr->n_groups; gi++)
-            for (int64_t s = gr->start[gi]; s < gr->start[gi + 1]; s++)
-                for (int64_t co = 0; co < cout; co++) {
-                    const float *src = dy + (gr->order[s] * cout + co) * p;
-                    float acc = 0.0f;
-                    for (int64_t q = 0; q < p; q++) acc += src[q];
-                    db[gr->label[gi] * cout + co] += acc;
-                }
-    if (!dx && !dt) return CVAE_OK;
-
+    const bool gemms = dx || dt || dw, sums = dtb || db;
+    if (!gemms && !sums) return CVAE_OK;
+    const int64_t maxg = max_group(gr);
     cvae_tape_mark m = cvae__tape_mark(t);
-    float *dys = cvae__tape_floats(t, cout * np, "cvae_op_conditional_conv2d backward");
-    float *dcols = dx ? cvae__tape_floats(t, ckk * np, "cvae_op_conditional_conv2d backward") : NULL;
-    if (!dys || (dx && !dcols)) {
+    float *dyg = gemms ? cvae__tape_floats(t, ctot * maxg * p, what) : NULL;
+    float *dcols = dx && dyg ? cvae__tape_floats(t, ckk * maxg * p, what) : NULL;
+    if ((gemms && !dyg) || (dx && !dcols)) {
         cvae__tape_release(t, m);
         return CVAE_ERR_NOMEM;
     }
-    for (int64_t s = 0; s < n; s++)
-        for (int64_t co = 0; co < cout; co++)
-            memcpy(dys + co * np + s * p, dy + (gr->order[s] * cout + co) * p, (size_t)p * sizeof(float));
     for (int64_t gi = 0; gi < gr->n_groups; gi++) {
-        const int64_t s0 = gr->start[gi], cn = (gr->start[gi + 1] - s0) * p;
-        const int64_t woff = (int64_t)gr->label[gi] * cout * ckk;
+        const int64_t s0 = gr->start[gi], ng = gr->start[gi + 1] - s0, cn = ng * p;
+        const float *wl = table->data + (int64_t)gr->label[gi] * cout * ckk;
+        /* gather dY of the group into [ctot, cn], summing rows for the bias gradients */
+        for (int64_t r = 0; r < ctot; r++) {
+            double acc = 0.0;
+            for (int64_t s = s0; s < s0 + ng; s++) {
+                const float *src = dy + (gr->order[s] * ctot + r) * p;
+                float *dst = gemms ? dyg + r * cn + (s - s0) * p : NULL;
+                if (sums)
+                    acc += copy_sum(dst, src, p);
+                else
+                    memcpy(dst, src, (size_t)p * sizeof(float));
+            }
+            if (r < cl && db) db[r] += (float)acc;
+            if (r >= cl && dtb) dtb[gr->label[gi] * cout + r - cl] += (float)acc;
+        }
+        if (!gemms) continue;
+        int ldc;
+        const float *cg =
+            dt || dw ? group_cols(c->cols, c->blocked, ckk, s0, cn, np, p, &ldc) : NULL;
+        if (dw)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cl, (int)ckk, (int)cn, 1.0f,
+                        dyg, (int)cn, cg, ldc, 1.0f, dw, (int)ckk);
         if (dt)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cout, (int)ckk, (int)cn, 1.0f,
-                        dys + s0 * p, (int)np, c->cols + s0 * p, (int)np, 1.0f, dt + woff, (int)ckk);
-        if (dx)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)cn, (int)cout, 1.0f,
-                        table->data + woff, (int)ckk, dys + s0 * p, (int)np, 0.0f, dcols + s0 * p,
-                        (int)np);
+                        dyg + cl * cn, (int)cn, cg, ldc, 1.0f,
+                        dt + (int64_t)gr->label[gi] * cout * ckk, (int)ckk);
+        if (!dx) continue;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)cn, (int)cout, 1.0f, wl,
+                    (int)ckk, dyg + cl * cn, (int)cn, 0.0f, dcols, (int)cn);
+        if (cl)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)cn, (int)cl, 1.0f,
+                        w->data, (int)ckk, dyg, (int)cn, 1.0f, dcols, (int)cn);
+        cvae__col2im(dx, dcols, gr->order + s0, ng, g);
     }
-    if (dx) cvae__col2im(dx, dcols, gr->order, n, g);
     cvae__tape_release(t, m);
     return CVAE_OK;
 }
 
-/* y[order[s]] = Ys[:, s] + bias[l], where Ys: [., N P] holds sample s's rows at
- * row0(l) + co (grouped: row0 = 0; all-K: row0 = l Cout). */
-static void scatter_out(float *y, const float *ys, const float *bias, const cvae__label_groups *gr,
-                        int64_t n, int64_t cout, int64_t p, int all_k)
-{
-    const int64_t np = n * p;
-    for (int64_t gi = 0; gi < gr->n_groups; gi++) {
-        const int64_t l = gr->label[gi], row0 = all_k ? l * cout : 0;
-        for (int64_t s = gr->start[gi]; s < gr->start[gi + 1]; s++)
-            for (int64_t co = 0; co < cout; co++) {
-                float *dst = y + (gr->order[s] * cout + co) * p;
-                const float *src = ys + (row0 + co) * np + s * p;
-                const float b = bias ? bias[l * cout + co] : 0.0f;
-                for (int64_t q = 0; q < p; q++) dst[q] = src[q] + b;
-            }
-    }
-}
-
-/* Checks every argument of the hard-label op; fills g. */
+/* Checks every argument; fills g. */
 static cvae_status check_args(const char *fn, cvae_tape *t, const cvae_tensor *x,
-                              const int32_t *labels, const cvae_tensor *table,
-                              const cvae_tensor *bias, const cvae_conv_opts *o, cvae_tensor **y,
-                              cvae_conv_geom *g)
+                              const int32_t *labels, const cvae_tensor *w, const cvae_tensor *b,
+                              const cvae_tensor *table, const cvae_tensor *tbias,
+                              const cvae_conv_opts *o, cvae_tensor **y, cvae_conv_geom *g)
 {
     CVAE_CHECK_NULL(t, fn);
     CVAE_CHECK_NULL(x, fn);
@@ -148,19 +205,29 @@ static cvae_status check_args(const char *fn, cvae_tape *t, const cvae_tensor *x
     const int64_t n = x->shape[0], k = table->shape[0], cout = table->shape[1];
     CVAE_TRY(cvae__check_labels(labels, n, k, fn));
     if (table->shape[2] != x->shape[1])
-        return cvae__error(CVAE_ERR_SHAPE, "%s: table %s has Cin %lld but x %s has %lld channels", fn,
-                           cvae__shape_str(table, s1, sizeof s1), (long long)table->shape[2],
+        return cvae__error(CVAE_ERR_SHAPE, "%s: table %s has Cin %lld but x %s has %lld channels",
+                           fn, cvae__shape_str(table, s1, sizeof s1), (long long)table->shape[2],
                            cvae__shape_str(x, s2, sizeof s2), (long long)x->shape[1]);
-    if (bias && (bias->ndim != 2 || bias->shape[0] != k || bias->shape[1] != cout))
+    if (tbias && (tbias->ndim != 2 || tbias->shape[0] != k || tbias->shape[1] != cout))
         return cvae__error(CVAE_ERR_SHAPE, "%s: bias_table %s must be [K, Cout] = [%lld, %lld]", fn,
-                           cvae__shape_str(bias, s1, sizeof s1), (long long)k, (long long)cout);
+                           cvae__shape_str(tbias, s1, sizeof s1), (long long)k, (long long)cout);
+    if (b && !w)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: a learned bias needs learned weights", fn);
+    if (w && (w->ndim != 4 || w->shape[1] != x->shape[1] || w->shape[2] != table->shape[3] ||
+              w->shape[3] != table->shape[4]))
+        return cvae__error(CVAE_ERR_SHAPE, "%s: learned weight %s must be [C, %lld, %lld, %lld]",
+                           fn, cvae__shape_str(w, s1, sizeof s1), (long long)x->shape[1],
+                           (long long)table->shape[3], (long long)table->shape[4]);
+    if (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))
+        return cvae__error(CVAE_ERR_SHAPE, "%s: learned bias %s must be [%lld]", fn,
+                           cvae__shape_str(b, s1, sizeof s1), (long long)w->shape[0]);
     CVAE_TRY(cvae__conv_geom(g, fn, x->shape[1], x->shape[2], x->shape[3], table->shape[3],
                              table->shape[4], o));
-    const int64_t ckk = table->size / (k * cout);
+    const int64_t ckk = table->size / (k * cout), ctot = cout + (w ? w->shape[0] : 0);
     int64_t np, cols, ycols, kc;
     if (!cvae__mul_ok(g->ho * g->wo, n, &np) || np > INT_MAX || ckk > INT_MAX ||
-        !cvae__mul_ok(ckk, np, &cols) || cols > INT64_MAX / 8 || !cvae__mul_ok(cout, np, &ycols) ||
-        ycols > INT64_MAX / 8 || !cvae__mul_ok(k, cout, &kc) || kc > INT_MAX)
+        !cvae__mul_ok(ckk, np, &cols) || cols > INT64_MAX / 8 || !cvae__mul_ok(ctot, np, &ycols) ||
+        ycols > INT64_MAX / 8 || !cvae__mul_ok(k, cout, &kc) || kc > INT_MAX || ctot > INT_MAX)
         return cvae__error(CVAE_ERR_SHAPE, "%s: extents exceed the BLAS int range", fn);
     return CVAE_OK;
 }
@@ -171,66 +238,86 @@ static cvae_status check_args(const char *fn, cvae_tape *t, const cvae_tensor *x
         return CVAE_ERR_NOMEM;                                                                     \
     } while (0)
 
-cvae_status cvae__op_conditional_conv2d_algo(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
-                                             cvae_tensor *table, cvae_tensor *bias,
-                                             const cvae_conv_opts *o, cvae__cconv_algo algo,
-                                             cvae_tensor **y, cvae__cconv_algo *used)
+cvae_status cvae__op_cond_conv2d_shared(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
+                                        cvae_tensor *w, cvae_tensor *b, cvae_tensor *table,
+                                        cvae_tensor *bias, const cvae_conv_opts *o,
+                                        cvae__cconv_algo algo, cvae_tensor **y,
+                                        cvae__cconv_algo *used)
 {
     static const char *fn = "cvae_op_conditional_conv2d";
     cvae_conv_geom g;
-    CVAE_TRY(check_args(fn, t, x, labels, table, bias, o, y, &g));
+    CVAE_TRY(check_args(fn, t, x, labels, w, b, table, bias, o, y, &g));
     const int64_t n = x->shape[0], k = table->shape[0], cout = table->shape[1];
+    const int64_t cl = w ? w->shape[0] : 0, ctot = cl + cout;
     const int64_t p = g.ho * g.wo, np = n * p, ckk = g.c * g.kh * g.kw;
     int64_t kc_np;
     if (algo == CVAE__CCONV_ALL_K && !cvae__mul_ok(k * cout, np, &kc_np))
         return cvae__error(CVAE_ERR_SHAPE, "%s: all-K buffer size overflows", fn);
 
     cvae_tape_mark m_start = cvae__tape_mark(t);
-    cvae_tensor *in[3] = {x, table, bias};
-    const int n_in = bias ? 3 : 2;
-    const int64_t shape[4] = {n, cout, g.ho, g.wo};
+    cvae_tensor *in[5] = {x, table, bias, w, b};
+    const int64_t shape[4] = {n, ctot, g.ho, g.wo};
     cvae_tensor *out;
-    CVAE_TRY(cvae__tape_output(t, 4, shape, in, n_in, &out));
+    CVAE_TRY(cvae__tape_output(t, 4, shape, in, 5, &out));
     cvae_tape_mark m0 = cvae__tape_mark(t);
-    const bool record = cvae__needs_grad(out), keep_cols = record && cvae__needs_grad(table);
+    const bool record = cvae__needs_grad(out);
+    const bool keep_cols = record && (cvae__needs_grad(table) || cvae__needs_grad(w));
     cvae__label_groups gr;
     if (cvae__group_labels(t, labels, n, k, &gr)) FAIL_NOMEM();
     if (algo == CVAE__CCONV_AUTO) algo = cvae__cconv_choose(k, cout, ckk, gr.n_groups, n);
+    const int all_k = algo == CVAE__CCONV_ALL_K;
+    const int64_t maxg = max_group(&gr);
+    /* grouped without a weight gradient: lowering and output one group at a time (cache-sized) */
     float *cols = keep_cols ? cvae__tape_floats(t, ckk * np, fn) : NULL;
     if (keep_cols && !cols) FAIL_NOMEM();
     cvae_tape_mark m1 = cvae__tape_mark(t);
-    if (!keep_cols && !(cols = cvae__tape_floats(t, ckk * np, fn))) FAIL_NOMEM();
-    const int all_k = algo == CVAE__CCONV_ALL_K;
-    float *ys = cvae__tape_floats(t, (all_k ? k * cout : cout) * np, fn);
+    if (!keep_cols && !(cols = cvae__tape_floats(t, ckk * (all_k ? np : maxg * p), fn)))
+        FAIL_NOMEM();
+    float *ys = cvae__tape_floats(t, all_k ? (k * cout + cl) * np : ctot * maxg * p, fn);
     if (!ys) FAIL_NOMEM();
+    const float *bd = bias ? bias->data : NULL, *lb = b ? b->data : NULL;
 
-    cvae__im2col(cols, x->data, gr.order, n, &g);
     if (all_k) {
+        cvae__im2col(cols, x->data, gr.order, n, &g);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(k * cout), (int)np, (int)ckk,
                     1.0f, table->data, (int)ckk, cols, (int)np, 0.0f, ys, (int)np);
+        float *yl = ys + k * cout * np;
+        if (cl)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cl, (int)np, (int)ckk, 1.0f,
+                        w->data, (int)ckk, cols, (int)np, 0.0f, yl, (int)np);
+        for (int64_t gi = 0; gi < gr.n_groups; gi++) {
+            const int64_t l = gr.label[gi], off = gr.start[gi] * p;
+            if (cl) scatter_group(out->data, yl + off, np, lb, cl, 0, ctot, &gr, gi, p);
+            scatter_group(out->data, ys + l * cout * np + off, np, bd ? bd + l * cout : NULL, cout,
+                          cl, ctot, &gr, gi, p);
+        }
     } else {
         for (int64_t gi = 0; gi < gr.n_groups; gi++) {
-            const int64_t s0 = gr.start[gi], cn = (gr.start[gi + 1] - s0) * p;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cout, (int)cn, (int)ckk, 1.0f,
-                        table->data + (int64_t)gr.label[gi] * cout * ckk, (int)ckk, cols + s0 * p,
-                        (int)np, 0.0f, ys + s0 * p, (int)np);
+            const int64_t s0 = gr.start[gi], ng = gr.start[gi + 1] - s0, cn = ng * p;
+            const int64_t l = gr.label[gi];
+            float *cg = keep_cols ? cols + ckk * s0 * p : cols;
+            cvae__im2col(cg, x->data, gr.order + s0, ng, &g);
+            if (cl)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cl, (int)cn, (int)ckk,
+                            1.0f, w->data, (int)ckk, cg, (int)cn, 0.0f, ys, (int)cn);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cout, (int)cn, (int)ckk,
+                        1.0f, table->data + l * cout * ckk, (int)ckk, cg, (int)cn, 0.0f,
+                        ys + cl * cn, (int)cn);
+            if (cl) scatter_group(out->data, ys, cn, lb, cl, 0, ctot, &gr, gi, p);
+            scatter_group(out->data, ys + cl * cn, cn, bd ? bd + l * cout : NULL, cout, cl, ctot,
+                          &gr, gi, p);
         }
     }
-    scatter_out(out->data, ys, bias ? bias->data : NULL, &gr, n, cout, p, all_k);
     cvae__tape_release(t, m1);
 
     if (record) {
         cconv_ctx *c;
-        cvae_status st = cvae__tape_record(t, cconv_backward, out, in, n_in, sizeof *c, (void **)&c);
+        cvae_status st = cvae__tape_record(t, cconv_backward, out, in, 5, sizeof *c, (void **)&c);
         if (st) {
             cvae__tape_release(t, m_start);
             return st;
         }
-        c->g = g;
-        c->n = n;
-        c->cout = cout;
-        c->gr = gr;
-        c->cols = keep_cols ? cols : NULL;
+        *c = (cconv_ctx){g, n, cl, cout, gr, keep_cols ? cols : NULL, !all_k};
     } else {
         cvae__tape_release(t, m0);
     }
@@ -239,10 +326,19 @@ cvae_status cvae__op_conditional_conv2d_algo(cvae_tape *t, cvae_tensor *x, const
     return CVAE_OK;
 }
 
+cvae_status cvae__op_conditional_conv2d_algo(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
+                                             cvae_tensor *table, cvae_tensor *bias_table,
+                                             const cvae_conv_opts *o, cvae__cconv_algo algo,
+                                             cvae_tensor **y, cvae__cconv_algo *used)
+{
+    return cvae__op_cond_conv2d_shared(t, x, labels, NULL, NULL, table, bias_table, o, algo, y,
+                                       used);
+}
+
 cvae_status cvae_op_conditional_conv2d(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
                                        cvae_tensor *table, cvae_tensor *bias_table,
                                        const cvae_conv_opts *o, cvae_tensor **y)
 {
-    return cvae__op_conditional_conv2d_algo(t, x, labels, table, bias_table, o, CVAE__CCONV_AUTO, y,
-                                            NULL);
+    return cvae__op_cond_conv2d_shared(t, x, labels, NULL, NULL, table, bias_table, o,
+                                       CVAE__CCONV_AUTO, y, NULL);
 }

@@ -44,11 +44,22 @@ cvae_status cvae__op_conditional_conv2d_algo(cvae_tape *t, cvae_tensor *x, const
                                              const cvae_conv_opts *o, cvae__cconv_algo algo,
                                              cvae_tensor **y, cvae__cconv_algo *used);
 
+/* The same op with ordinary learned filters sharing the lowering of x:
+ * y[n] = concat over channels (conv(x[n], w) + b, conv(x[n], table[l_n]) + bias_table[l_n]).
+ * w: [Cl, Cin, kH, kW] or NULL (Cl = 0), b: [Cl] or NULL (needs w) -> y: [N, Cl + Cout, Ho, Wo].
+ * Per label present: one lowering of its samples, GEMMs against w and table[l]. */
+cvae_status cvae__op_cond_conv2d_shared(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
+                                        cvae_tensor *w, cvae_tensor *b, cvae_tensor *table,
+                                        cvae_tensor *bias_table, const cvae_conv_opts *o,
+                                        cvae__cconv_algo algo, cvae_tensor **y,
+                                        cvae__cconv_algo *used);
+
 /* ---- plain references: per-sample direct loops (no GEMM, no lowering) ----
  * g describes one sample's convolution (g->c = Cin, H, W -> Ho, Wo). Backward
  * functions accumulate (+=) into every non-NULL output. */
 
-/* y: [N, Cout, Ho, Wo] from x: [N, Cin, H, W], table: [K, Cout, Cin, kH, kW], bias: [K, Cout] or NULL. */
+/* y: [N, Cout, Ho, Wo] from x: [N, Cin, H, W], table: [K, Cout, Cin, kH, kW], bias: [K, Cout] or
+ * NULL. */
 void cvae__cconv2d_forward_ref(float *y, const float *x, const int32_t *labels, const float *table,
                                const float *bias, int64_t n, int64_t cout, const cvae_conv_geom *g);
 void cvae__cconv2d_backward_ref(float *dx, float *dtable, float *dbias, const float *dy,
@@ -67,8 +78,8 @@ void cvae__cconv2d_soft_backward_ref(float *dx, float *dtable, float *dbias, flo
 /* Transposed: x: [N, Cin, H, W], table: [K, Cin, Cout, kH, kW] -> y: [N, Cout, Ho, Wo];
  * gt describes the adjoint convolution y -> x (gt->c = Cout, gt->h = Ho, gt->w = Wo,
  * gt->ho = H, gt->wo = W). */
-void cvae__cconvt2d_forward_ref(float *y, const float *x, const int32_t *labels,
-                                const float *table, const float *bias, int64_t n, int64_t cin,
+void cvae__cconvt2d_forward_ref(float *y, const float *x, const int32_t *labels, const float *table,
+                                const float *bias, int64_t n, int64_t cin,
                                 const cvae_conv_geom *gt);
 void cvae__cconvt2d_backward_ref(float *dx, float *dtable, float *dbias, const float *dy,
                                  const float *x, const int32_t *labels, const float *table,
@@ -77,6 +88,6 @@ void cvae__cconvt2d_backward_ref(float *dx, float *dtable, float *dbias, const f
 /* Geometry of a transposed convolution of x: [., Cin, H, W] by a kernel kH x kW:
  * fills *gt (the adjoint convolution, as above); CVAE_ERR_SHAPE / INVALID_ARG naming fn. */
 cvae_status cvae__cconvt_geom(cvae_conv_geom *gt, const char *fn, int64_t cout, int64_t h,
-                                      int64_t w, int64_t kh, int64_t kw, const cvae_conv_opts *o);
+                              int64_t w, int64_t kh, int64_t kw, const cvae_conv_opts *o);
 
 #endif

@@ -10,7 +10,8 @@ static int64_t tap(int64_t o, int64_t i, int64_t stride, int64_t pad, int64_t di
 }
 
 /* One output element of conv(x_n, w) (no bias): x_n: [C, H, W], w: [C, kH, kW]. */
-static double conv_at(const float *xn, const float *w, int64_t oy, int64_t ox, const cvae_conv_geom *g)
+static double conv_at(const float *xn, const float *w, int64_t oy, int64_t ox,
+                      const cvae_conv_geom *g)
 {
     double s = 0.0;
     for (int64_t c = 0; c < g->c; c++)
@@ -72,8 +73,8 @@ void cvae__cconv2d_backward_ref(float *dx, float *dtable, float *dbias, const fl
                 for (int64_t ox = 0; ox < g->wo; ox++) {
                     double gy = dy[(s * cout + co) * p + oy * g->wo + ox];
                     if (dbias) dbias[row] += (float)gy;
-                    conv_at_backward(dx ? dx + s * img : NULL, dtable ? dtable + row * ckk : NULL, gy,
-                                     x + s * img, table + row * ckk, oy, ox, g);
+                    conv_at_backward(dx ? dx + s * img : NULL, dtable ? dtable + row * ckk : NULL,
+                                     gy, x + s * img, table + row * ckk, oy, ox, g);
                 }
         }
 }
@@ -126,9 +127,8 @@ void cvae__cconv2d_soft_backward_ref(float *dx, float *dtable, float *dbias, flo
 
 /* For the transposed convolution, y position (oy, ox) receives x position
  * (iy, ix) through tap (i, j) when oy = iy*stride - pad + i*dil. */
-void cvae__cconvt2d_forward_ref(float *y, const float *x, const int32_t *labels,
-                                const float *table, const float *bias, int64_t n, int64_t cin,
-                                const cvae_conv_geom *gt)
+void cvae__cconvt2d_forward_ref(float *y, const float *x, const int32_t *labels, const float *table,
+                                const float *bias, int64_t n, int64_t cin, const cvae_conv_geom *gt)
 {
     const int64_t cout = gt->c, kk = gt->kh * gt->kw;
     const int64_t h = gt->ho, w = gt->wo, ho = gt->h, wo = gt->w;
@@ -176,11 +176,12 @@ void cvae__cconvt2d_backward_ref(float *dx, float *dtable, float *dbias, const f
                     double gx = 0.0;
                     for (int64_t co = 0; co < cout; co++)
                         for (int64_t i = 0; i < gt->kh; i++) {
-                            int64_t oy = tap(iy, i, gt->o.stride_h, gt->o.pad_top, gt->o.dilation_h, ho);
+                            int64_t oy =
+                                tap(iy, i, gt->o.stride_h, gt->o.pad_top, gt->o.dilation_h, ho);
                             if (oy < 0) continue;
                             for (int64_t j = 0; j < gt->kw; j++) {
-                                int64_t ox =
-                                    tap(ix, j, gt->o.stride_w, gt->o.pad_left, gt->o.dilation_w, wo);
+                                int64_t ox = tap(ix, j, gt->o.stride_w, gt->o.pad_left,
+                                                 gt->o.dilation_w, wo);
                                 if (ox < 0) continue;
                                 int64_t wi = off + ((ci * cout + co) * gt->kh + i) * gt->kw + j;
                                 double g = dy[((s * cout + co) * ho + oy) * wo + ox];

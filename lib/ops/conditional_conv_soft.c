@@ -32,7 +32,8 @@ static cvae_status soft_backward(cvae_tape *t, const cvae_node *nd)
         for (int64_t l = 0; l < k; l++) {
             double acc = 0.0;
             for (int64_t co = 0; co < cout; co++) {
-                const float *gy = dy + (s * cout + co) * p, *yk = c->yall + (l * cout + co) * np + s * p;
+                const float *gy = dy + (s * cout + co) * p,
+                            *yk = c->yall + (l * cout + co) * np + s * p;
                 const float bb = b ? b[l * cout + co] : 0.0f;
                 float part = 0.0f;
                 for (int64_t q = 0; q < p; q++) part += gy[q] * (yk[q] + bb);
@@ -40,18 +41,24 @@ static cvae_status soft_backward(cvae_tape *t, const cvae_node *nd)
             }
             da[s * k + l] += (float)acc;
         }
-    for (int64_t s = 0; db && s < n; s++)
+    for (int64_t l = 0; db && l < k; l++)
         for (int64_t co = 0; co < cout; co++) {
-            const float *gy = dy + (s * cout + co) * p;
-            float sum = 0.0f;
-            for (int64_t q = 0; q < p; q++) sum += gy[q];
-            for (int64_t l = 0; l < k; l++) db[l * cout + co] += a[s * k + l] * sum;
+            double acc = 0.0;
+            for (int64_t s = 0; s < n; s++) {
+                const float *gy = dy + (s * cout + co) * p;
+                double sum = 0.0;
+                for (int64_t q = 0; q < p; q++) sum += gy[q];
+                acc += a[s * k + l] * sum;
+            }
+            db[l * cout + co] += (float)acc;
         }
     if (!dx && !dt) return CVAE_OK;
 
     cvae_tape_mark m = cvae__tape_mark(t);
     float *dyall = cvae__tape_floats(t, kc * np, "cvae_op_conditional_conv2d_soft backward");
-    float *dcols = dx && dyall ? cvae__tape_floats(t, ckk * np, "cvae_op_conditional_conv2d_soft backward") : NULL;
+    float *dcols = dx && dyall
+                       ? cvae__tape_floats(t, ckk * np, "cvae_op_conditional_conv2d_soft backward")
+                       : NULL;
     if (!dyall || (dx && !dcols)) {
         cvae__tape_release(t, m);
         return CVAE_ERR_NOMEM;
@@ -64,8 +71,8 @@ static cvae_status soft_backward(cvae_tape *t, const cvae_node *nd)
                 for (int64_t q = 0; q < p; q++) dst[q] = w * gy[q];
             }
     if (dt)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)kc, (int)ckk, (int)np, 1.0f, dyall,
-                    (int)np, c->cols, (int)np, 1.0f, dt, (int)ckk);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)kc, (int)ckk, (int)np, 1.0f,
+                    dyall, (int)np, c->cols, (int)np, 1.0f, dt, (int)ckk);
     if (dx) {
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)np, (int)kc, 1.0f,
                     table->data, (int)ckk, dyall, (int)np, 0.0f, dcols, (int)np);
@@ -101,8 +108,8 @@ static cvae_status check_soft(const char *fn, cvae_tape *t, const cvae_tensor *x
     snprintf(what, sizeof what, "%s: alpha", fn);
     CVAE_TRY(cvae_tensor_check_finite(alpha, what));
     if (table->shape[2] != x->shape[1])
-        return cvae__error(CVAE_ERR_SHAPE, "%s: table %s has Cin %lld but x %s has %lld channels", fn,
-                           cvae__shape_str(table, s1, sizeof s1), (long long)table->shape[2],
+        return cvae__error(CVAE_ERR_SHAPE, "%s: table %s has Cin %lld but x %s has %lld channels",
+                           fn, cvae__shape_str(table, s1, sizeof s1), (long long)table->shape[2],
                            cvae__shape_str(x, s2, sizeof s2), (long long)x->shape[1]);
     if (bias && (bias->ndim != 2 || bias->shape[0] != k || bias->shape[1] != cout))
         return cvae__error(CVAE_ERR_SHAPE, "%s: bias_table %s must be [K, Cout] = [%lld, %lld]", fn,
@@ -136,7 +143,8 @@ cvae_status cvae_op_conditional_conv2d_soft(cvae_tape *t, cvae_tensor *x, cvae_t
     CVAE_TRY(cvae__tape_output(t, 4, shape, in, n_in, &out));
     cvae_tape_mark m0 = cvae__tape_mark(t);
     const bool record = cvae__needs_grad(out);
-    const bool keep_cols = record && cvae__needs_grad(table), keep_y = record && cvae__needs_grad(alpha);
+    const bool keep_cols = record && cvae__needs_grad(table),
+               keep_y = record && cvae__needs_grad(alpha);
     float *cols = NULL, *yall = NULL;
     bool ok = true;
     if (keep_cols) ok = (cols = cvae__tape_floats(t, ckk * np, fn)) != NULL;
@@ -157,7 +165,8 @@ cvae_status cvae_op_conditional_conv2d_soft(cvae_tape *t, cvae_tensor *x, cvae_t
         for (int64_t co = 0; co < cout; co++) {
             float *dst = out->data + (s * cout + co) * p;
             float b = 0.0f;
-            for (int64_t l = 0; l < k; l++) b += bias ? a[s * k + l] * bias->data[l * cout + co] : 0.0f;
+            for (int64_t l = 0; l < k; l++)
+                b += bias ? a[s * k + l] * bias->data[l * cout + co] : 0.0f;
             for (int64_t q = 0; q < p; q++) dst[q] = b;
             for (int64_t l = 0; l < k; l++) {
                 const float w = a[s * k + l], *src = yall + (l * cout + co) * np + s * p;

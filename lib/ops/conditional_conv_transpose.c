@@ -1,6 +1,8 @@
 /* cvae_op_conditional_conv_transpose2d: y[n] = conv_transpose(x[n], table[l_n]) + bias[l_n].
  * Samples grouped by label as in the forward op; per label present one GEMM
- * cols_g = table[l]^T [Cout kH kW, Cin] x X_g [Cin, n_l H W], then one col2im of the batch. */
+ * cols_g = table[l]^T [Cout kH kW, Cin] x X_g [Cin, n_l H W] and a col2im of the
+ * group. X is gathered group-blocked (group g a compact [Cin, n_g H W] matrix),
+ * the layout that keeps the per-label GEMMs fast (see conditional_conv.c). */
 #include <cblas.h>
 #include <limits.h>
 
@@ -19,10 +21,10 @@ cvae_status cvae__cconvt_geom(cvae_conv_geom *gt, const char *fn, int64_t cout, 
                            fn, o->output_pad_h, o->output_pad_w);
     if (o->pad_top < 0 || o->pad_bottom < 0 || o->pad_left < 0 || o->pad_right < 0)
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: negative padding", fn);
-    int64_t ho = (h - 1) * o->stride_h - o->pad_top - o->pad_bottom + (int64_t)o->dilation_h * (kh - 1) +
-                 o->output_pad_h + 1;
-    int64_t wo = (w - 1) * o->stride_w - o->pad_left - o->pad_right + (int64_t)o->dilation_w * (kw - 1) +
-                 o->output_pad_w + 1;
+    int64_t ho = (h - 1) * o->stride_h - o->pad_top - o->pad_bottom +
+                 (int64_t)o->dilation_h * (kh - 1) + o->output_pad_h + 1;
+    int64_t wo = (w - 1) * o->stride_w - o->pad_left - o->pad_right +
+                 (int64_t)o->dilation_w * (kw - 1) + o->output_pad_w + 1;
     if (ho < 1 || wo < 1)
         return cvae__error(CVAE_ERR_SHAPE, "%s: padding leaves an empty output (%lldx%lld)", fn,
                            (long long)ho, (long long)wo);
@@ -36,7 +38,7 @@ typedef struct cconvt_ctx {
     cvae_conv_geom gt;
     int64_t n, cin;
     cvae__label_groups gr;
-    float *xs; /* [Cin, N H W] in group order; NULL when the table needs no gradient */
+    float *xs; /* group-blocked [Cin, n_g H W] per group; NULL when the table needs no gradient */
 } cconvt_ctx;
 
 static cvae_status cconvt_backward(cvae_tape *t, const cvae_node *nd)
@@ -45,7 +47,7 @@ static cvae_status cconvt_backward(cvae_tape *t, const cvae_node *nd)
     cvae_tensor *x = nd->in[0], *table = nd->in[1], *bias = nd->n_in > 2 ? nd->in[2] : NULL;
     const cvae_conv_geom *gt = &c->gt;
     const cvae__label_groups *gr = &c->gr;
-    const int64_t n = c->n, cin = c->cin, cout = gt->c, hw = gt->ho * gt->wo, nhw = n * hw;
+    const int64_t cin = c->cin, cout = gt->c, hw = gt->ho * gt->wo;
     const int64_t ckk = cout * gt->kh * gt->kw, p = gt->h * gt->w;
     const float *dy = nd->out->grad;
     float *dx = NULL, *dt = NULL, *db = NULL;
@@ -53,48 +55,53 @@ static cvae_status cconvt_backward(cvae_tape *t, const cvae_node *nd)
     if (cvae__needs_grad(table) && !(dt = cvae__tape_grad(t, table))) return CVAE_ERR_NOMEM;
     if (cvae__needs_grad(bias) && !(db = cvae__tape_grad(t, bias))) return CVAE_ERR_NOMEM;
 
-    if (db)
-        for (int64_t gi = 0; gi < gr->n_groups; gi++)
-            for (int64_t s = gr->start[gi]; s < gr->start[gi + 1]; s++)
-                for (int64_t co = 0; co < cout; co++) {
-                    const float *src = dy + (gr->order[s] * cout + co) * p;
-                    float acc = 0.0f;
-                    for (int64_t q = 0; q < p; q++) acc += src[q];
-                    db[gr->label[gi] * cout + co] += acc;
-                }
+    for (int64_t gi = 0; db && gi < gr->n_groups; gi++)
+        for (int64_t co = 0; co < cout; co++) {
+            double acc = 0.0;
+            for (int64_t s = gr->start[gi]; s < gr->start[gi + 1]; s++) {
+                const float *src = dy + (gr->order[s] * cout + co) * p;
+                for (int64_t q = 0; q < p; q++) acc += src[q];
+            }
+            db[gr->label[gi] * cout + co] += (float)acc;
+        }
     if (!dx && !dt) return CVAE_OK;
 
+    int64_t maxg = 0;
+    for (int64_t gi = 0; gi < gr->n_groups; gi++)
+        if (gr->start[gi + 1] - gr->start[gi] > maxg) maxg = gr->start[gi + 1] - gr->start[gi];
     cvae_tape_mark m = cvae__tape_mark(t);
-    float *dcols = cvae__tape_floats(t, ckk * nhw, "cvae_op_conditional_conv_transpose2d backward");
-    float *dxs = dx && dcols ? cvae__tape_floats(t, cin * nhw, "cvae_op_conditional_conv_transpose2d backward") : NULL;
+    float *dcols =
+        cvae__tape_floats(t, ckk * maxg * hw, "cvae_op_conditional_conv_transpose2d backward");
+    float *dxs = dx && dcols ? cvae__tape_floats(t, cin * maxg * hw,
+                                                 "cvae_op_conditional_conv_transpose2d backward")
+                             : NULL;
     if (!dcols || (dx && !dxs)) {
         cvae__tape_release(t, m);
         return CVAE_ERR_NOMEM;
     }
-    cvae__im2col(dcols, dy, gr->order, n, gt);
     for (int64_t gi = 0; gi < gr->n_groups; gi++) {
-        const int64_t s0 = gr->start[gi], cn = (gr->start[gi + 1] - s0) * hw;
+        const int64_t s0 = gr->start[gi], ng = gr->start[gi + 1] - s0, cn = ng * hw;
         const int64_t woff = (int64_t)gr->label[gi] * cin * ckk;
+        cvae__im2col(dcols, dy, gr->order + s0, ng, gt);
         if (dt)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cin, (int)ckk, (int)cn, 1.0f,
-                        c->xs + s0 * hw, (int)nhw, dcols + s0 * hw, (int)nhw, 1.0f, dt + woff, (int)ckk);
-        if (dx)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cin, (int)cn, (int)ckk, 1.0f,
-                        table->data + woff, (int)ckk, dcols + s0 * hw, (int)nhw, 0.0f, dxs + s0 * hw,
-                        (int)nhw);
+                        c->xs + cin * s0 * hw, (int)cn, dcols, (int)cn, 1.0f, dt + woff, (int)ckk);
+        if (!dx) continue;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cin, (int)cn, (int)ckk, 1.0f,
+                    table->data + woff, (int)ckk, dcols, (int)cn, 0.0f, dxs, (int)cn);
+        for (int64_t s = s0; s < s0 + ng; s++)
+            for (int64_t ci = 0; ci < cin; ci++) {
+                float *dst = dx + (gr->order[s] * cin + ci) * hw;
+                const float *src = dxs + ci * cn + (s - s0) * hw;
+                for (int64_t q = 0; q < hw; q++) dst[q] += src[q];
+            }
     }
-    for (int64_t s = 0; dx && s < n; s++)
-        for (int64_t ci = 0; ci < cin; ci++) {
-            float *dst = dx + (gr->order[s] * cin + ci) * hw;
-            const float *src = dxs + ci * nhw + s * hw;
-            for (int64_t q = 0; q < hw; q++) dst[q] += src[q];
-        }
     cvae__tape_release(t, m);
     return CVAE_OK;
 }
 
-static cvae_status check_t(const char *fn, cvae_tape *t, const cvae_tensor *x, const int32_t *labels,
-                           const cvae_tensor *table, const cvae_tensor *bias,
+static cvae_status check_t(const char *fn, cvae_tape *t, const cvae_tensor *x,
+                           const int32_t *labels, const cvae_tensor *table, const cvae_tensor *bias,
                            const cvae_conv_opts *o, cvae_tensor **y, cvae_conv_geom *gt)
 {
     CVAE_CHECK_NULL(t, fn);
@@ -113,8 +120,8 @@ static cvae_status check_t(const char *fn, cvae_tape *t, const cvae_tensor *x, c
     const int64_t n = x->shape[0], k = table->shape[0], cout = table->shape[2];
     CVAE_TRY(cvae__check_labels(labels, n, k, fn));
     if (table->shape[1] != x->shape[1])
-        return cvae__error(CVAE_ERR_SHAPE, "%s: table %s has Cin %lld but x %s has %lld channels", fn,
-                           cvae__shape_str(table, s1, sizeof s1), (long long)table->shape[1],
+        return cvae__error(CVAE_ERR_SHAPE, "%s: table %s has Cin %lld but x %s has %lld channels",
+                           fn, cvae__shape_str(table, s1, sizeof s1), (long long)table->shape[1],
                            cvae__shape_str(x, s2, sizeof s2), (long long)x->shape[1]);
     if (bias && (bias->ndim != 2 || bias->shape[0] != k || bias->shape[1] != cout))
         return cvae__error(CVAE_ERR_SHAPE, "%s: bias_table %s must be [K, Cout] = [%lld, %lld]", fn,
@@ -131,9 +138,10 @@ static cvae_status check_t(const char *fn, cvae_tape *t, const cvae_tensor *x, c
     return CVAE_OK;
 }
 
-cvae_status cvae_op_conditional_conv_transpose2d(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
-                                                 cvae_tensor *table, cvae_tensor *bias,
-                                                 const cvae_conv_opts *o, cvae_tensor **y)
+cvae_status cvae_op_conditional_conv_transpose2d(cvae_tape *t, cvae_tensor *x,
+                                                 const int32_t *labels, cvae_tensor *table,
+                                                 cvae_tensor *bias, const cvae_conv_opts *o,
+                                                 cvae_tensor **y)
 {
     static const char *fn = "cvae_op_conditional_conv_transpose2d";
     cvae_conv_geom gt;
@@ -151,28 +159,32 @@ cvae_status cvae_op_conditional_conv_transpose2d(cvae_tape *t, cvae_tensor *x, c
     const bool record = cvae__needs_grad(out), keep_xs = record && cvae__needs_grad(table);
     cvae__label_groups gr;
     bool ok = cvae__group_labels(t, labels, n, k, &gr) == CVAE_OK;
+    int64_t maxg = 0;
+    for (int64_t gi = 0; ok && gi < gr.n_groups; gi++)
+        if (gr.start[gi + 1] - gr.start[gi] > maxg) maxg = gr.start[gi + 1] - gr.start[gi];
     float *xs = NULL, *cols = NULL;
     if (ok && keep_xs) ok = (xs = cvae__tape_floats(t, cin * nhw, fn)) != NULL;
     cvae_tape_mark m1 = cvae__tape_mark(t);
-    if (ok && !xs) ok = (xs = cvae__tape_floats(t, cin * nhw, fn)) != NULL;
-    if (ok) ok = (cols = cvae__tape_floats(t, ckk * nhw, fn)) != NULL;
+    if (ok && !xs) ok = (xs = cvae__tape_floats(t, cin * maxg * hw, fn)) != NULL;
+    if (ok) ok = (cols = cvae__tape_floats(t, ckk * maxg * hw, fn)) != NULL;
     if (!ok) {
         cvae__tape_release(t, m_start);
         return CVAE_ERR_NOMEM;
     }
 
-    for (int64_t s = 0; s < n; s++)
-        for (int64_t ci = 0; ci < cin; ci++)
-            memcpy(xs + ci * nhw + s * hw, x->data + (gr.order[s] * cin + ci) * hw,
-                   (size_t)hw * sizeof(float));
-    for (int64_t gi = 0; gi < gr.n_groups; gi++) {
-        const int64_t s0 = gr.start[gi], cn = (gr.start[gi + 1] - s0) * hw;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)cn, (int)cin, 1.0f,
-                    table->data + (int64_t)gr.label[gi] * cin * ckk, (int)ckk, xs + s0 * hw, (int)nhw,
-                    0.0f, cols + s0 * hw, (int)nhw);
-    }
     memset(out->data, 0, (size_t)out->size * sizeof(float));
-    cvae__col2im(out->data, cols, gr.order, n, &gt);
+    for (int64_t gi = 0; gi < gr.n_groups; gi++) {
+        const int64_t s0 = gr.start[gi], ng = gr.start[gi + 1] - s0, cn = ng * hw;
+        float *xg = keep_xs ? xs + cin * s0 * hw : xs;
+        for (int64_t s = s0; s < s0 + ng; s++)
+            for (int64_t ci = 0; ci < cin; ci++)
+                memcpy(xg + ci * cn + (s - s0) * hw, x->data + (gr.order[s] * cin + ci) * hw,
+                       (size_t)hw * sizeof(float));
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)cn, (int)cin, 1.0f,
+                    table->data + (int64_t)gr.label[gi] * cin * ckk, (int)ckk, xg, (int)cn, 0.0f,
+                    cols, (int)cn);
+        cvae__col2im(out->data, cols, gr.order + s0, ng, &gt);
+    }
     for (int64_t gi = 0; bias && gi < gr.n_groups; gi++)
         for (int64_t s = gr.start[gi]; s < gr.start[gi + 1]; s++)
             for (int64_t co = 0; co < cout; co++) {
@@ -184,7 +196,8 @@ cvae_status cvae_op_conditional_conv_transpose2d(cvae_tape *t, cvae_tensor *x, c
 
     if (record) {
         cconvt_ctx *c;
-        cvae_status st = cvae__tape_record(t, cconvt_backward, out, in, n_in, sizeof *c, (void **)&c);
+        cvae_status st =
+            cvae__tape_record(t, cconvt_backward, out, in, n_in, sizeof *c, (void **)&c);
         if (st) {
             cvae__tape_release(t, m_start);
             return st;

@@ -14,9 +14,18 @@ cvae_adam_opts cvae_adam_opts_default(void)
     return o;
 }
 
-static bool finite_pos(float x) { return isfinite(x) && x > 0.0f; }
-static bool finite_nonneg(float x) { return isfinite(x) && x >= 0.0f; }
-static bool unit_interval(float x) { return x >= 0.0f && x < 1.0f; } /* false for NaN */
+static bool finite_pos(float x)
+{
+    return isfinite(x) && x > 0.0f;
+}
+static bool finite_nonneg(float x)
+{
+    return isfinite(x) && x >= 0.0f;
+}
+static bool unit_interval(float x)
+{
+    return x >= 0.0f && x < 1.0f;
+} /* false for NaN */
 
 static cvae_status check_params(const cvae_params *p, const char *fn)
 {
@@ -86,7 +95,8 @@ cvae_status cvae_optim_new_adam(cvae_params *params, const cvae_adam_opts *opts,
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: betas (%g, %g) must lie in [0, 1)", fn,
                            opts->beta1, opts->beta2);
     if (!finite_pos(opts->eps))
-        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: eps %g must be finite and > 0", fn, opts->eps);
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: eps %g must be finite and > 0", fn,
+                           opts->eps);
     if (!finite_nonneg(opts->weight_decay))
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: weight_decay %g must be finite and >= 0", fn,
                            opts->weight_decay);
@@ -171,7 +181,10 @@ float cvae_optim_lr(const cvae_optim *opt)
     return opt->kind == CVAE__OPTIM_SGD ? opt->sgd.lr : opt->adam.lr;
 }
 
-int64_t cvae_optim_step_count(const cvae_optim *opt) { return opt ? opt->step : 0; }
+int64_t cvae_optim_step_count(const cvae_optim *opt)
+{
+    return opt ? opt->step : 0;
+}
 
 cvae_status cvae_optim_set_step(cvae_optim *opt, int64_t step)
 {

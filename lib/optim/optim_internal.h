@@ -10,8 +10,8 @@ typedef enum { CVAE__OPTIM_SGD, CVAE__OPTIM_ADAM } cvae__optim_kind;
 struct cvae_optim {
     cvae__optim_kind kind;
     cvae_params *params;
-    int64_t numel;    /* size of the parameter block at creation */
-    float *m, *v;     /* numel floats each, or NULL when the method keeps none */
+    int64_t numel; /* size of the parameter block at creation */
+    float *m, *v;  /* numel floats each, or NULL when the method keeps none */
     int64_t step;
     cvae_sgd_opts sgd;
     cvae_adam_opts adam;

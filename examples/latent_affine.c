@@ -45,10 +45,9 @@ enum { N_L2 = sizeof L2 / sizeof L2[0] };
     } while (0)
 
 /* Matplotlib's tab10 colours, label 0..9. */
-static const uint8_t PALETTE[K][3] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},
-                                      {214, 39, 40},  {148, 103, 189}, {140, 86, 75},
-                                      {227, 119, 194}, {127, 127, 127}, {188, 189, 34},
-                                      {23, 190, 207}};
+static const uint8_t PALETTE[K][3] = {
+    {31, 119, 180}, {255, 127, 14},  {44, 160, 44},   {214, 39, 40},  {148, 103, 189},
+    {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
 
 typedef struct spread {
     double mean_norm, std[2]; /* mean ||v||, std of each axis */
@@ -209,8 +208,7 @@ int main(int argc, char **argv)
     if (ex_make_dir(out_dir)) return 1;
     CHECK(cvae_dataset_load_dir(dir, "train", &train));
     CHECK(cvae_dataset_load_dir(dir, "t10k", &test));
-    if (train->rows != 28 || train->cols != 28 || train->num_classes > K ||
-        test->num_classes > K) {
+    if (train->rows != 28 || train->cols != 28 || train->num_classes > K || test->num_classes > K) {
         fprintf(stderr, "latent_affine: expected 28x28 digits of at most %d classes\n", K);
         goto done;
     }
@@ -256,8 +254,7 @@ int main(int argc, char **argv)
         res[r].zp = spread_of(zp, test->n);
         for (int a = 0; a < 2; a++) {
             res[r].scale[a] = 0;
-            for (int k = 0; k < K; k++)
-                res[r].scale[a] += exp(m->log_scale->data[2 * k + a]) / K;
+            for (int k = 0; k < K; k++) res[r].scale[a] += exp(m->log_scale->data[2 * k + a]) / K;
         }
         printf("  test reconstruction %.2f nats/digit; exp(A) per label (axis 1, axis 2):\n   ",
                res[r].rec);

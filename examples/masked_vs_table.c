@@ -118,8 +118,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "masked_vs_table: expected 28x28 digits of at most %d classes\n", K);
         goto done;
     }
-    printf("%lld training digits from %s; K = %d classes, batch %d\n", (long long)train->n, dir,
-           K, batch);
+    printf("%lld training digits from %s; K = %d classes, batch %d\n", (long long)train->n, dir, K,
+           batch);
     CHECK(mvt_net_new(1, K, SEED, &nets[0]));
     CHECK(mvt_net_new(0, K, SEED, &nets[1]));
     CHECK(mvt_copy_weights(nets[0], nets[1]));
@@ -180,15 +180,16 @@ int main(int argc, char **argv)
         cvae_rng_fill_normal(SEED, 2, 0.0f, 1.0f, dy, (int64_t)hsize);
         for (int i = 0; i < batch; i++) labels[i] = train->labels[perm[i]];
         double sec;
-        for (int v = 0; v < 2; v++) CHECK(time_class_layer(nets[v], t, h0, batch, labels, dy, &sec));
+        for (int v = 0; v < 2; v++)
+            CHECK(time_class_layer(nets[v], t, h0, batch, labels, dy, &sec));
         for (int r = 0; r < LAYER_REPS; r++)
             for (int v = 0; v < 2; v++)
                 CHECK(time_class_layer(nets[v], t, h0, batch, labels, dy, &lt[v][r]));
         const double a = median(lt[0], LAYER_REPS), b = median(lt[1], LAYER_REPS);
         printf("\nper-class layer alone ([%d, 8, 28, 28], forward + backward, median of %d):\n",
                batch, LAYER_REPS);
-        printf("  masked %.2f ms   table %.2f ms   ratio %.1f (K = %d)\n", 1e3 * a, 1e3 * b,
-               a / b, K);
+        printf("  masked %.2f ms   table %.2f ms   ratio %.1f (K = %d)\n", 1e3 * a, 1e3 * b, a / b,
+               K);
     }
 
     /* 3. Train both from the same start on the same batches. */

@@ -190,7 +190,8 @@ int main(int argc, char **argv)
             printf("  %5d", c);
             for (int k = 0; k < m->k; k++) {
                 int count = 0;
-                for (int64_t i = 0; i < test->n; i++) count += test->labels[i] == c && choice[i] == k;
+                for (int64_t i = 0; i < test->n; i++)
+                    count += test->labels[i] == c && choice[i] == k;
                 printf(" %10d", count);
             }
             printf("\n");

@@ -99,7 +99,8 @@ static void test_losses_match_in_training(void **state)
     cvae_adam_opts ao = cvae_adam_opts_default();
     ao.lr = 3e-3f;
     cvae_optim *opt[2];
-    for (int v = 0; v < 2; v++) CVAE_OK_OR_FAIL(cvae_optim_new_adam(f.net[v]->params, &ao, &opt[v]));
+    for (int v = 0; v < 2; v++)
+        CVAE_OK_OR_FAIL(cvae_optim_new_adam(f.net[v]->params, &ao, &opt[v]));
     int64_t perm[4000];
     ex_shuffle(perm, f.ds->n, 9, 0);
     double max_rel = 0;
@@ -122,8 +123,8 @@ static void test_losses_match_in_training(void **state)
         if (step == 0) first = loss[1];
         last = loss[1];
     }
-    print_message("losses over %d steps: max rel difference %.2e (%.4f -> %.4f)\n", STEPS,
-                  max_rel, (double)first, (double)last);
+    print_message("losses over %d steps: max rel difference %.2e (%.4f -> %.4f)\n", STEPS, max_rel,
+                  (double)first, (double)last);
     assert_true(max_rel <= TOL);
     assert_true(last < first); /* and they did train */
     /* the trained per-class kernels still agree */

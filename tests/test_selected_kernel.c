@@ -161,8 +161,8 @@ static void test_fixed_kernels_never_change(void **state)
         }
         print_message("%s: loss %.3f -> %.3f\n", hard ? "hard" : "soft", first, last);
         assert_true(last < first);
-        assert_memory_equal(table0, m->table->data, tb);           /* fixed kernels */
-        assert_memory_not_equal(w0, m->conv1->weight->data, wb);   /* learned ones moved */
+        assert_memory_equal(table0, m->table->data, tb);         /* fixed kernels */
+        assert_memory_not_equal(w0, m->conv1->weight->data, wb); /* learned ones moved */
         free(table0);
         free(w0);
         cvae_optim_free(opt);

@@ -49,8 +49,7 @@ void la_net_free(la_net *m)
     free(m);
 }
 
-cvae_status la_encode(const la_net *m, cvae_tape *t, cvae_tensor *x, int training,
-                      cvae_tensor **z)
+cvae_status la_encode(const la_net *m, cvae_tape *t, cvae_tensor *x, int training, cvae_tensor **z)
 {
     cvae_tensor *h;
     cvae_status s = cvae_conv2d_forward(m->conv1, t, x, &h);
@@ -94,8 +93,8 @@ cvae_status la_decode(const la_net *m, cvae_tape *t, cvae_tensor *zp, cvae_tenso
     return s;
 }
 
-cvae_status la_loss(const la_net *m, cvae_tape *t, cvae_tensor *x, const int32_t *labels,
-                    float l2, cvae_tensor **loss, float *rec, float *pen, cvae_tensor **z)
+cvae_status la_loss(const la_net *m, cvae_tape *t, cvae_tensor *x, const int32_t *labels, float l2,
+                    cvae_tensor **loss, float *rec, float *pen, cvae_tensor **z)
 {
     const int64_t n = x->shape[0], flat[2] = {n, 784};
     const float inv_n = 1.0f / (float)n;

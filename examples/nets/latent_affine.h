@@ -29,8 +29,7 @@ cvae_status la_net_new(int k, uint64_t seed, la_net **out);
 void la_net_free(la_net *m);
 
 /* z: [N, 2] code of x: [N, 1, 28, 28]; training != 0: batch-norm batch statistics. */
-cvae_status la_encode(const la_net *m, cvae_tape *t, cvae_tensor *x, int training,
-                      cvae_tensor **z);
+cvae_status la_encode(const la_net *m, cvae_tape *t, cvae_tensor *x, int training, cvae_tensor **z);
 /* z': [N, 2] = tanh(exp(A onehot(y)) * z + B onehot(y) + b).  z: [N, 2], labels: [N]. */
 cvae_status la_affine(const la_net *m, cvae_tape *t, cvae_tensor *z, const int32_t *labels,
                       cvae_tensor **zp);
@@ -39,7 +38,7 @@ cvae_status la_decode(const la_net *m, cvae_tape *t, cvae_tensor *zp, cvae_tenso
 
 /* The training loss of x: [N, 1, 28, 28] with L2 weight l2 on the code;
  * rec and pen (may be NULL) receive its two terms. z (may be NULL) receives the code. */
-cvae_status la_loss(const la_net *m, cvae_tape *t, cvae_tensor *x, const int32_t *labels,
-                    float l2, cvae_tensor **loss, float *rec, float *pen, cvae_tensor **z);
+cvae_status la_loss(const la_net *m, cvae_tape *t, cvae_tensor *x, const int32_t *labels, float l2,
+                    cvae_tensor **loss, float *rec, float *pen, cvae_tensor **z);
 
 #endif

@@ -55,15 +55,13 @@ cvae_status mvt_net_new(int masked, int k, uint64_t seed, mvt_net **out)
         if (!s) s = cvae_init_fill(m->table, he, MVT_CH * 9, MVT_CH * 9, seed, 1);
     }
     if (!s) s = cvae_conv2d_new(p, "conv3", MVT_CH, MVT_CH, 3, 3, same, 1, he, seed, &m->conv3);
-    if (!s)
-        s = cvae_linear_new(p, "enc1", MVT_CH * 7 * 7, MVT_HIDDEN, 1, he, seed, &m->enc1);
+    if (!s) s = cvae_linear_new(p, "enc1", MVT_CH * 7 * 7, MVT_HIDDEN, 1, he, seed, &m->enc1);
     if (!s)
         s = cvae_linear_new(p, "enc2", MVT_HIDDEN, MVT_CODE, 1, CVAE_INIT_GLOROT_UNIFORM, seed,
                             &m->enc2);
     if (!s) s = cvae_linear_new(p, "dec1", MVT_CODE, MVT_HIDDEN, 1, he, seed, &m->dec1);
     if (!s) s = cvae_linear_new(p, "dec2", MVT_HIDDEN, 256, 1, he, seed, &m->dec2);
-    if (!s)
-        s = cvae_linear_new(p, "dec3", 256, 784, 1, CVAE_INIT_GLOROT_UNIFORM, seed, &m->dec3);
+    if (!s) s = cvae_linear_new(p, "dec3", 256, 784, 1, CVAE_INIT_GLOROT_UNIFORM, seed, &m->dec3);
     if (s) {
         mvt_net_free(m);
         return s;
@@ -108,8 +106,8 @@ cvae_status mvt_copy_weights(const mvt_net *src, mvt_net *dst)
     return CVAE_OK;
 }
 
-cvae_status mvt_class_layer(const mvt_net *m, cvae_tape *t, cvae_tensor *h,
-                            const int32_t *labels, cvae_tensor **y)
+cvae_status mvt_class_layer(const mvt_net *m, cvae_tape *t, cvae_tensor *h, const int32_t *labels,
+                            cvae_tensor **y)
 {
     const cvae_conv_opts same = cvae_conv_opts_make(1, 1);
     if (!m->masked)
@@ -189,8 +187,7 @@ static double grad_diff(const float *a, const float *b, int64_t n)
     return 0.0;
 }
 
-cvae_status mvt_grad_diff(const mvt_net *a, const mvt_net *b, double *max_rel,
-                          const char **worst)
+cvae_status mvt_grad_diff(const mvt_net *a, const mvt_net *b, double *max_rel, const char **worst)
 {
     if (!a || !b || !max_rel || a->k != b->k) return CVAE_ERR_INVALID_ARG;
     double best = 0;

@@ -25,8 +25,8 @@ typedef struct mvt_net {
     cvae_params *params;
     cvae_conv2d *conv1, *conv2, *conv3;
     cvae_batch_norm2d *bn1, *bn2;
-    cvae_conv2d *cls[MVT_MAX_K];       /* masked: W_k [8, 8, 3, 3], b_k [8] */
-    cvae_tensor *table, *table_bias;   /* table: [K, 8, 8, 3, 3], [K, 8] */
+    cvae_conv2d *cls[MVT_MAX_K];     /* masked: W_k [8, 8, 3, 3], b_k [8] */
+    cvae_tensor *table, *table_bias; /* table: [K, 8, 8, 3, 3], [K, 8] */
     cvae_linear *enc1, *enc2, *dec1, *dec2, *dec3;
 } mvt_net;
 
@@ -39,8 +39,8 @@ void mvt_net_free(mvt_net *m);
 cvae_status mvt_copy_weights(const mvt_net *src, mvt_net *dst);
 
 /* The per-class layer alone.  h: [N, 8, H, W] -> y: [N, 8, H, W] (before relu). */
-cvae_status mvt_class_layer(const mvt_net *m, cvae_tape *t, cvae_tensor *h,
-                            const int32_t *labels, cvae_tensor **y);
+cvae_status mvt_class_layer(const mvt_net *m, cvae_tape *t, cvae_tensor *h, const int32_t *labels,
+                            cvae_tensor **y);
 
 /* x: [N, 1, 28, 28] -> code: [N, 2], logits: [N, 784] (either output may be
  * NULL). training != 0: batch-norm batch statistics. */
@@ -53,7 +53,6 @@ cvae_status mvt_loss(const mvt_net *m, cvae_tape *t, cvae_tensor *x, const int32
 
 /* The largest ex_rel_diff between the gradients of a and b over all trainable
  * parameters (W_k compared with table[k]); *worst names it (may be NULL). */
-cvae_status mvt_grad_diff(const mvt_net *a, const mvt_net *b, double *max_rel,
-                          const char **worst);
+cvae_status mvt_grad_diff(const mvt_net *a, const mvt_net *b, double *max_rel, const char **worst);
 
 #endif

@@ -50,8 +50,8 @@ cvae_status sk_net_new(int k, int hard, int64_t h, int64_t w, uint64_t seed, sk_
         s = cvae_conv2d_new(p, "conv2", SK_CH, SK_CH2, 3, 3, same, 1, CVAE_INIT_HE_UNIFORM, seed,
                             &m->conv2);
     if (!s)
-        s = cvae_linear_new(p, "fc", SK_CH2 * pooled, SK_CLASSES, 1, CVAE_INIT_GLOROT_UNIFORM,
-                            seed, &m->fc);
+        s = cvae_linear_new(p, "fc", SK_CH2 * pooled, SK_CLASSES, 1, CVAE_INIT_GLOROT_UNIFORM, seed,
+                            &m->fc);
     if (s) {
         sk_net_free(m);
         return s;

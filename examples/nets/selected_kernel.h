@@ -19,9 +19,9 @@
 enum { SK_CH = 8, SK_CH2 = 16, SK_CLASSES = 10, SK_FILTERS = 4 };
 
 typedef struct sk_net {
-    int k;          /* kernels in the table, 1..SK_FILTERS */
-    int hard;       /* 0: softmax-weighted kernel, 1: argmax-selected kernel */
-    int64_t h, w;   /* input size, multiples of 4 */
+    int k;        /* kernels in the table, 1..SK_FILTERS */
+    int hard;     /* 0: softmax-weighted kernel, 1: argmax-selected kernel */
+    int64_t h, w; /* input size, multiples of 4 */
     cvae_params *params;
     cvae_conv2d *conv1;
     cvae_linear *head;

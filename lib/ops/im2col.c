@@ -151,37 +151,33 @@ static int phase_fits(const cvae_conv_geom *g, phase_plan *q)
     return q->sh * q->sw * q->plane <= PHASE_MAX;
 }
 
-/* First input column ix >= 0 with (ix + pad) % s == b. */
-static int64_t phase_first(int64_t b, int64_t pad, int64_t s) { return ((b - pad) % s + s) % s; }
+/* Element ix of padded row py lives in phase (py % sh, px % sw) at (py / sh, px / sw),
+ * px = ix + pad_left; both walked with counters (no division per element). */
+#define PHASE_WALK(BODY)                                                                           \
+    int64_t a = g->o.pad_top % q->sh, y = g->o.pad_top / q->sh;                                    \
+    const int64_t b0 = g->o.pad_left % q->sw, x0 = g->o.pad_left / q->sw;                          \
+    for (int64_t iy = 0; iy < g->h; iy++) {                                                        \
+        const int64_t row = a * q->sw * q->plane + y * q->wq;                                      \
+        for (int64_t ix = 0, bb = b0, xq = x0; ix < g->w; ix++) {                                  \
+            const int64_t k = row + bb * q->plane + xq, e = iy * g->w + ix;                        \
+            BODY;                                                                                  \
+            if (++bb == q->sw) bb = 0, xq++;                                                       \
+        }                                                                                          \
+        if (++a == q->sh) a = 0, y++;                                                              \
+    }
 
 /* Scatters the interior of plane src: [H, W] into the phases (padding entries untouched). */
-static void split_phases(float *ph, const float *src, const cvae_conv_geom *g, const phase_plan *q)
+static void split_phases(float *restrict ph, const float *restrict src, const cvae_conv_geom *g,
+                         const phase_plan *q)
 {
-    for (int64_t iy = 0; iy < g->h; iy++) {
-        const int64_t py = iy + g->o.pad_top;
-        float *prow = ph + (py % q->sh) * q->sw * q->plane + (py / q->sh) * q->wq;
-        const float *srow = src + iy * g->w;
-        for (int64_t b = 0; b < q->sw; b++) {
-            const int64_t ix0 = phase_first(b, g->o.pad_left, q->sw);
-            float *d = prow + b * q->plane + (ix0 + g->o.pad_left) / q->sw;
-            for (int64_t ix = ix0, k = 0; ix < g->w; ix += q->sw, k++) d[k] = srow[ix];
-        }
-    }
+    PHASE_WALK(ph[k] = src[e])
 }
 
 /* dst: [H, W] += the interior of the phases. */
-static void merge_phases(float *dst, const float *ph, const cvae_conv_geom *g, const phase_plan *q)
+static void merge_phases(float *restrict dst, const float *restrict ph, const cvae_conv_geom *g,
+                         const phase_plan *q)
 {
-    for (int64_t iy = 0; iy < g->h; iy++) {
-        const int64_t py = iy + g->o.pad_top;
-        const float *prow = ph + (py % q->sh) * q->sw * q->plane + (py / q->sh) * q->wq;
-        float *drow = dst + iy * g->w;
-        for (int64_t b = 0; b < q->sw; b++) {
-            const int64_t ix0 = phase_first(b, g->o.pad_left, q->sw);
-            const float *sp = prow + b * q->plane + (ix0 + g->o.pad_left) / q->sw;
-            for (int64_t ix = ix0, k = 0; ix < g->w; ix += q->sw, k++) drow[ix] += sp[k];
-        }
-    }
+    PHASE_WALK(dst[e] += ph[k])
 }
 
 /* Start of tap (i, j) in the phases: row i / sh, column j / sw of phase (i % sh, j % sw). */

@@ -170,7 +170,25 @@ static int phase_fits(const cvae_conv_geom *g, phase_plan *q)
 static void split_phases(float *restrict ph, const float *restrict src, const cvae_conv_geom *g,
                          const phase_plan *q)
 {
-    PHASE_WALK(ph[k] = src[e])
+    if (q->sw != 2) {
+        PHASE_WALK(ph[k] = src[e])
+        return;
+    }
+    /* stride 2 (the common case): each row splits into its even and odd columns,
+     * with a constant stride the compiler turns into vector shuffles */
+    const int64_t pl = g->o.pad_left, w = g->w;
+    int64_t a = g->o.pad_top % q->sh, y = g->o.pad_top / q->sh;
+    for (int64_t iy = 0; iy < g->h; iy++) {
+        float *row = ph + a * 2 * q->plane + y * q->wq;
+        const float *sr = src + iy * w;
+        for (int64_t par = 0; par < 2; par++) {
+            const int64_t ix0 = (par + pl) % 2; /* first column of padded parity par */
+            float *d = row + ((ix0 + pl) % 2) * q->plane + (ix0 + pl) / 2;
+            const int64_t cnt = (w - ix0 + 1) / 2;
+            for (int64_t k = 0; k < cnt; k++) d[k] = sr[ix0 + 2 * k];
+        }
+        if (++a == q->sh) a = 0, y++;
+    }
 }
 
 /* dst: [H, W] += the interior of the phases. */

@@ -16,9 +16,11 @@ linear layers and non-oneDNN convolutions through it) gets --blas-threads throug
 OPENBLAS_NUM_THREADS (default T; the script re-executes itself to set it).
 
 --best applies the fastest settings measured on this machine (docs/model-format.md,
-"PyTorch on this machine"): --blas-threads 1, --cond all, and re-executes itself with
-glibc malloc thresholds raised (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_,
-MALLOC_TOP_PAD_) unless they are already set. OPENBLAS_CORETYPE is left to the caller.
+"PyTorch on this machine"): --blas-threads 1 (OpenMP threads only), --jit for infer
+(traced and frozen forward: lower per-op overhead at batch 1), and re-executes itself
+with OMP_WAIT_POLICY=PASSIVE (no spinning OpenMP workers on 2 shared cores) and glibc
+malloc thresholds raised (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_),
+each unless already set. OPENBLAS_CORETYPE is left to the caller.
 """
 import argparse
 import ctypes
@@ -31,9 +33,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tools"))
 
-BEST_ENV = {"MALLOC_MMAP_THRESHOLD_": "1073741824", "MALLOC_TRIM_THRESHOLD_": "1073741824",
-            "MALLOC_TOP_PAD_": "268435456"}
-BEST_FLAGS = {"blas_threads": 1, "cond": "all"}
+BEST_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "MALLOC_MMAP_THRESHOLD_": "1073741824",
+            "MALLOC_TRIM_THRESHOLD_": "1073741824", "MALLOC_TOP_PAD_": "268435456"}
+BEST_FLAGS = {"blas_threads": 1, "jit": True}
 
 
 def parse():
@@ -54,7 +56,8 @@ def parse():
     p.add_argument("--channels-last", action="store_true", help="NHWC activations and weights")
     p.add_argument("--foreach", type=int, choices=(0, 1), default=None,
                    help="Adam's multi-tensor (foreach) implementation (default: PyTorch's choice)")
-    p.add_argument("--jit", action="store_true", help="infer: torch.jit.trace + freeze the forward")
+    p.add_argument("--jit", action="store_true", help="infer: torch.jit.trace + freeze the forward"
+                   " (train: ignored)")
     a = p.parse_args()
     for name in ("batch", "threads", "reps"):
         if getattr(a, name) < 1:
@@ -62,8 +65,6 @@ def parse():
     if a.best:
         for k, v in BEST_FLAGS.items():
             if k == "blas_threads" and a.blas_threads is not None:
-                continue
-            if k == "cond" and a.cond != "grouped":
                 continue
             setattr(a, k, v)
     return a
@@ -150,8 +151,8 @@ def main():
            "ms_median": round(statistics.median(ms), 4), "ms_min": round(min(ms), 4), "reps": a.reps,
            "corename": corename(),
            "blas_threads": blas_threads, "cond": a.cond, "mkldnn": a.mkldnn,
-           "channels_last": int(a.channels_last), "jit": int(a.jit),
-           "malloc_env": int(all(k in os.environ for k in BEST_ENV)), "torch": torch.__version__}
+           "channels_last": int(a.channels_last), "jit": int(a.jit and a.what == "infer"),
+           "best_env": int(all(k in os.environ for k in BEST_ENV)), "torch": torch.__version__}
     print(json.dumps(out, separators=(",", ":")))
 
 

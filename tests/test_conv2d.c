@@ -38,7 +38,7 @@ static void check_against_ref(test_rng *r, const conv_case *c, int with_bias)
     memcpy(dx2, dx1, sizeof(float) * (size_t)x->size);
     test_fill(r, dw1, w->size, -1, 1, 0.05f);
     memcpy(dw2, dw1, sizeof(float) * (size_t)w->size);
-    cvae__conv2d_backward(dx1, dw1, db1, ycn, dcols, dy, cols, w->data, c->n, c->cout, &g);
+    cvae__conv2d_backward(dx1, dw1, db1, ycn, dcols, dy, x->data, w->data, c->n, c->cout, &g);
     cvae__conv2d_dx_ref(dx2, dy, w->data, c->n, c->cout, &g);
     cvae__conv2d_dw_ref(dw2, dy, x->data, c->n, c->cout, &g);
     cvae__conv2d_db_ref(db2, dy, c->n, c->cout, g.ho * g.wo);
@@ -72,6 +72,13 @@ static void test_conv2d_matches_reference(void **state)
     /* a larger case where the GEMM blocks and the batch lowering matter */
     conv_case big = {5, 16, 24, 13, 11, 3, 3, CONV_OPTS(2, 1, 1, 1, 1, 1, 1)};
     check_against_ref(&r, &big, 1);
+    /* several chunks (cvae__conv_chunk), the last one partial, both fast lowerings */
+    conv_case chunked = {7, 48, 3, 28, 28, 3, 3, CONV_OPTS(1, 1, 1, 1, 1, 1, 1)};
+    assert_true(cvae__conv_chunk(48 * 9, 28 * 28, 7) < 7);
+    check_against_ref(&r, &chunked, 1);
+    conv_case chunked2 = {9, 64, 5, 14, 14, 3, 3, CONV_OPTS(2, 1, 1, 1, 1, 2, 2)};
+    assert_true(cvae__conv_chunk(64 * 9, 7 * 7, 9) < 9);
+    check_against_ref(&r, &chunked2, 0);
 }
 
 /* Gradient check, tolerances: step 1e-2, |g - g_fd| <= 1e-3 + 1e-3 max(|g|, |g_fd|)

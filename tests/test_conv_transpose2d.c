@@ -60,7 +60,7 @@ static void check_against_ref(test_rng *r, const conv_case *c, int with_bias)
     memcpy(dx2, dx1, sizeof(float) * (size_t)x->size);
     test_fill(r, dw1, w->size, -1, 1, 0.05f);
     memcpy(dw2, dw1, sizeof(float) * (size_t)w->size);
-    cvae__conv_transpose2d_backward(dx1, dw1, db1, cols, dxcn, dy, xcn, w->data, c->n, c->cin, &g);
+    cvae__conv_transpose2d_backward(dx1, dw1, db1, cols, dxcn, dy, x->data, w->data, c->n, c->cin, &g);
     cvae__conv_transpose2d_dx_ref(dx2, dy, w->data, c->n, c->cin, &g);
     cvae__conv_transpose2d_dw_ref(dw2, dy, x->data, c->n, c->cin, &g);
     cvae__conv2d_db_ref(db2, dy, c->n, c->cout, g.h * g.w);
@@ -85,6 +85,10 @@ static void test_conv_transpose2d_matches_reference(void **state)
     }
     conv_case dec = {3, 16, 8, 7, 7, 4, 4, CONV_OPTS(2, 1, 1, 1, 1, 1, 1)}; /* 7x7 -> 14x14 */
     check_against_ref(&r, &dec, 1);
+    /* several chunks (cvae__conv_chunk), the last one partial */
+    conv_case chunked = {5, 8, 48, 14, 14, 4, 4, CONV_OPTS(2, 1, 1, 1, 1, 1, 1)};
+    assert_true(cvae__conv_chunk(48 * 16, 14 * 14, 5) < 5);
+    check_against_ref(&r, &chunked, 0);
 }
 
 /* <conv2d(x, w), y> == <x, conv_transpose2d(y, w)> for the same w: [Cout, Cin, kH, kW]

@@ -1,4 +1,5 @@
-/* cvae/conv.h: convolutions (NCHW, float32), the label-indexed conditional
+/** @file
+ * cvae/conv.h: convolutions (NCHW, float32), the label-indexed conditional
  * convolution, pooling, batch normalization and upsampling. Ops follow the
  * conventions of cvae/ops.h: they run on a tape, check every argument before
  * writing anything, and record their backward when gradients are wanted. */
@@ -16,10 +17,16 @@ extern "C" {
  *  For transposed convolutions: Ho = (H - 1) stride_h - pad_top - pad_bottom
  *  + dilation_h (kH - 1) + output_pad_h + 1 (output_pad < stride). */
 typedef struct cvae_conv_opts {
-    int stride_h, stride_w;
-    int pad_top, pad_bottom, pad_left, pad_right;
-    int dilation_h, dilation_w;
-    int output_pad_h, output_pad_w; /**< transposed convolutions only */
+    int stride_h;     /**< vertical stride, >= 1 */
+    int stride_w;     /**< horizontal stride, >= 1 */
+    int pad_top;      /**< zero rows added above, >= 0 */
+    int pad_bottom;   /**< zero rows added below, >= 0 */
+    int pad_left;     /**< zero columns added on the left, >= 0 */
+    int pad_right;    /**< zero columns added on the right, >= 0 */
+    int dilation_h;   /**< vertical spacing of kernel taps, >= 1 */
+    int dilation_w;   /**< horizontal spacing of kernel taps, >= 1 */
+    int output_pad_h; /**< extra output rows (transposed convolutions only; < stride_h) */
+    int output_pad_w; /**< extra output columns (transposed convolutions only; < stride_w) */
 } cvae_conv_opts;
 
 /** Square stride `stride`, the same padding `pad` on every side, dilation 1. */

@@ -1,4 +1,5 @@
-/* cvae/core.h: status codes, error messages, version, allocator hooks. */
+/** @file
+ * cvae/core.h: status codes, error messages, version, allocator hooks. */
 #ifndef CVAE_CORE_H
 #define CVAE_CORE_H
 
@@ -9,6 +10,8 @@
 extern "C" {
 #endif
 
+/** @def CVAE_API
+ *  Marks a symbol exported from the shared library (all others are hidden). */
 #if defined(CVAE_STATIC_DEFINE)
 #define CVAE_API
 #elif defined(_WIN32)
@@ -21,10 +24,10 @@ extern "C" {
 #define CVAE_API __attribute__((visibility("default")))
 #endif
 
-#define CVAE_VERSION_MAJOR 0
-#define CVAE_VERSION_MINOR 1
-#define CVAE_VERSION_PATCH 0
-#define CVAE_VERSION_STRING "0.1.0"
+#define CVAE_VERSION_MAJOR 0         /**< incompatible API changes bump this */
+#define CVAE_VERSION_MINOR 1         /**< compatible additions bump this */
+#define CVAE_VERSION_PATCH 0         /**< fixes bump this */
+#define CVAE_VERSION_STRING "0.1.0" /**< "MAJOR.MINOR.PATCH" of these headers */
 
 /** Result of every fallible public call. 0 is success; on failure the outputs
  *  are untouched and cvae_last_error() says what was wrong. */

@@ -1,4 +1,5 @@
-/* cvae.h: the whole public API of cvae, an embeddable C11 library for
+/** @file
+ * cvae.h: the whole public API of cvae, an embeddable C11 library for
  * label-conditioned convolutional networks and a conditional convolutional VAE.
  *
  * Layers, bottom up (each header uses only those above it in this list):

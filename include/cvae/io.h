@@ -1,4 +1,5 @@
-/* cvae/io.h: datasets in MNIST's IDX format, PNG pictures, safetensors files. */
+/** @file
+ * cvae/io.h: datasets in MNIST's IDX format, PNG pictures, safetensors files. */
 #ifndef CVAE_IO_H
 #define CVAE_IO_H
 
@@ -16,7 +17,8 @@ extern "C" {
  *  (MNIST, Fashion-MNIST). Made by cvae_dataset_load_*, freed by cvae_dataset_free. */
 typedef struct cvae_dataset {
     int64_t n;        /**< number of samples */
-    int rows, cols;   /**< image height and width */
+    int rows;         /**< image height */
+    int cols;         /**< image width */
     uint8_t *images;  /**< [n, rows, cols], 0 = background, 255 = ink */
     int32_t *labels;  /**< [n], each in [0, num_classes) */
     int num_classes;  /**< largest label + 1 */
@@ -38,8 +40,8 @@ typedef enum cvae_binarize {
 CVAE_API cvae_status cvae_dataset_load_idx(const char *images_path, const char *labels_path,
                                            cvae_dataset **out);
 
-/** Loads split `split` ("train" or "t10k") from dir: <split>-images-idx3-ubyte.gz
- *  (or without .gz when that is missing) and <split>-labels-idx1-ubyte[.gz]. */
+/** Loads split `split` ("train" or "t10k") from dir: SPLIT-images-idx3-ubyte.gz
+ *  (or without .gz when that is missing) and SPLIT-labels-idx1-ubyte[.gz]. */
 CVAE_API cvae_status cvae_dataset_load_dir(const char *dir, const char *split, cvae_dataset **out);
 
 /** Frees a dataset. NULL is a no-op. */
@@ -79,16 +81,17 @@ CVAE_API cvae_status cvae_dataset_batch(const cvae_dataset *ds, const int64_t *i
  *     }
  */
 
+/** The version of cvae's safetensors layout, stored as metadata "format_version". */
 #define CVAE_ST_FORMAT_VERSION "1"
 
 /** One tensor to write. name: non-empty UTF-8, unique in the file, not
  *  "__metadata__"; 1 <= ndim <= CVAE_MAX_DIMS, shape[0..ndim) >= 0;
  *  data: prod(shape) floats (may be NULL only when that product is 0). */
 typedef struct cvae_st_entry {
-    const char *name;
-    int ndim;
-    int64_t shape[CVAE_MAX_DIMS];
-    const float *data;
+    const char *name;             /**< tensor name */
+    int ndim;                     /**< rank, 1..CVAE_MAX_DIMS */
+    int64_t shape[CVAE_MAX_DIMS]; /**< extents shape[0..ndim) */
+    const float *data;            /**< prod(shape) floats, row-major */
 } cvae_st_entry;
 
 /** Writes entries[0..n) (n >= 0, in that order) and the metadata pairs
@@ -163,9 +166,9 @@ CVAE_API cvae_status cvae_st_find(const cvae_st_file *f, const char *name, int *
  *  or key is NULL. The reserved "format_version" and "crc32" are included. */
 CVAE_API const char *cvae_st_meta(const cvae_st_file *f, const char *key);
 
-/** Number of metadata entries, and the key of the i-th one in header order
- *  (NULL when out of range); for listing them. */
+/** Number of metadata entries (0 when f is NULL). */
 CVAE_API int cvae_st_meta_count(const cvae_st_file *f);
+/** Key of the i-th metadata entry in header order (owned by f), NULL when out of range. */
 CVAE_API const char *cvae_st_meta_key(const cvae_st_file *f, int i);
 
 /** Copies every parameter of p from the file tensor of the same name. Every
@@ -195,6 +198,9 @@ CVAE_API cvae_status cvae_png_write_gray(const char *path, int width, int height
 CVAE_API cvae_status cvae_png_write_rgb(const char *path, int width, int height,
                                         const uint8_t *rgb);
 
+/** Gray level of the border between the cells of cvae_image_grid. */
+#define CVAE_GRID_PAD_VALUE 128
+
 /** Tiles n gray images into one picture of cols columns and ceil(n / cols)
  *  rows (cols is capped at n), with a border of `pad` pixels of gray level
  *  CVAE_GRID_PAD_VALUE around and between the cells:
@@ -204,7 +210,6 @@ CVAE_API cvae_status cvae_png_write_rgb(const char *path, int width, int height,
  *  library allocator that the caller frees with cvae_free_buffer.
  *  Errors: CVAE_ERR_INVALID_ARG (NULL, n, h, w or cols < 1, pad < 0, a side
  *  above 1000000); outputs untouched on failure. */
-#define CVAE_GRID_PAD_VALUE 128
 CVAE_API cvae_status cvae_image_grid(const float *images, int64_t n, int64_t h, int64_t w,
                                      int cols, int pad, uint8_t **out, int *out_w, int *out_h);
 

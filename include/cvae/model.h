@@ -1,4 +1,5 @@
-/* cvae/model.h: the conditional convolutional VAE and its host API.
+/** @file
+ * cvae/model.h: the conditional convolutional VAE and its host API.
  *
  * Default (reference) architecture, for 1x28x28 images and K = 10 labels:
  *   encoder: h1 = relu(conv 1->32, 3x3, s2, p1)(x)                    [32x14x14]
@@ -69,6 +70,7 @@ CVAE_API cvae_status cvae_model_config_to_json(const cvae_model_config *cfg, cha
 CVAE_API cvae_status cvae_model_config_from_json(const char *json, size_t len,
                                                  cvae_model_config *cfg);
 
+/** A conditional VAE: configuration and parameters (opaque). */
 typedef struct cvae_model cvae_model;
 
 /** A new model with freshly initialized weights (seeded by cfg->seed). */
@@ -137,7 +139,8 @@ CVAE_API void cvae_thread_workspace_release(void);
 /** Training options: Adam with decoupled weight decay, optional clipping. */
 typedef struct cvae_train_opts {
     float lr;            /**< 1e-3 */
-    float beta1, beta2;  /**< 0.9, 0.999 */
+    float beta1;         /**< 0.9 */
+    float beta2;         /**< 0.999 */
     float eps;           /**< 1e-8 */
     float weight_decay;  /**< 0 */
     float clip_norm;     /**< global gradient norm limit; 0 = none */
@@ -146,6 +149,7 @@ typedef struct cvae_train_opts {
                               (counted) instead of failing with CVAE_ERR_NUMERIC */
 } cvae_train_opts;
 
+/** lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay, no clipping, seed 1. */
 CVAE_API cvae_train_opts cvae_train_opts_default(void);
 
 /** A training session of one model: optimizer state, step counter, workspace. */
@@ -154,6 +158,7 @@ typedef struct cvae_trainer cvae_trainer;
 /** The trainer references m (which must outlive it). */
 CVAE_API cvae_status cvae_trainer_new(cvae_model *m, const cvae_train_opts *opts,
                                       cvae_trainer **out);
+/** Frees the trainer (not its model). NULL is a no-op. */
 CVAE_API void cvae_trainer_free(cvae_trainer *tr);
 
 /** One optimizer step on a batch; eps comes from (opts.seed, step).  images:

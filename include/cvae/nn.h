@@ -1,4 +1,5 @@
-/* cvae/nn.h: layers that own parameters (registered in a cvae_params block)
+/** @file
+ * cvae/nn.h: layers that own parameters (registered in a cvae_params block)
  * and call ops. A layer struct is freed with its _free function; its parameter
  * tensors belong to the block it was created in.
  *
@@ -33,7 +34,8 @@ CVAE_API cvae_status cvae_init_fill(cvae_tensor *w, cvae_init init, int64_t fan_
 typedef struct cvae_linear {
     cvae_tensor *weight; /**< [out, in], registered as "<name>.weight" */
     cvae_tensor *bias;   /**< [out], registered as "<name>.bias"; NULL without bias */
-    int64_t in_features, out_features;
+    int64_t in_features;  /**< inputs per sample */
+    int64_t out_features; /**< outputs per sample */
 } cvae_linear;
 
 /** Registers "<name>.weight" [out, in] (filled by `init` with fan_in = in,
@@ -62,9 +64,11 @@ CVAE_API void cvae_linear_free(cvae_linear *l);
 typedef struct cvae_conv2d {
     cvae_tensor *weight; /**< [Cout, Cin, kH, kW]; fan_in = Cin kH kW, fan_out = Cout kH kW */
     cvae_tensor *bias;   /**< [Cout] or NULL */
-    cvae_conv_opts opts;
+    cvae_conv_opts opts; /**< stride, padding, dilation */
 } cvae_conv2d;
 
+/** Registers "<name>.weight" [Cout, Cin, kH, kW] (filled by `init`) and, when
+ *  `bias`, a zero "<name>.bias" [Cout] in p; *out receives the layer. */
 CVAE_API cvae_status cvae_conv2d_new(cvae_params *p, const char *name, int64_t cin, int64_t cout, int kh,
                                      int kw, cvae_conv_opts opts, int bias, cvae_init init, uint64_t seed,
                                      cvae_conv2d **out);
@@ -78,22 +82,28 @@ CVAE_API void cvae_conv2d_free(cvae_conv2d *layer);
 typedef struct cvae_conv_transpose2d {
     cvae_tensor *weight; /**< [Cin, Cout, kH, kW]; fan_in = Cout kH kW, fan_out = Cin kH kW (as PyTorch, Keras) */
     cvae_tensor *bias;   /**< [Cout] or NULL */
-    cvae_conv_opts opts;
+    cvae_conv_opts opts; /**< stride, padding, dilation, output padding */
 } cvae_conv_transpose2d;
 
+/** Registers "<name>.weight" [Cin, Cout, kH, kW] (filled by `init`) and, when
+ *  `bias`, a zero "<name>.bias" [Cout] in p; *out receives the layer. */
 CVAE_API cvae_status cvae_conv_transpose2d_new(cvae_params *p, const char *name, int64_t cin, int64_t cout,
                                                int kh, int kw, cvae_conv_opts opts, int bias, cvae_init init,
                                                uint64_t seed, cvae_conv_transpose2d **out);
 /** x: [N, Cin, H, W] -> y: [N, Cout, Ho, Wo]. */
 CVAE_API cvae_status cvae_conv_transpose2d_forward(const cvae_conv_transpose2d *layer, cvae_tape *t,
                                                    cvae_tensor *x, cvae_tensor **y);
+/** Frees the struct (not its parameters). NULL is a no-op. */
 CVAE_API void cvae_conv_transpose2d_free(cvae_conv_transpose2d *layer);
 
 /** Batch normalization over (N, H, W) per channel (see cvae_op_batch_norm2d). */
 typedef struct cvae_batch_norm2d {
-    cvae_tensor *weight, *bias;              /**< gamma (ones), beta (zeros): [C], trainable */
-    cvae_tensor *running_mean, *running_var; /**< [C] (zeros, ones): frozen, saved with the model */
-    float momentum, eps;
+    cvae_tensor *weight;       /**< gamma: [C], ones, trainable */
+    cvae_tensor *bias;         /**< beta: [C], zeros, trainable */
+    cvae_tensor *running_mean; /**< [C], zeros, frozen, saved with the model */
+    cvae_tensor *running_var;  /**< [C], ones, frozen, saved with the model */
+    float momentum;            /**< weight of the new batch in the running statistics */
+    float eps;                 /**< added to the variance */
 } cvae_batch_norm2d;
 
 /** momentum in [0, 1] (PyTorch default 0.1), eps > 0 (default 1e-5). */
@@ -102,6 +112,7 @@ CVAE_API cvae_status cvae_batch_norm2d_new(cvae_params *p, const char *name, int
 /** x: [N, C, H, W] -> y of the same shape; training != 0 uses and updates batch statistics. */
 CVAE_API cvae_status cvae_batch_norm2d_forward(const cvae_batch_norm2d *layer, cvae_tape *t, cvae_tensor *x,
                                                int training, cvae_tensor **y);
+/** Frees the struct (not its parameters). NULL is a no-op. */
 CVAE_API void cvae_batch_norm2d_free(cvae_batch_norm2d *layer);
 
 
@@ -150,7 +161,8 @@ typedef struct cvae_cond_conv2d_config {
     int64_t learned_channels; /**< C_learned >= 0 learned filters (first output channels) */
     int64_t cond_channels;    /**< C_cond >= 1 label-indexed filters (the channels after) */
     int64_t num_labels;       /**< K >= 1 */
-    int64_t kernel_h, kernel_w;
+    int64_t kernel_h;         /**< kH >= 1 */
+    int64_t kernel_w;         /**< kW >= 1 */
     cvae_conv_opts conv;      /**< stride, padding, dilation of both parts */
     int bias;                 /**< nonzero: zero "<name>.bias" and "<name>.table_bias" */
     int table_trainable;      /**< 0: table and table_bias frozen (no gradient, no gradient work) */
@@ -172,7 +184,7 @@ typedef struct cvae_cond_conv2d {
     cvae_tensor *table;      /**< [K, C_cond, Cin, kH, kW] "<name>.table" */
     cvae_tensor *table_bias; /**< [K, C_cond] "<name>.table_bias"; NULL without bias */
     cvae_params *params;     /**< the block holding them */
-    cvae_cond_conv2d_config config;
+    cvae_cond_conv2d_config config; /**< as created */
 } cvae_cond_conv2d;
 
 /** Registers the parameters above in p (names must be new, name at most 200

@@ -1,4 +1,5 @@
-/* cvae/ops.h: differentiable dense ops. Each takes the tape it runs on,
+/** @file
+ * cvae/ops.h: differentiable dense ops. Each takes the tape it runs on,
  * allocates its output there (valid until cvae_tape_reset) and records its
  * backward when recording is on and an input requires a gradient. Inputs are
  * checked first; on error nothing is written and *out is untouched.

@@ -1,4 +1,5 @@
-/* cvae/optim.h: optimizers over a parameter block, and gradient clipping.
+/** @file
+ * cvae/optim.h: optimizers over a parameter block, and gradient clipping.
  *
  * An optimizer is created for one cvae_params block once all its parameters
  * have been added; its state (moment buffers, one flat block each, as long as
@@ -22,6 +23,7 @@
 extern "C" {
 #endif
 
+/** An optimizer bound to one parameter block (opaque). */
 typedef struct cvae_optim cvae_optim;
 
 /** Stochastic gradient descent with optional (Nesterov) momentum, as torch.optim.SGD
@@ -42,7 +44,8 @@ typedef struct cvae_sgd_opts {
  *  per-weight step size and so regularizes weights with large gradients less. */
 typedef struct cvae_adam_opts {
     float lr;           /**< > 0 */
-    float beta1, beta2; /**< each in [0, 1) */
+    float beta1;        /**< first-moment decay, in [0, 1) */
+    float beta2;        /**< second-moment decay, in [0, 1) */
     float eps;          /**< > 0 */
     float weight_decay; /**< >= 0, decoupled */
 } cvae_adam_opts;

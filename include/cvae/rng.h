@@ -1,4 +1,5 @@
-/* cvae/rng.h: counter-based random numbers (Philox4x32-10).
+/** @file
+ * cvae/rng.h: counter-based random numbers (Philox4x32-10).
  * Value i of stream s under seed k is a pure function of (k, s, i): results do
  * not depend on call order or thread count. */
 #ifndef CVAE_RNG_H

@@ -1,4 +1,5 @@
-/* cvae/tape.h: the autodiff tape and parameter blocks.
+/** @file
+ * cvae/tape.h: the autodiff tape and parameter blocks.
  *
  * A tape is both the workspace of a computation and its record. Every op
  * (cvae_op_*) takes a tape, allocates its output from the tape's arena and, when
@@ -28,6 +29,7 @@
 extern "C" {
 #endif
 
+/** An autodiff tape: arena workspace plus the record of ops (opaque). */
 typedef struct cvae_tape cvae_tape;
 
 /** Creates an empty tape with recording on. */
@@ -72,6 +74,7 @@ CVAE_API size_t cvae_tape_capacity(const cvae_tape *t);
  *  (and their gradients in a second one), so optimizers run flat loops. */
 typedef struct cvae_params cvae_params;
 
+/** Creates an empty parameter set in *out. */
 CVAE_API cvae_status cvae_params_new(cvae_params **out);
 /** Frees the block and every tensor in it. NULL is a no-op. */
 CVAE_API void cvae_params_free(cvae_params *p);
@@ -85,6 +88,7 @@ CVAE_API cvae_status cvae_params_add(cvae_params *p, const char *name, int ndim,
 /** Freezes (0) or unfreezes (1) a parameter: a frozen one gets no gradient,
  *  costs no gradient work and is skipped by optimizers. */
 CVAE_API cvae_status cvae_params_set_trainable(cvae_params *p, cvae_tensor *param, int trainable);
+/** Whether param is a parameter that currently receives gradients. */
 CVAE_API int cvae_params_is_trainable(const cvae_tensor *param);
 
 /** Sets every gradient to zero. */
@@ -92,15 +96,20 @@ CVAE_API void cvae_params_zero_grad(cvae_params *p);
 
 CVAE_API int cvae_params_count(const cvae_params *p);           /**< number of tensors */
 CVAE_API int64_t cvae_params_numel(const cvae_params *p);       /**< total elements */
+/** Elements of the trainable tensors only. */
 CVAE_API int64_t cvae_params_trainable_numel(const cvae_params *p);
 CVAE_API cvae_tensor *cvae_params_at(const cvae_params *p, int i); /**< i-th tensor or NULL */
+/** Name of the i-th tensor (owned by p) or NULL. */
 CVAE_API const char *cvae_params_name(const cvae_params *p, int i);
+/** The tensor called `name`, or NULL. */
 CVAE_API cvae_tensor *cvae_params_find(const cvae_params *p, const char *name);
 
-/** Contiguous value and gradient blocks (numel floats each); entry i's data
+/** The contiguous value block (cvae_params_numel floats); tensor i's data
  *  begins at cvae_params_offset(p, i). */
 CVAE_API float *cvae_params_data(const cvae_params *p);
+/** The gradient block, laid out like cvae_params_data (frozen slices stay 0). */
 CVAE_API float *cvae_params_grad(const cvae_params *p);
+/** Offset of tensor i in the blocks, or -1 when i is out of range. */
 CVAE_API int64_t cvae_params_offset(const cvae_params *p, int i);
 
 #ifdef __cplusplus

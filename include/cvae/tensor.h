@@ -1,4 +1,5 @@
-/* cvae/tensor.h: dense float32 tensors, row-major, up to 5 dimensions (NCHW for images). */
+/** @file
+ * cvae/tensor.h: dense float32 tensors, row-major, up to 5 dimensions (NCHW for images). */
 #ifndef CVAE_TENSOR_H
 #define CVAE_TENSOR_H
 
@@ -8,6 +9,7 @@
 extern "C" {
 #endif
 
+/** Highest tensor rank (N, C, H, W plus one more for kernel tables). */
 #define CVAE_MAX_DIMS 5
 
 enum {

@@ -11,8 +11,10 @@ void cvae__relu_forward(float *y, const float *x, int64_t n)
 
 void cvae__relu_backward(float *dx, const float *dy, const float *x, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++)
-        if (x[i] > 0.0f) dx[i] += dy[i];
+    for (int64_t i = 0; i < n; i++) {
+        const float d = dy[i], v = x[i]; /* both loaded unconditionally, so the loop vectorizes */
+        dx[i] += v > 0.0f ? d : 0.0f;
+    }
 }
 
 void cvae__elu_forward(float *y, const float *x, float alpha, int64_t n)

@@ -54,35 +54,58 @@ void cvae__channel_sums(float *db, const float *dy, int64_t n, int64_t c, int64_
         }
 }
 
+/* ---- chunking ---- */
+
+/* Floats of a lowered chunk: small enough to stay in L2 between the lowering and the
+ * GEMM that consumes it (measured: 128K floats = 512 KiB). */
+#define CHUNK_FLOATS ((int64_t)1 << 17)
+
+int64_t cvae__conv_chunk(int64_t rows, int64_t hw, int64_t n)
+{
+    int64_t per = rows * hw, s = per > 0 ? CHUNK_FLOATS / per : n;
+    if (s < 1) s = 1;
+    return s < n ? s : n;
+}
+
 /* ---- conv2d ---- */
 
 void cvae__conv2d_forward(float *y, float *cols, float *ycn, const float *x, const float *w,
                           const float *b, int64_t n, int64_t cout, const cvae_conv_geom *g)
 {
-    const int64_t ckk = g->c * g->kh * g->kw, hw = g->ho * g->wo, p = n * hw;
-    cvae__im2col(cols, x, NULL, n, g);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cout, (int)p, (int)ckk, 1.0f, w,
-                (int)ckk, cols, (int)p, 0.0f, ycn, (int)p);
-    cvae__cn_to_nchw(y, ycn, NULL, n, cout, hw, b, 0);
+    const int64_t ckk = g->c * g->kh * g->kw, hw = g->ho * g->wo, chw = g->c * g->h * g->w;
+    const int64_t chunk = cvae__conv_chunk(ckk, hw, n);
+    for (int64_t s0 = 0; s0 < n; s0 += chunk) {
+        const int64_t ns = n - s0 < chunk ? n - s0 : chunk, pc = ns * hw;
+        cvae__im2col(cols, x + s0 * chw, NULL, ns, g);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cout, (int)pc, (int)ckk, 1.0f, w,
+                    (int)ckk, cols, (int)pc, 0.0f, ycn, (int)pc);
+        cvae__cn_to_nchw(y + s0 * cout * hw, ycn, NULL, ns, cout, hw, b, 0);
+    }
 }
 
-void cvae__conv2d_backward(float *dx, float *dw, float *db, float *dycn, float *dcols, const float *dy,
-                           const float *cols, const float *w, int64_t n, int64_t cout,
+void cvae__conv2d_backward(float *dx, float *dw, float *db, float *dycn, float *cols, const float *dy,
+                           const float *x, const float *w, int64_t n, int64_t cout,
                            const cvae_conv_geom *g)
 {
-    const int64_t ckk = g->c * g->kh * g->kw, hw = g->ho * g->wo, p = n * hw;
+    const int64_t ckk = g->c * g->kh * g->kw, hw = g->ho * g->wo, chw = g->c * g->h * g->w;
     if (!dx && !dw) {
         if (db) cvae__channel_sums(db, dy, n, cout, hw);
         return;
     }
-    cvae__nchw_to_cn(dycn, dy, NULL, n, cout, hw, db);
-    if (dw)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cout, (int)ckk, (int)p, 1.0f, dycn,
-                    (int)p, cols, (int)p, 1.0f, dw, (int)ckk);
-    if (dx) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)p, (int)cout, 1.0f, w,
-                    (int)ckk, dycn, (int)p, 0.0f, dcols, (int)p);
-        cvae__col2im(dx, dcols, NULL, n, g);
+    const int64_t chunk = cvae__conv_chunk(ckk, hw, n);
+    for (int64_t s0 = 0; s0 < n; s0 += chunk) {
+        const int64_t ns = n - s0 < chunk ? n - s0 : chunk, pc = ns * hw;
+        cvae__nchw_to_cn(dycn, dy + s0 * cout * hw, NULL, ns, cout, hw, db);
+        if (dw) {
+            cvae__im2col(cols, x + s0 * chw, NULL, ns, g);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cout, (int)ckk, (int)pc, 1.0f,
+                        dycn, (int)pc, cols, (int)pc, 1.0f, dw, (int)ckk);
+        }
+        if (dx) {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)pc, (int)cout, 1.0f, w,
+                        (int)ckk, dycn, (int)pc, 0.0f, cols, (int)pc);
+            cvae__col2im(dx + s0 * chw, cols, NULL, ns, g);
+        }
     }
 }
 
@@ -171,35 +194,43 @@ void cvae__conv2d_db_ref(float *db, const float *dy, int64_t n, int64_t cout, in
 void cvae__conv_transpose2d_forward(float *y, float *xcn, float *cols, const float *x, const float *w,
                                     const float *b, int64_t n, int64_t cin, const cvae_conv_geom *g)
 {
-    const int64_t rows = g->c * g->kh * g->kw, hw = g->ho * g->wo, p = n * hw;
-    const int64_t yhw = g->h * g->w;
-    cvae__nchw_to_cn(xcn, x, NULL, n, cin, hw, NULL);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)p, (int)cin, 1.0f, w, (int)rows,
-                xcn, (int)p, 0.0f, cols, (int)p);
-    for (int64_t s = 0; s < n; s++)
-        for (int64_t c = 0; c < g->c; c++) {
-            float *dst = y + (s * g->c + c) * yhw;
-            const float bv = b ? b[c] : 0.0f;
-            for (int64_t q = 0; q < yhw; q++) dst[q] = bv;
+    const int64_t rows = g->c * g->kh * g->kw, hw = g->ho * g->wo, yhw = g->h * g->w;
+    const int64_t chunk = cvae__conv_chunk(rows, hw, n);
+    for (int64_t s0 = 0; s0 < n; s0 += chunk) {
+        const int64_t ns = n - s0 < chunk ? n - s0 : chunk, pc = ns * hw;
+        cvae__nchw_to_cn(xcn, x + s0 * cin * hw, NULL, ns, cin, hw, NULL);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)pc, (int)cin, 1.0f, w,
+                    (int)rows, xcn, (int)pc, 0.0f, cols, (int)pc);
+        float *ys = y + s0 * g->c * yhw;
+        for (int64_t k = 0; k < ns * g->c; k++) {
+            const float bv = b ? b[k % g->c] : 0.0f;
+            for (int64_t q = 0; q < yhw; q++) ys[k * yhw + q] = bv;
         }
-    cvae__col2im(y, cols, NULL, n, g);
+        cvae__col2im(ys, cols, NULL, ns, g);
+    }
 }
 
-void cvae__conv_transpose2d_backward(float *dx, float *dw, float *db, float *cols, float *dxcn,
-                                     const float *dy, const float *xcn, const float *w, int64_t n,
+void cvae__conv_transpose2d_backward(float *dx, float *dw, float *db, float *cols, float *xcn,
+                                     const float *dy, const float *x, const float *w, int64_t n,
                                      int64_t cin, const cvae_conv_geom *g)
 {
-    const int64_t rows = g->c * g->kh * g->kw, hw = g->ho * g->wo, p = n * hw;
-    if (db) cvae__channel_sums(db, dy, n, g->c, g->h * g->w);
+    const int64_t rows = g->c * g->kh * g->kw, hw = g->ho * g->wo, yhw = g->h * g->w;
+    if (db) cvae__channel_sums(db, dy, n, g->c, yhw);
     if (!dx && !dw) return;
-    cvae__im2col(cols, dy, NULL, n, g);
-    if (dw)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cin, (int)rows, (int)p, 1.0f, xcn,
-                    (int)p, cols, (int)p, 1.0f, dw, (int)rows);
-    if (dx) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cin, (int)p, (int)rows, 1.0f, w,
-                    (int)rows, cols, (int)p, 0.0f, dxcn, (int)p);
-        cvae__cn_to_nchw(dx, dxcn, NULL, n, cin, hw, NULL, 1);
+    const int64_t chunk = cvae__conv_chunk(rows, hw, n);
+    for (int64_t s0 = 0; s0 < n; s0 += chunk) {
+        const int64_t ns = n - s0 < chunk ? n - s0 : chunk, pc = ns * hw;
+        cvae__im2col(cols, dy + s0 * g->c * yhw, NULL, ns, g);
+        if (dw) {
+            cvae__nchw_to_cn(xcn, x + s0 * cin * hw, NULL, ns, cin, hw, NULL);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cin, (int)rows, (int)pc, 1.0f, xcn,
+                        (int)pc, cols, (int)pc, 1.0f, dw, (int)rows);
+        }
+        if (dx) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cin, (int)pc, (int)rows, 1.0f, w,
+                        (int)rows, cols, (int)pc, 0.0f, xcn, (int)pc);
+            cvae__cn_to_nchw(dx + s0 * cin * hw, xcn, NULL, ns, cin, hw, NULL, 1);
+        }
     }
 }
 
@@ -351,7 +382,7 @@ cvae_status cvae__conv_transpose2d_plan(cvae_conv_geom *g, const char *fn, const
 
 typedef struct conv_ctx {
     cvae_conv_geom g;
-    float *saved; /* conv2d: im2col(x); transposed: x in CN layout. NULL when w needed no gradient. */
+    int keep_w; /* w needed a gradient when recorded (the backward re-lowers x chunk by chunk) */
 } conv_ctx;
 
 static cvae_status check_weight_bias(const char *fn, const cvae_tensor *x, const cvae_tensor *w,
@@ -372,12 +403,12 @@ static cvae_status check_weight_bias(const char *fn, const cvae_tensor *x, const
 }
 
 /* Gradient buffers for the inputs of nd that need one (allocated before any scratch). */
-static cvae_status grads(cvae_tape *t, const cvae_node *nd, int have_saved, float **dx, float **dw, float **db)
+static cvae_status grads(cvae_tape *t, const cvae_node *nd, int keep_w, float **dx, float **dw, float **db)
 {
     cvae_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->n_in > 2 ? nd->in[2] : NULL;
     *dx = *dw = *db = NULL;
     if (cvae__needs_grad(x) && !(*dx = cvae__tape_grad(t, x))) return CVAE_ERR_NOMEM;
-    if (have_saved && cvae__needs_grad(w) && !(*dw = cvae__tape_grad(t, w))) return CVAE_ERR_NOMEM;
+    if (keep_w && cvae__needs_grad(w) && !(*dw = cvae__tape_grad(t, w))) return CVAE_ERR_NOMEM;
     if (cvae__needs_grad(b) && !(*db = cvae__tape_grad(t, b))) return CVAE_ERR_NOMEM;
     return CVAE_OK;
 }
@@ -388,18 +419,19 @@ static cvae_status conv2d_backward(cvae_tape *t, const cvae_node *nd)
     const cvae_conv_geom *g = &c->g;
     cvae_tensor *x = nd->in[0], *w = nd->in[1];
     float *dx, *dw, *db;
-    CVAE_TRY(grads(t, nd, c->saved != NULL, &dx, &dw, &db));
-    const int64_t n = x->shape[0], cout = w->shape[0], p = n * g->ho * g->wo;
+    CVAE_TRY(grads(t, nd, c->keep_w, &dx, &dw, &db));
+    const int64_t n = x->shape[0], cout = w->shape[0], hw = g->ho * g->wo, ckk = g->c * g->kh * g->kw;
+    const int64_t pc = cvae__conv_chunk(ckk, hw, n) * hw;
     cvae_tape_mark m = cvae__tape_mark(t);
-    float *dycn = NULL, *dcols = NULL;
-    if ((dx || dw) && !(dycn = cvae__tape_floats(t, cout * p, "cvae_op_conv2d backward"))) goto nomem;
-    if (dx && !(dcols = cvae__tape_floats(t, g->c * g->kh * g->kw * p, "cvae_op_conv2d backward"))) goto nomem;
-    cvae__conv2d_backward(dx, dw, db, dycn, dcols, nd->out->grad, c->saved, w->data, n, cout, g);
+    float *dycn = NULL, *cols = NULL;
+    if ((dx || dw) && (!(dycn = cvae__tape_floats(t, cout * pc, "cvae_op_conv2d backward")) ||
+                       !(cols = cvae__tape_floats(t, ckk * pc, "cvae_op_conv2d backward")))) {
+        cvae__tape_release(t, m);
+        return CVAE_ERR_NOMEM;
+    }
+    cvae__conv2d_backward(dx, dw, db, dycn, cols, nd->out->grad, x->data, w->data, n, cout, g);
     cvae__tape_release(t, m);
     return CVAE_OK;
-nomem:
-    cvae__tape_release(t, m);
-    return CVAE_ERR_NOMEM;
 }
 
 cvae_status cvae_op_conv2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
@@ -414,17 +446,17 @@ cvae_status cvae_op_conv2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_te
     CVAE_TRY(check_weight_bias(fn, x, w, b, w->shape[1], w->shape[0]));
     cvae_conv_geom g;
     CVAE_TRY(cvae__conv2d_plan(&g, fn, x, w->shape[0], w->shape[2], w->shape[3], o));
-    const int64_t n = x->shape[0], cout = w->shape[0], p = n * g.ho * g.wo, ckk = g.c * g.kh * g.kw;
+    const int64_t n = x->shape[0], cout = w->shape[0], ckk = g.c * g.kh * g.kw;
     cvae_tensor *in[3] = {x, w, b};
     const int n_in = b ? 3 : 2;
     const int64_t shape[4] = {n, cout, g.ho, g.wo};
     cvae_tensor *out;
     CVAE_TRY(cvae__tape_output(t, 4, shape, in, n_in, &out));
     const int keep = cvae_tape_recording(t) && cvae__needs_grad(out) && cvae__needs_grad(w);
-    float *cols = NULL, *ycn;
-    if (keep && !(cols = cvae__tape_floats(t, ckk * p, fn))) return CVAE_ERR_NOMEM;
+    const int64_t pc = cvae__conv_chunk(ckk, g.ho * g.wo, n) * g.ho * g.wo;
+    float *cols, *ycn;
     cvae_tape_mark m = cvae__tape_mark(t);
-    if ((!cols && !(cols = cvae__tape_floats(t, ckk * p, fn))) || !(ycn = cvae__tape_floats(t, cout * p, fn))) {
+    if (!(cols = cvae__tape_floats(t, ckk * pc, fn)) || !(ycn = cvae__tape_floats(t, cout * pc, fn))) {
         cvae__tape_release(t, m);
         return CVAE_ERR_NOMEM;
     }
@@ -435,7 +467,7 @@ cvae_status cvae_op_conv2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_te
     if (vctx) {
         conv_ctx *c = vctx;
         c->g = g;
-        c->saved = keep ? cols : NULL;
+        c->keep_w = keep;
     }
     *y = out;
     return CVAE_OK;
@@ -447,19 +479,20 @@ static cvae_status conv_transpose2d_backward(cvae_tape *t, const cvae_node *nd)
     const cvae_conv_geom *g = &c->g;
     cvae_tensor *x = nd->in[0], *w = nd->in[1];
     float *dx, *dw, *db;
-    CVAE_TRY(grads(t, nd, c->saved != NULL, &dx, &dw, &db));
-    const int64_t n = x->shape[0], cin = x->shape[1], p = n * g->ho * g->wo;
+    CVAE_TRY(grads(t, nd, c->keep_w, &dx, &dw, &db));
+    const int64_t n = x->shape[0], cin = x->shape[1], hw = g->ho * g->wo, rows = g->c * g->kh * g->kw;
+    const int64_t pc = cvae__conv_chunk(rows, hw, n) * hw;
     cvae_tape_mark m = cvae__tape_mark(t);
-    float *cols = NULL, *dxcn = NULL;
+    float *cols = NULL, *xcn = NULL;
     const char *what = "cvae_op_conv_transpose2d backward";
-    if ((dx || dw) && !(cols = cvae__tape_floats(t, g->c * g->kh * g->kw * p, what))) goto nomem;
-    if (dx && !(dxcn = cvae__tape_floats(t, cin * p, what))) goto nomem;
-    cvae__conv_transpose2d_backward(dx, dw, db, cols, dxcn, nd->out->grad, c->saved, w->data, n, cin, g);
+    if ((dx || dw) &&
+        (!(cols = cvae__tape_floats(t, rows * pc, what)) || !(xcn = cvae__tape_floats(t, cin * pc, what)))) {
+        cvae__tape_release(t, m);
+        return CVAE_ERR_NOMEM;
+    }
+    cvae__conv_transpose2d_backward(dx, dw, db, cols, xcn, nd->out->grad, x->data, w->data, n, cin, g);
     cvae__tape_release(t, m);
     return CVAE_OK;
-nomem:
-    cvae__tape_release(t, m);
-    return CVAE_ERR_NOMEM;
 }
 
 cvae_status cvae_op_conv_transpose2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
@@ -474,18 +507,17 @@ cvae_status cvae_op_conv_transpose2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *
     CVAE_TRY(check_weight_bias(fn, x, w, b, w->shape[0], w->shape[1]));
     cvae_conv_geom g;
     CVAE_TRY(cvae__conv_transpose2d_plan(&g, fn, x, w->shape[1], w->shape[2], w->shape[3], o));
-    const int64_t n = x->shape[0], cin = x->shape[1], cout = g.c, p = n * g.ho * g.wo;
+    const int64_t n = x->shape[0], cin = x->shape[1], cout = g.c;
     cvae_tensor *in[3] = {x, w, b};
     const int n_in = b ? 3 : 2;
     const int64_t shape[4] = {n, cout, g.h, g.w};
     cvae_tensor *out;
     CVAE_TRY(cvae__tape_output(t, 4, shape, in, n_in, &out));
     const int keep = cvae_tape_recording(t) && cvae__needs_grad(out) && cvae__needs_grad(w);
-    float *xcn = NULL, *cols;
-    if (keep && !(xcn = cvae__tape_floats(t, cin * p, fn))) return CVAE_ERR_NOMEM;
+    const int64_t rows = cout * g.kh * g.kw, pc = cvae__conv_chunk(rows, g.ho * g.wo, n) * g.ho * g.wo;
+    float *xcn, *cols;
     cvae_tape_mark m = cvae__tape_mark(t);
-    if ((!xcn && !(xcn = cvae__tape_floats(t, cin * p, fn))) ||
-        !(cols = cvae__tape_floats(t, cout * g.kh * g.kw * p, fn))) {
+    if (!(xcn = cvae__tape_floats(t, cin * pc, fn)) || !(cols = cvae__tape_floats(t, rows * pc, fn))) {
         cvae__tape_release(t, m);
         return CVAE_ERR_NOMEM;
     }
@@ -496,7 +528,7 @@ cvae_status cvae_op_conv_transpose2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *
     if (vctx) {
         conv_ctx *c = vctx;
         c->g = g;
-        c->saved = keep ? xcn : NULL;
+        c->keep_w = keep;
     }
     *y = out;
     return CVAE_OK;

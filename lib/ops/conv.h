@@ -1,5 +1,6 @@
-/* Raw kernels of conv2d and conv_transpose2d (no tape): one im2col lowering of
- * the whole batch and one CBLAS GEMM per product, plain direct-loop references,
+/* Raw kernels of conv2d and conv_transpose2d (no tape): the batch is lowered in
+ * chunks of samples (cvae__conv_chunk) small enough for the lowered matrix to stay
+ * in L2 until its CBLAS GEMM consumes it; plain direct-loop references,
  * and the layout helpers the conditional convolutions reuse.
  * Notation: n images, P = n Ho Wo columns of a conv2d lowering, CKK = C kH kW.
  * "CN layout" is [C, n*HW]: channel-major over a list of images, the shape of
@@ -26,19 +27,24 @@ void cvae__cn_to_nchw(float *x, const float *cn, const int64_t *idx, int64_t n, 
 /* db[c] += sum_{s,p} dy[s, c, p].  dy: [n, C, hw]. */
 void cvae__channel_sums(float *db, const float *dy, int64_t n, int64_t c, int64_t hw);
 
+/* Samples per chunk for a lowering of `rows` rows and hw columns per sample (1..n).
+ * Every workspace below is sized for one chunk: S = cvae__conv_chunk(rows, hw, n),
+ * Pc = S hw (a bigger one works too). */
+int64_t cvae__conv_chunk(int64_t rows, int64_t hw, int64_t n);
+
 /* ---- conv2d: y = conv(x, w) + b;  g: input [C, H, W] -> output [Ho, Wo] ---- */
 
 /* y: [n, Cout, Ho, Wo] from x: [n, C, H, W], w: [Cout, CKK], b: [Cout] or NULL.
- * Workspaces: cols [CKK, P] (left holding im2col(x), reusable for dw), ycn [Cout, P]. */
+ * Workspaces (rows = CKK): cols [CKK, Pc], ycn [Cout, Pc]. */
 void cvae__conv2d_forward(float *y, float *cols, float *ycn, const float *x, const float *w,
                           const float *b, int64_t n, int64_t cout, const cvae_conv_geom *g);
 
-/* dx: [n, C, H, W] += W^T dY lowered back by col2im; dw: [Cout, CKK] += dY cols^T;
+/* dx: [n, C, H, W] += W^T dY lowered back by col2im; dw: [Cout, CKK] += dY im2col(x)^T;
  * db: [Cout] += sums of dy: [n, Cout, Ho, Wo]. Each of dx, dw, db may be NULL (no work
- * for it). cols = im2col(x) (read iff dw); workspaces dycn [Cout, P] (iff dx or dw),
- * dcols [CKK, P] (iff dx). */
-void cvae__conv2d_backward(float *dx, float *dw, float *db, float *dycn, float *dcols, const float *dy,
-                           const float *cols, const float *w, int64_t n, int64_t cout,
+ * for it). x: [n, C, H, W] (read iff dw: re-lowered chunk by chunk); workspaces
+ * (rows = CKK) dycn [Cout, Pc] and cols [CKK, Pc] (iff dx or dw). */
+void cvae__conv2d_backward(float *dx, float *dw, float *db, float *dycn, float *cols, const float *dy,
+                           const float *x, const float *w, int64_t n, int64_t cout,
                            const cvae_conv_geom *g);
 
 /* Direct loops (double accumulation) computing the same; dx, dw, db accumulate. */
@@ -56,15 +62,15 @@ void cvae__conv2d_db_ref(float *db, const float *dy, int64_t n, int64_t cout, in
  * g->h = Ho, g->w = Wo), its output is x (g->ho = H, g->wo = W). Here P = n H W. */
 
 /* y: [n, Cout, Ho, Wo] from x: [n, Cin, H, W], w: [Cin, Cout kH kW], b: [Cout] or NULL.
- * Workspaces: xcn [Cin, P] (left holding x in CN layout, reusable for dw), cols [Cout kH kW, P]. */
+ * Workspaces (rows = Cout kH kW, hw = H W): xcn [Cin, Pc], cols [Cout kH kW, Pc]. */
 void cvae__conv_transpose2d_forward(float *y, float *xcn, float *cols, const float *x, const float *w,
                                     const float *b, int64_t n, int64_t cin, const cvae_conv_geom *g);
 
-/* dx += W im2col(dy); dw += xcn im2col(dy)^T; db += sums of dy. Each of dx, dw, db may
- * be NULL. xcn (read iff dw) as left by the forward; workspaces cols [Cout kH kW, P]
- * (iff dx or dw), dxcn [Cin, P] (iff dx). */
-void cvae__conv_transpose2d_backward(float *dx, float *dw, float *db, float *cols, float *dxcn,
-                                     const float *dy, const float *xcn, const float *w, int64_t n,
+/* dx += W im2col(dy); dw += x im2col(dy)^T (x in CN layout); db += sums of dy. Each of
+ * dx, dw, db may be NULL. x: [n, Cin, H, W] (read iff dw); workspaces (rows = Cout kH kW,
+ * hw = H W) cols [Cout kH kW, Pc] and xcn [Cin, Pc] (iff dx or dw). */
+void cvae__conv_transpose2d_backward(float *dx, float *dw, float *db, float *cols, float *xcn,
+                                     const float *dy, const float *x, const float *w, int64_t n,
                                      int64_t cin, const cvae_conv_geom *g);
 
 void cvae__conv_transpose2d_forward_ref(float *y, const float *x, const float *w, const float *b,

@@ -127,8 +127,157 @@ static void tap_offsets(int32_t *off, const cvae_conv_geom *g, int64_t wp)
             off[oy * g->wo + ox] = (int32_t)(oy * g->o.stride_h * wp + ox * g->o.stride_w);
 }
 
+/* Stride phases (dilation 1): split the zero-padded plane into sh*sw phase planes,
+ * ph[a][b][y][x] = padded[y*sh + a][x*sw + b], each hq x wq. Tap (i, j) then reads phase
+ * (i % sh, j % sw) at row offset i / sh and column offset j / sw, so every output row is a
+ * contiguous run of Wo inputs (a vectorizable copy) instead of Wo strided gathers. */
+#define PHASE_MAX 4096 /* floats of all phase planes together */
+
+typedef struct phase_plan {
+    int64_t sh, sw, hq, wq, plane; /* strides, phase extents, floats per phase */
+} phase_plan;
+
+static int phase_fits(const cvae_conv_geom *g, phase_plan *q)
+{
+    if (g->o.dilation_h != 1 || g->o.dilation_w != 1 || g->h > PHASE_MAX || g->w > PHASE_MAX ||
+        g->o.stride_h > 8 || g->o.stride_w > 8)
+        return 0;
+    q->sh = g->o.stride_h, q->sw = g->o.stride_w;
+    const int64_t hp = g->h + g->o.pad_top + g->o.pad_bottom, wp = g->w + g->o.pad_left + g->o.pad_right;
+    if (hp > PHASE_MAX || wp > PHASE_MAX) return 0;
+    q->hq = (hp + q->sh - 1) / q->sh;
+    q->wq = (wp + q->sw - 1) / q->sw;
+    q->plane = q->hq * q->wq;
+    return q->sh * q->sw * q->plane <= PHASE_MAX;
+}
+
+/* Element ix of padded row py lives in phase (py % sh, px % sw) at (py / sh, px / sw),
+ * px = ix + pad_left; both walked with counters (no division per element). */
+#define PHASE_WALK(BODY)                                                                           \
+    int64_t a = g->o.pad_top % q->sh, y = g->o.pad_top / q->sh;                                    \
+    const int64_t b0 = g->o.pad_left % q->sw, x0 = g->o.pad_left / q->sw;                          \
+    for (int64_t iy = 0; iy < g->h; iy++) {                                                        \
+        const int64_t row = a * q->sw * q->plane + y * q->wq;                                      \
+        for (int64_t ix = 0, bb = b0, xq = x0; ix < g->w; ix++) {                                  \
+            const int64_t k = row + bb * q->plane + xq, e = iy * g->w + ix;                        \
+            BODY;                                                                                  \
+            if (++bb == q->sw) bb = 0, xq++;                                                       \
+        }                                                                                          \
+        if (++a == q->sh) a = 0, y++;                                                              \
+    }
+
+/* Scatters the interior of plane src: [H, W] into the phases (padding entries untouched). */
+static void split_phases(float *restrict ph, const float *restrict src, const cvae_conv_geom *g,
+                         const phase_plan *q)
+{
+    if (q->sw != 2) {
+        PHASE_WALK(ph[k] = src[e])
+        return;
+    }
+    /* stride 2 (the common case): each row splits into its even and odd columns,
+     * with a constant stride the compiler turns into vector shuffles */
+    const int64_t pl = g->o.pad_left, w = g->w;
+    int64_t a = g->o.pad_top % q->sh, y = g->o.pad_top / q->sh;
+    for (int64_t iy = 0; iy < g->h; iy++) {
+        float *row = ph + a * 2 * q->plane + y * q->wq;
+        const float *sr = src + iy * w;
+        for (int64_t par = 0; par < 2; par++) {
+            const int64_t ix0 = (par + pl) % 2; /* first column of padded parity par */
+            float *d = row + ((ix0 + pl) % 2) * q->plane + (ix0 + pl) / 2;
+            const int64_t cnt = (w - ix0 + 1) / 2;
+            for (int64_t k = 0; k < cnt; k++) d[k] = sr[ix0 + 2 * k];
+        }
+        if (++a == q->sh) a = 0, y++;
+    }
+}
+
+/* dst: [H, W] += the interior of the phases. */
+static void merge_phases(float *restrict dst, const float *restrict ph, const cvae_conv_geom *g,
+                         const phase_plan *q)
+{
+    PHASE_WALK(dst[e] += ph[k])
+}
+
+/* Start of tap (i, j) in the phases: row i / sh, column j / sw of phase (i % sh, j % sw). */
+static int64_t phase_tap(const phase_plan *q, int64_t i, int64_t j)
+{
+    return ((i % q->sh) * q->sw + j % q->sw) * q->plane + (i / q->sh) * q->wq + j / q->sw;
+}
+
+/* Copies (add = 0) or adds (add = 1) rows of length wo from src (row pitch sp) to dst
+ * (pitch dp). Constant trip counts for the common widths, so that the compiler emits
+ * straight vector code instead of a library call per short row. */
+#define ROWS_BODY(W)                                                                               \
+    for (int64_t r = 0; r < rows; r++, dst += dp, src += sp)                                       \
+        for (int64_t k = 0; k < (W); k++) dst[k] = add ? dst[k] + src[k] : src[k]
+
+static inline void rows_op(float *restrict dst, int64_t dp, const float *restrict src, int64_t sp,
+                           int64_t rows, int64_t wo, int add)
+{
+    switch (wo) {
+    case 4: ROWS_BODY(4); break;
+    case 7: ROWS_BODY(7); break;
+    case 8: ROWS_BODY(8); break;
+    case 14: ROWS_BODY(14); break;
+    case 16: ROWS_BODY(16); break;
+    case 28: ROWS_BODY(28); break;
+    default: ROWS_BODY(wo); break;
+    }
+}
+
+/* Samples are taken in blocks of SBLOCK per channel, so that the kH kW rows of cols a
+ * channel writes (ld floats apart) are filled in runs of SBLOCK Ho Wo floats: a few pages
+ * at a time instead of one page per tap and sample (TLB and write-allocate bound). */
+#define SBLOCK 16
+
+static void im2col_phases(float *cols, const float *x, const int64_t *idx, int64_t n,
+                          const cvae_conv_geom *g, const phase_plan *q)
+{
+    float ph[PHASE_MAX];
+    const int64_t hw = g->ho * g->wo, ld = n * hw, chw = g->h * g->w, wo = g->wo;
+    memset(ph, 0, (size_t)(q->sh * q->sw * q->plane) * sizeof(float)); /* padding stays 0 */
+    for (int64_t s0 = 0; s0 < n; s0 += SBLOCK) {
+        const int64_t s1 = s0 + SBLOCK < n ? s0 + SBLOCK : n;
+        for (int64_t c = 0; c < g->c; c++)
+            for (int64_t s = s0; s < s1; s++) {
+                split_phases(ph, x + ((idx ? idx[s] : s) * g->c + c) * chw, g, q);
+                for (int64_t i = 0; i < g->kh; i++)
+                    for (int64_t j = 0; j < g->kw; j++) {
+                        float *dst = cols + ((c * g->kh + i) * g->kw + j) * ld + s * hw;
+                        rows_op(dst, wo, ph + phase_tap(q, i, j), q->wq, g->ho, wo, 0);
+                    }
+            }
+    }
+}
+
+static void col2im_phases(float *x, const float *cols, const int64_t *idx, int64_t n,
+                          const cvae_conv_geom *g, const phase_plan *q)
+{
+    float ph[PHASE_MAX];
+    const int64_t hw = g->ho * g->wo, ld = n * hw, chw = g->h * g->w, wo = g->wo;
+    const size_t bytes = (size_t)(q->sh * q->sw * q->plane) * sizeof(float);
+    for (int64_t s0 = 0; s0 < n; s0 += SBLOCK) {
+        const int64_t s1 = s0 + SBLOCK < n ? s0 + SBLOCK : n;
+        for (int64_t c = 0; c < g->c; c++)
+            for (int64_t s = s0; s < s1; s++) {
+                memset(ph, 0, bytes);
+                for (int64_t i = 0; i < g->kh; i++)
+                    for (int64_t j = 0; j < g->kw; j++) {
+                        const float *src = cols + ((c * g->kh + i) * g->kw + j) * ld + s * hw;
+                        rows_op(ph + phase_tap(q, i, j), q->wq, src, wo, g->ho, wo, 1);
+                    }
+                merge_phases(x + ((idx ? idx[s] : s) * g->c + c) * chw, ph, g, q);
+            }
+    }
+}
+
 void cvae__im2col(float *cols, const float *x, const int64_t *idx, int64_t n, const cvae_conv_geom *g)
 {
+    phase_plan ph;
+    if (phase_fits(g, &ph)) {
+        im2col_phases(cols, x, idx, n, g, &ph);
+        return;
+    }
     plane_plan pp;
     if (!plane_fits(g, &pp)) {
         im2col_rows(cols, x, idx, n, g);
@@ -162,6 +311,11 @@ void cvae__im2col(float *cols, const float *x, const int64_t *idx, int64_t n, co
 
 void cvae__col2im(float *x, const float *cols, const int64_t *idx, int64_t n, const cvae_conv_geom *g)
 {
+    phase_plan ph;
+    if (phase_fits(g, &ph)) {
+        col2im_phases(x, cols, idx, n, g, &ph);
+        return;
+    }
     plane_plan pp;
     if (!plane_fits(g, &pp)) {
         col2im_rows(x, cols, idx, n, g);

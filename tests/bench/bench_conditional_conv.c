@@ -117,9 +117,8 @@ static double masked_pass(setup *s, masked *m, const cvae_conv_geom *g, int back
                 for (int64_t i = 0; i < cout * hw; i++)
                     m->dyk[n * cout * hw + i] = a * s->dy[n * cout * hw + i];
             }
-            cvae__im2col(m->cols, s->x->data, NULL, N, g);
             cvae__conv2d_backward(s->c->x_grad ? m->dx : NULL, m->dw + l * cout * ckk,
-                                  m->db + l * cout, m->ycn, m->dcols, m->dyk, m->cols,
+                                  m->db + l * cout, m->ycn, m->dcols, m->dyk, s->x->data,
                                   s->table->data + l * cout * ckk, N, cout, g);
         }
     return now() - t0;

@@ -23,7 +23,7 @@ prefix="$tmp/prefix"
 fail() { echo "check_install: FAIL: $*" >&2; exit 1; }
 step() { echo "== $*"; }
 
-version=$(sed -n 's/^#define CVAE_VERSION_STRING "\(.*\)"$/\1/p' "$src/include/cvae/core.h")
+version=$(sed -n 's/^#define CVAE_VERSION_STRING "\([^"]*\)".*$/\1/p' "$src/include/cvae/core.h")
 [ -n "$version" ] || fail "no CVAE_VERSION_STRING in include/cvae/core.h"
 major=${version%%.*}
 

@@ -77,30 +77,34 @@ done
 
 "$PYTHON" - "$OUT" <<'EOF'
 import json, statistics, sys
-rows = {}
-order = []
+rows, order = {}, []
 for line in open(sys.argv[1]):
     setting, js = line.rstrip("\n").split("\t", 1)
     d = json.loads(js)
     key = (setting, d["threads"], d["what"], d["batch"])
     if key not in rows:
-        rows[key] = {"cvae": [], "torch": [], "core": {}}
+        rows[key] = {"cvae": [], "torch": [], "cvae_cpu": [], "torch_cpu": [], "core": {}}
         order.append(key)
     rows[key][d["impl"]].append(d["ms_median"])
+    rows[key][d["impl"] + "_cpu"].append(d.get("cpu_ms_median", float("nan")))
     rows[key]["core"][d["impl"]] = d["corename"]
-print("median over rounds of each run's median; ratio = torch / cvae (> 1: cvae faster)")
-print("%-8s %3s  %-22s %10s %10s %8s  %s" % ("setting", "thr", "measure", "cvae ms", "torch ms",
-                                              "ratio", "kernels cvae/torch"))
+print("median over rounds of each run's median; ratio = torch / cvae (> 1: cvae faster);")
+print("wall = elapsed time per call, cpu = CPU time of the process (all threads) per call")
+print("%-8s %3s  %-15s %9s %9s %6s %9s %9s %6s  %s" % (
+    "setting", "thr", "measure", "cvae wall", "torch", "ratio", "cvae cpu", "torch", "ratio",
+    "kernels cvae/torch"))
 for key in order:
     setting, threads, what, batch = key
     r = rows[key]
     if not r["cvae"] or not r["torch"]:
         continue
     c, t = statistics.median(r["cvae"]), statistics.median(r["torch"])
+    cc, tc = statistics.median(r["cvae_cpu"]), statistics.median(r["torch_cpu"])
     name = "train step b%d" % batch if what == "train" else "infer b%d" % batch
-    print("%-8s %3d  %-22s %10.3f %10.3f %8.2f  %s/%s" % (setting, threads, name, c, t, t / c,
-                                                         r["core"]["cvae"], r["core"]["torch"]))
+    print("%-8s %3d  %-15s %9.3f %9.3f %6.2f %9.3f %9.3f %6.2f  %s/%s" % (
+        setting, threads, name, c, t, t / c, cc, tc, tc / cc, r["core"]["cvae"], r["core"]["torch"]))
     if what == "train":
-        print("%-8s %3d  %-22s %10.0f %10.0f %8.2f  (computed: %d / step time)" % (
-            setting, threads, "epoch images/s", 1e3 * batch / c, 1e3 * batch / t, t / c, batch))
+        print("%-8s %3d  %-15s %9.0f %9.0f %6.2f %9s %9s %6s  (computed: %d / wall step time)" % (
+            setting, threads, "epoch images/s", 1e3 * batch / c, 1e3 * batch / t, t / c, "", "", "",
+            batch))
 EOF

@@ -6,7 +6,8 @@ the same one-line JSON output:
     torch_reference.py --what train|infer [--batch B] [--threads T] [--reps R] [--warmup W]
                        [--data DIR] [tuning options]
     {"impl":"torch","what":"train","batch":128,"threads":2,"ms_median":..,"ms_min":..,
-     "reps":30,"corename":"Haswell", ...}
+     "reps":30,"corename":"Haswell","cpu_ms_median":.., ...}
+(ms: wall time per call; cpu_ms: CPU time of the process, all its threads, per call.)
 
 train: one optimizer step (zero_grad, loss, backward, Adam lr 1e-3) on a fixed batch of the
 first B bundled training digits (grey values x / 255), as bench_model does.
@@ -142,14 +143,15 @@ def main():
 
     for _ in range(a.warmup):
         step()
-    ms = []
+    ms, cpu = [], []
     for _ in range(a.reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         step()
         ms.append(1e3 * (time.perf_counter() - t0))
+        cpu.append(1e3 * (time.process_time() - c0))
     out = {"impl": "torch", "what": a.what, "batch": a.batch, "threads": a.threads,
            "ms_median": round(statistics.median(ms), 4), "ms_min": round(min(ms), 4), "reps": a.reps,
-           "corename": corename(),
+           "corename": corename(), "cpu_ms_median": round(statistics.median(cpu), 4),
            "blas_threads": blas_threads, "cond": a.cond, "mkldnn": a.mkldnn,
            "channels_last": int(a.channels_last), "jit": int(a.jit and a.what == "infer"),
            "best_env": int(all(k in os.environ for k in BEST_ENV)), "torch": torch.__version__}

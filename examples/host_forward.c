@@ -8,6 +8,9 @@
 
 #include <cvae/cvae.h>
 
+#ifndef CVAE_DEFAULT_DATA_DIR
+#define CVAE_DEFAULT_DATA_DIR "/usr/local/share/cvae/data/mnist-digits-5k"
+#endif
 #define N 4
 
 static int fail(cvae_status s) { return fprintf(stderr, "error: %s: %s\n", cvae_status_str(s), cvae_last_error()), 1; }

@@ -66,6 +66,7 @@ needs_libcvae_so() { # binary: is libcvae.so.MAJOR a NEEDED entry?
 
 step "CMake consumer (find_package(cvae CONFIG))"
 "$CMAKE" -S "$here/cmake_consumer" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DHOST_FORWARD="$src/examples/host_forward.c" \
     -DCMAKE_C_COMPILER="$CC" -DCMAKE_BUILD_TYPE=Release >"$tmp/cmake.log" 2>&1 ||
     { cat "$tmp/cmake.log" >&2; fail "configuring the CMake consumer"; }
 "$CMAKE" --build "$tmp/cmake-build" >"$tmp/build.log" 2>&1 ||
@@ -108,5 +109,26 @@ if [ -x "$prefix/bin/cvae" ]; then
     check_output "cvae version" "$prefix/bin/cvae" version
     grep -q "share/cvae/data/mnist-digits-5k" "$prefix/bin/cvae" ||
         fail "installed cvae does not default to the installed data folder"
+fi
+if [ -x "$prefix/bin/cvae" ]; then
+    step "host_forward.c built out of tree (find_package and pkg-config) on a model the installed cvae trained"
+    data="$prefix/share/cvae/data/mnist-digits-5k"
+    OPENBLAS_NUM_THREADS=1 LD_LIBRARY_PATH="$libdir" "$prefix/bin/cvae" train --epochs 1 --quiet --data "$data" \
+        --out "$tmp/model.safetensors" --checkpoint "$tmp/ckpt.safetensors" >"$tmp/train.log" 2>&1 ||
+        { cat "$tmp/train.log" >&2; fail "installed cvae train"; }
+    run_host_forward() { # name, binary
+        out=$(LD_LIBRARY_PATH="$libdir" "$2" "$tmp/model.safetensors" "$data") || fail "$1 exited with $?"
+        [ "$(echo "$out" | grep -c '^digit ')" = 4 ] || fail "$1 printed '$out'"
+        echo "$1:"; echo "$out"
+    }
+    run_host_forward "host_forward (find_package)" "$tmp/cmake-build/host_forward"
+    if command -v "$PKG_CONFIG" >/dev/null 2>&1; then
+        flags="--cflags --libs"
+        [ $shared = yes ] || flags="--static $flags"
+        # shellcheck disable=SC2046,SC2086
+        "$CC" -std=c11 -Wall -Wextra -Werror "$src/examples/host_forward.c" -o "$tmp/pc-host-forward" \
+            $("$PKG_CONFIG" $flags cvae) -lm || fail "cc host_forward.c \$(pkg-config $flags cvae)"
+        run_host_forward "host_forward (pkg-config)" "$tmp/pc-host-forward"
+    fi
 fi
 echo "check_install: OK"

@@ -60,6 +60,7 @@ install(FILES "${PROJECT_BINARY_DIR}/cvae.pc" DESTINATION "${CVAE_PKGCONFIG_DIR}
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/tests/data/mnist-digits-5k"
         DESTINATION "${CMAKE_INSTALL_DATADIR}/cvae/data" COMPONENT runtime)
 
-if(TARGET cvae_cli_installed)
-  install(TARGETS cvae_cli_installed RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT runtime)
+# The program finds the installed data next to itself (BINDIR/../share/cvae/data).
+if(TARGET cvae)
+  install(TARGETS cvae RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT runtime)
 endif()

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -48,10 +49,23 @@ int cli_float(const char *s, double lo, double hi, double *out)
     return 1;
 }
 
+/* CVAE_DATA_DIR, else the digits installed beside the program
+ * (PREFIX/bin/cvae -> PREFIX/share/cvae/data/mnist-digits-5k), else the source tree's. */
 const char *cli_default_data_dir(void)
 {
+    static char installed[4096];
     const char *env = getenv("CVAE_DATA_DIR");
-    return env && *env ? env : CVAE_DEFAULT_DATA_DIR;
+    if (env && *env) return env;
+    ssize_t n = readlink("/proc/self/exe", installed, sizeof installed - 64);
+    if (n > 0) {
+        installed[n] = '\0';
+        char *slash = strrchr(installed, '/');
+        if (slash) {
+            strcpy(slash, "/../share/cvae/data/mnist-digits-5k");
+            if (access(installed, R_OK) == 0) return installed;
+        }
+    }
+    return CVAE_DEFAULT_DATA_DIR;
 }
 
 int cli_load(const char *dir, const char *split, cvae_dataset **ds)

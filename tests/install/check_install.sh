@@ -107,15 +107,15 @@ fi
 if [ -x "$prefix/bin/cvae" ]; then
     step "installed cvae program"
     check_output "cvae version" "$prefix/bin/cvae" version
-    grep -q "share/cvae/data/mnist-digits-5k" "$prefix/bin/cvae" ||
-        fail "installed cvae does not default to the installed data folder"
 fi
 if [ -x "$prefix/bin/cvae" ]; then
     step "host_forward.c built out of tree (find_package and pkg-config) on a model the installed cvae trained"
     data="$prefix/share/cvae/data/mnist-digits-5k"
-    OPENBLAS_NUM_THREADS=1 LD_LIBRARY_PATH="$libdir" "$prefix/bin/cvae" train --epochs 1 --quiet --data "$data" \
+    OPENBLAS_NUM_THREADS=1 LD_LIBRARY_PATH="$libdir" "$prefix/bin/cvae" train --epochs 1 --quiet \
         --out "$tmp/model.safetensors" --checkpoint "$tmp/ckpt.safetensors" >"$tmp/train.log" 2>&1 ||
         { cat "$tmp/train.log" >&2; fail "installed cvae train"; }
+    grep -q "^data: $prefix/bin/../share/cvae/data/mnist-digits-5k " "$tmp/train.log" ||
+        fail "the installed cvae did not default to the data installed beside it"
     run_host_forward() { # name, binary
         out=$(LD_LIBRARY_PATH="$libdir" "$2" "$tmp/model.safetensors" "$data") || fail "$1 exited with $?"
         [ "$(echo "$out" | grep -c '^digit ')" = 4 ] || fail "$1 printed '$out'"

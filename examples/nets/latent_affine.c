@@ -13,9 +13,9 @@ cvae_status la_net_new(int k, uint64_t seed, la_net **out)
     const int64_t sa[2] = {k, LA_CODE};
     cvae_status s = cvae_params_new(&m->params);
     cvae_params *p = m->params;
-    if (!s) s = cvae_conv2d_new(p, "conv1", 1, 8, 3, 3, same, 1, he, seed, &m->conv1);
+    if (!s) s = cvae_conv2d_new(p, "conv1", 1, 8, 3, 3, same, 0, he, seed, &m->conv1);
     if (!s) s = cvae_batch_norm2d_new(p, "bn1", 8, 0.1f, 1e-5f, &m->bn1);
-    if (!s) s = cvae_conv2d_new(p, "conv2", 8, 16, 3, 3, same, 1, he, seed, &m->conv2);
+    if (!s) s = cvae_conv2d_new(p, "conv2", 8, 16, 3, 3, same, 0, he, seed, &m->conv2);
     if (!s) s = cvae_batch_norm2d_new(p, "bn2", 16, 0.1f, 1e-5f, &m->bn2);
     if (!s) s = cvae_linear_new(p, "enc1", 16 * 7 * 7, 64, 1, he, seed, &m->enc1);
     if (!s) s = cvae_linear_new(p, "enc2", 64, LA_CODE, 1, glorot, seed, &m->enc2);

@@ -38,9 +38,9 @@ cvae_status mvt_net_new(int masked, int k, uint64_t seed, mvt_net **out)
     const cvae_init he = CVAE_INIT_HE_UNIFORM;
     cvae_status s = cvae_params_new(&m->params);
     cvae_params *p = m->params;
-    if (!s) s = cvae_conv2d_new(p, "conv1", 1, MVT_CH, 3, 3, same, 1, he, seed, &m->conv1);
+    if (!s) s = cvae_conv2d_new(p, "conv1", 1, MVT_CH, 3, 3, same, 0, he, seed, &m->conv1);
     if (!s) s = cvae_batch_norm2d_new(p, "bn1", MVT_CH, 0.1f, 1e-5f, &m->bn1);
-    if (!s) s = cvae_conv2d_new(p, "conv2", MVT_CH, MVT_CH, 3, 3, same, 1, he, seed, &m->conv2);
+    if (!s) s = cvae_conv2d_new(p, "conv2", MVT_CH, MVT_CH, 3, 3, same, 0, he, seed, &m->conv2);
     if (!s) s = cvae_batch_norm2d_new(p, "bn2", MVT_CH, 0.1f, 1e-5f, &m->bn2);
     if (m->masked) {
         for (int c = 0; c < k && !s; c++) {

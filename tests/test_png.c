@@ -226,20 +226,6 @@ static void test_failed_write_keeps_old_file(void **state)
     free(noise);
 }
 
-static int install_failalloc(void **state)
-{
-    (void)state;
-    failalloc_install(0);
-    return 0;
-}
-
-static int uninstall_failalloc(void **state)
-{
-    (void)state;
-    failalloc_uninstall();
-    return 0;
-}
-
 /* Every allocation failure (ours or libpng's, through the library allocator)
  * gives CVAE_ERR_NOMEM, frees everything, leaves no temporary file and keeps
  * the old file. */
@@ -281,8 +267,8 @@ int main(void)
         cmocka_unit_test(test_gray_and_rgb_roundtrip),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_failed_write_keeps_old_file),
-        cmocka_unit_test_setup_teardown(test_allocation_failures_do_not_leak, install_failalloc,
-                                        uninstall_failalloc),
+        cmocka_unit_test_setup_teardown(test_allocation_failures_do_not_leak, failalloc_setup,
+                                        failalloc_teardown),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

@@ -615,20 +615,6 @@ static void test_reader_api_errors(void **state)
 
 /* ---- allocation failures: every one gives NOMEM and leaks nothing ---- */
 
-static int install_failalloc(void **state)
-{
-    (void)state;
-    failalloc_install(0);
-    return 0;
-}
-
-static int uninstall_failalloc(void **state)
-{
-    (void)state;
-    failalloc_uninstall();
-    return 0;
-}
-
 /* Fails unless the armed allocation k of n was reached, gave NOMEM and leaked nothing. */
 static void expect_nomem(cvae_status s, long k, long n, const char *what)
 {
@@ -761,8 +747,8 @@ int main(void)
         cmocka_unit_test(test_save_rejects_bad_arguments),
         cmocka_unit_test(test_atomic_save_keeps_old_file),
         cmocka_unit_test(test_reader_api_errors),
-        cmocka_unit_test_setup_teardown(test_allocation_failures_do_not_leak, install_failalloc,
-                                        uninstall_failalloc),
+        cmocka_unit_test_setup_teardown(test_allocation_failures_do_not_leak, failalloc_setup,
+                                        failalloc_teardown),
         cmocka_unit_test(test_python_reader_agrees),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);

@@ -1,15 +1,24 @@
-/* Convolution shapes shared by the conv tests: fixed corner cases, then random ones. */
+/* Shared by the convolution tests: shapes (fixed corner cases, then random ones),
+ * buffers, tape inputs and tolerance checks. */
 #ifndef CVAE_TEST_CONV_CASES_H
 #define CVAE_TEST_CONV_CASES_H
 
 #include "testutil.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct conv_case {
     int64_t n, cin, cout, h, w, kh, kw;
     cvae_conv_opts o;
 } conv_case;
+
+/* What test_gradcheck passes to the conv2d / conv_transpose2d wrappers. */
+typedef struct conv_fn_ctx {
+    const conv_case *c;
+    int bias;
+} conv_fn_ctx;
 
 /* stride, pads (top, bottom, left, right), dilation (h, w) */
 #define CONV_OPTS(s, pt, pb, pl, pr, dh, dw) {s, s, pt, pb, pl, pr, dh, dw, 0, 0}
@@ -59,6 +68,45 @@ static inline void conv_assert_rel(const float *a, const float *b, int64_t n, do
     if (!(dmax <= tol * bmax))
         fail_msg("%s: element %lld: %.9g vs %.9g, max error %.3g > %.1g x scale %.3g", what, (long long)at,
                  a[at], b[at], dmax, tol, bmax);
+}
+
+/* A zeroed float buffer of n elements (calloc: free with free). */
+static inline float *conv_zeros(int64_t n)
+{
+    return calloc((size_t)n, sizeof(float));
+}
+
+static inline double conv_max_abs(const float *a, int64_t n)
+{
+    double m = 0.0;
+    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
+    return m;
+}
+
+/* Per element |got - want| <= 1e-5 max(|got|, |want|) + 1e-5 max|want| (float GEMM sums
+ * against double loops; the second term covers cancellation). */
+static inline void conv_assert_close(const float *got, const float *want, int64_t n,
+                                     const char *what)
+{
+    test_assert_close(got, want, n, 1e-5, 1e-5 * conv_max_abs(want, n) + 1e-30, what);
+}
+
+/* Bias gradients are sums of N Ho Wo terms of magnitude <= 1 that cancel, so they
+ * are compared to 1e-5 of the term scale (1) rather than of their own size. */
+static inline void conv_assert_close_sum(const float *got, const float *want, int64_t n,
+                                         const char *what)
+{
+    test_assert_close(got, want, n, 1e-5, 1e-5 * fmax(conv_max_abs(want, n), 1.0), what);
+}
+
+/* A copy of src on the tape, needing a gradient when grad. */
+static inline cvae_tensor *conv_tape_copy(cvae_tape *t, const cvae_tensor *src, int grad)
+{
+    cvae_tensor *x;
+    CVAE_OK_OR_FAIL(cvae_tape_tensor(t, src->ndim, src->shape, &x));
+    CVAE_OK_OR_FAIL(cvae_tensor_copy(x, src));
+    if (grad) CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, x));
+    return x;
 }
 
 #endif

@@ -3,30 +3,11 @@
  * one-label table), freezing, set_kernel, deterministic generators (Gabor
  * orientation by label, callback once per label), bad arguments.
  * Tolerances: 1e-5 relative (plus 1e-5 max|ref|), as in test_conditional_conv.c. */
+#include "conv_cases.h"
 #include "ops/conditional_conv.h"
-#include "testutil.h"
 
 #include <math.h>
 #include <stdlib.h>
-
-static double max_abs(const float *a, int64_t n)
-{
-    double m = 0.0;
-    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
-    return m;
-}
-
-static void assert_rel(const float *got, const float *want, int64_t n, const char *what)
-{
-    test_assert_close(got, want, n, 1e-5, 1e-5 * max_abs(want, n) + 1e-30, what);
-}
-
-/* Bias gradients are sums of N Ho Wo terms of magnitude <= 1 that cancel, so they
- * are compared to 1e-5 of the term scale (1) rather than of their own size. */
-static void assert_rel_sum(const float *got, const float *want, int64_t n, const char *what)
-{
-    test_assert_close(got, want, n, 1e-5, 1e-5 * fmax(max_abs(want, n), 1.0), what);
-}
 
 static void test_layer_parameters(void **state)
 {
@@ -56,7 +37,7 @@ static void test_layer_parameters(void **state)
     assert_ptr_equal(l->weight, cvae_params_find(p, "cc.weight"));
     assert_ptr_equal(l->table, cvae_params_find(p, "cc.table"));
     /* the initial random table is not all zeros */
-    assert_true(max_abs(l->table->data, l->table->size) > 0.0);
+    assert_true(conv_max_abs(l->table->data, l->table->size) > 0.0);
     CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_cond_conv2d_new(p, "cc", &c, &l2));
     /* purely conditional, no bias */
     cvae_cond_conv2d_config c2 = cvae_cond_conv2d_config_make(1, 0, 1, 10, 3, 1, 1);
@@ -142,14 +123,14 @@ static void run_layer_case(int64_t cl, int with_bias, int trainable, uint64_t se
         cvae__cconv2d_backward_ref(dx, part ? dt : dw, part ? dtb : db, dpart, x->data, lab, wt, n,
                                    rows, &g);
     }
-    assert_rel(y->data, yr, y->size, "layer forward");
+    conv_assert_close(y->data, yr, y->size, "layer forward");
     CVAE_OK_OR_FAIL(cvae_tape_backward_with(t, y, dy));
-    assert_rel(x->grad, dx, x->size, "layer dx");
-    if (cl) assert_rel(l->weight->grad, dw, l->weight->size, "layer dweight");
-    if (cl && with_bias) assert_rel_sum(l->bias->grad, db, cl, "layer dbias");
+    conv_assert_close(x->grad, dx, x->size, "layer dx");
+    if (cl) conv_assert_close(l->weight->grad, dw, l->weight->size, "layer dweight");
+    if (cl && with_bias) conv_assert_close_sum(l->bias->grad, db, cl, "layer dbias");
     if (trainable) {
-        assert_rel(l->table->grad, dt, l->table->size, "layer dtable");
-        if (with_bias) assert_rel_sum(l->table_bias->grad, dtb, k * cc, "layer dtable_bias");
+        conv_assert_close(l->table->grad, dt, l->table->size, "layer dtable");
+        if (with_bias) conv_assert_close_sum(l->table_bias->grad, dtb, k * cc, "layer dtable_bias");
     } else {
         assert_null(l->table->grad);
         if (with_bias) assert_null(l->table_bias->grad);
@@ -233,7 +214,7 @@ static void test_table_fill_random(void **state)
     assert_memory_not_equal(a->data, b->data, (size_t)a->size * sizeof(float));
     const double bound = sqrt(6.0 / 27.0);
     for (int64_t i = 0; i < a->size; i++) assert_true(fabs(a->data[i]) <= bound);
-    assert_true(max_abs(a->data, a->size) > 0.5 * bound);
+    assert_true(conv_max_abs(a->data, a->size) > 0.5 * bound);
     int64_t s4[4] = {6, 2, 3, 3};
     cvae_tensor *c4;
     CVAE_OK_OR_FAIL(cvae_tensor_new(4, s4, &c4));

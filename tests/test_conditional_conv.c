@@ -7,8 +7,8 @@
  * (float GEMM sums against double loops; the second term covers cancellation);
  * gradient checks: 5-point differences, h = 1e-2, rtol = atol = 1e-3 (the op is
  * linear in each input, so only float rounding of the outputs remains). */
+#include "conv_cases.h"
 #include "ops/conditional_conv.h"
-#include "testutil.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -18,25 +18,6 @@ typedef struct hard_case {
     cvae_conv_opts o;
     int32_t labels[64];
 } hard_case;
-
-static double max_abs(const float *a, int64_t n)
-{
-    double m = 0.0;
-    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
-    return m;
-}
-
-static void assert_rel(const float *got, const float *want, int64_t n, const char *what)
-{
-    test_assert_close(got, want, n, 1e-5, 1e-5 * max_abs(want, n) + 1e-30, what);
-}
-
-/* Bias gradients are sums of N Ho Wo terms of magnitude <= 1 that cancel, so they
- * are compared to 1e-5 of the term scale (1) rather than of their own size. */
-static void assert_rel_sum(const float *got, const float *want, int64_t n, const char *what)
-{
-    test_assert_close(got, want, n, 1e-5, 1e-5 * fmax(max_abs(want, n), 1.0), what);
-}
 
 /* A random valid case; label_mode 0 random, 1 all equal, 2 all different, 3 from a subset. */
 static void random_case(test_rng *r, hard_case *c, int64_t k, int label_mode)
@@ -80,18 +61,8 @@ static void check_case(test_rng *r, const hard_case *c, cvae__cconv_algo algo, i
                 *b0 = test_tensor(r, 2, sb);
     cvae_tape *t;
     CVAE_OK_OR_FAIL(cvae_tape_new(&t));
-    cvae_tensor *x, *tab, *b = NULL, *y;
-    CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 4, sx, &x));
-    CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 5, st, &tab));
-    CVAE_OK_OR_FAIL(cvae_tensor_copy(x, x0));
-    CVAE_OK_OR_FAIL(cvae_tensor_copy(tab, t0));
-    CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, x));
-    CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, tab));
-    if (with_bias) {
-        CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 2, sb, &b));
-        CVAE_OK_OR_FAIL(cvae_tensor_copy(b, b0));
-        CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, b));
-    }
+    cvae_tensor *x = conv_tape_copy(t, x0, 1), *tab = conv_tape_copy(t, t0, 1);
+    cvae_tensor *b = with_bias ? conv_tape_copy(t, b0, 1) : NULL, *y;
     cvae__cconv_algo used;
     CVAE_OK_OR_FAIL(
         cvae__op_conditional_conv2d_algo(t, x, c->labels, tab, b, &c->o, algo, &y, &used));
@@ -103,8 +74,8 @@ static void check_case(test_rng *r, const hard_case *c, cvae__cconv_algo algo, i
     float *yr = malloc(sizeof(float) * (size_t)y->size);
     cvae__cconv2d_forward_ref(yr, x0->data, c->labels, t0->data, with_bias ? b0->data : NULL, c->n,
                               c->cout, &g);
-    assert_rel(y->data, yr, y->size,
-               algo == CVAE__CCONV_ALL_K ? "forward (all-K)" : "forward (grouped)");
+    conv_assert_close(y->data, yr, y->size,
+                      algo == CVAE__CCONV_ALL_K ? "forward (all-K)" : "forward (grouped)");
 
     float *dy = malloc(sizeof(float) * (size_t)y->size);
     test_fill(r, dy, y->size, -1, 1, 0.05f);
@@ -113,9 +84,9 @@ static void check_case(test_rng *r, const hard_case *c, cvae__cconv_algo algo, i
           *dt = calloc((size_t)t0->size, sizeof(float));
     float *db = calloc((size_t)b0->size, sizeof(float));
     cvae__cconv2d_backward_ref(dx, dt, db, dy, x0->data, c->labels, t0->data, c->n, c->cout, &g);
-    assert_rel(x->grad, dx, x0->size, "dx");
-    assert_rel(tab->grad, dt, t0->size, "dtable");
-    if (with_bias) assert_rel_sum(b->grad, db, b0->size, "dbias_table");
+    conv_assert_close(x->grad, dx, x0->size, "dx");
+    conv_assert_close(tab->grad, dt, t0->size, "dtable");
+    if (with_bias) conv_assert_close_sum(b->grad, db, b0->size, "dbias_table");
     free(yr), free(dy), free(dx), free(dt), free(db);
     cvae_tape_free(t);
     cvae_tensor_free(x0), cvae_tensor_free(t0), cvae_tensor_free(b0);
@@ -226,24 +197,10 @@ static void check_shared(test_rng *r, const hard_case *c, int64_t cl, cvae__ccon
     cvae_tensor *w0 = test_tensor(r, 4, sw), *lb0 = test_tensor(r, 1, slb);
     cvae_tape *t;
     CVAE_OK_OR_FAIL(cvae_tape_new(&t));
-    cvae_tensor *x, *tab, *b = NULL, *w, *lb = NULL, *y;
-    CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 4, sx, &x));
-    CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 5, st, &tab));
-    CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 4, sw, &w));
-    CVAE_OK_OR_FAIL(cvae_tensor_copy(x, x0));
-    CVAE_OK_OR_FAIL(cvae_tensor_copy(tab, t0));
-    CVAE_OK_OR_FAIL(cvae_tensor_copy(w, w0));
-    if (gx) CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, x));
-    if (gt) CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, tab));
-    if (gw) CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, w));
-    if (with_bias) {
-        CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 2, sb, &b));
-        CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 1, slb, &lb));
-        CVAE_OK_OR_FAIL(cvae_tensor_copy(b, b0));
-        CVAE_OK_OR_FAIL(cvae_tensor_copy(lb, lb0));
-        CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, b));
-        CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, lb));
-    }
+    cvae_tensor *x = conv_tape_copy(t, x0, gx), *tab = conv_tape_copy(t, t0, gt),
+                *w = conv_tape_copy(t, w0, gw);
+    cvae_tensor *b = with_bias ? conv_tape_copy(t, b0, 1) : NULL,
+                *lb = with_bias ? conv_tape_copy(t, lb0, 1) : NULL, *y;
     CVAE_OK_OR_FAIL(
         cvae__op_cond_conv2d_shared(t, x, c->labels, w, lb, tab, b, &c->o, algo, &y, NULL));
     cvae_conv_geom g;
@@ -270,7 +227,7 @@ static void check_shared(test_rng *r, const hard_case *c, int64_t cl, cvae__ccon
         memcpy(dyc + s * c->cout * p, dy + (s * ctot + cl) * p,
                sizeof(float) * (size_t)(c->cout * p));
     }
-    assert_rel(y->data, yr, y->size, "shared forward");
+    conv_assert_close(y->data, yr, y->size, "shared forward");
     CVAE_OK_OR_FAIL(cvae_tape_backward_with(t, y, dy));
     float *dx = calloc((size_t)x0->size, sizeof(float)),
           *dt = calloc((size_t)t0->size, sizeof(float));
@@ -280,20 +237,20 @@ static void check_shared(test_rng *r, const hard_case *c, int64_t cl, cvae__ccon
     cvae__cconv2d_backward_ref(dx, dw, dlb, dyl, x0->data, zeros, w0->data, c->n, cl, &g);
     cvae__cconv2d_backward_ref(dx, dt, db, dyc, x0->data, c->labels, t0->data, c->n, c->cout, &g);
     if (gx)
-        assert_rel(x->grad, dx, x0->size, "shared dx");
+        conv_assert_close(x->grad, dx, x0->size, "shared dx");
     else
         assert_null(x->grad);
     if (gt)
-        assert_rel(tab->grad, dt, t0->size, "shared dtable");
+        conv_assert_close(tab->grad, dt, t0->size, "shared dtable");
     else
         assert_null(tab->grad);
     if (gw)
-        assert_rel(w->grad, dw, w0->size, "shared dw");
+        conv_assert_close(w->grad, dw, w0->size, "shared dw");
     else
         assert_null(w->grad);
     if (with_bias) {
-        assert_rel_sum(b->grad, db, b0->size, "shared dbias_table");
-        assert_rel_sum(lb->grad, dlb, cl, "shared db");
+        conv_assert_close_sum(b->grad, db, b0->size, "shared dbias_table");
+        conv_assert_close_sum(lb->grad, dlb, cl, "shared db");
     }
     free(yl), free(yc), free(yr), free(dy), free(dyl), free(dyc), free(dx), free(dt), free(db),
         free(dw), free(dlb);
@@ -387,7 +344,7 @@ static void run_param_case(int trainable, int x_grad)
     const int64_t row = cout * cin * 9;
     if (trainable) {
         assert_non_null(tab->grad);
-        assert_rel(tab->grad, dt, tab->size, "dtable (param)");
+        conv_assert_close(tab->grad, dt, tab->size, "dtable (param)");
         for (int64_t l = 0; l < k; l++) {
             if (l == 0 || l == 1 || l == 4) continue;
             for (int64_t i = 0; i < row; i++) assert_true(tab->grad[l * row + i] == 0.0f);
@@ -398,9 +355,9 @@ static void run_param_case(int trainable, int x_grad)
         const float *block = cvae_params_grad(p) + cvae_params_offset(p, 0);
         for (int64_t i = 0; i < tab->size; i++) assert_true(block[i] == 0.0f);
     }
-    assert_rel_sum(b->grad, db, b->size, "dbias_table (param)");
+    conv_assert_close_sum(b->grad, db, b->size, "dbias_table (param)");
     if (x_grad)
-        assert_rel(x->grad, dx, x->size, "dx (param table)");
+        conv_assert_close(x->grad, dx, x->size, "dx (param table)");
     else
         assert_null(x->grad);
     free(dy), free(dx), free(dt), free(db);
@@ -447,7 +404,7 @@ static void test_cconv_inference_no_growth(void **state)
         cvae_conv_geom g;
         CVAE_OK_OR_FAIL(cvae__conv_geom(&g, "test", 3, 12, 12, 3, 3, &o));
         cvae__cconv2d_forward_ref(yr, x0->data, labels, t0->data, NULL, 16, 4, &g);
-        assert_rel(y->data, yr, y->size, "forward (not recording)");
+        conv_assert_close(y->data, yr, y->size, "forward (not recording)");
         free(yr);
     }
     cvae_tape_free(t);

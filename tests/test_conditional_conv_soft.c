@@ -3,23 +3,11 @@
  * equals hard labels, non-finite alpha and bad shapes.
  * Tolerances as in test_conditional_conv.c: 1e-5 relative (plus 1e-5 max|ref|);
  * gradient checks h = 1e-2, rtol = atol = 1e-3. */
+#include "conv_cases.h"
 #include "ops/conditional_conv.h"
-#include "testutil.h"
 
 #include <math.h>
 #include <stdlib.h>
-
-static double max_abs(const float *a, int64_t n)
-{
-    double m = 0.0;
-    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
-    return m;
-}
-
-static void assert_rel(const float *got, const float *want, int64_t n, const char *what)
-{
-    test_assert_close(got, want, n, 1e-5, 1e-5 * max_abs(want, n) + 1e-30, what);
-}
 
 typedef struct soft_shape {
     int64_t n, cin, cout, h, w, kh, kw, k;
@@ -40,15 +28,6 @@ static void random_shape(test_rng *r, soft_shape *s)
     s->w = test_rand_int(r, s->kw, 9);
 }
 
-static cvae_tensor *tape_copy(cvae_tape *t, const cvae_tensor *src, int grad)
-{
-    cvae_tensor *x;
-    CVAE_OK_OR_FAIL(cvae_tape_tensor(t, src->ndim, src->shape, &x));
-    CVAE_OK_OR_FAIL(cvae_tensor_copy(x, src));
-    if (grad) CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, x));
-    return x;
-}
-
 static void test_soft_matches_reference(void **state)
 {
     (void)state;
@@ -65,16 +44,16 @@ static void test_soft_matches_reference(void **state)
         CVAE_OK_OR_FAIL(cvae_tape_new(&t));
         /* vary which inputs need a gradient, so every keep/skip branch runs */
         const int gx = trial % 2 == 0, ga = trial % 4 != 1, gt = trial % 5 != 2;
-        cvae_tensor *x = tape_copy(t, x0, gx), *a = tape_copy(t, a0, ga),
-                    *tab = tape_copy(t, t0, gt);
-        cvae_tensor *b = with_bias ? tape_copy(t, b0, 1) : NULL, *y;
+        cvae_tensor *x = conv_tape_copy(t, x0, gx), *a = conv_tape_copy(t, a0, ga),
+                    *tab = conv_tape_copy(t, t0, gt);
+        cvae_tensor *b = with_bias ? conv_tape_copy(t, b0, 1) : NULL, *y;
         CVAE_OK_OR_FAIL(cvae_op_conditional_conv2d_soft(t, x, a, tab, b, &s.o, &y));
         cvae_conv_geom g;
         CVAE_OK_OR_FAIL(cvae__conv_geom(&g, "test", s.cin, s.h, s.w, s.kh, s.kw, &s.o));
         float *yr = malloc(sizeof(float) * (size_t)y->size);
         cvae__cconv2d_soft_forward_ref(yr, x0->data, a0->data, t0->data,
                                        with_bias ? b0->data : NULL, s.n, s.k, s.cout, &g);
-        assert_rel(y->data, yr, y->size, "soft forward");
+        conv_assert_close(y->data, yr, y->size, "soft forward");
         float *dy = malloc(sizeof(float) * (size_t)y->size);
         test_fill(&r, dy, y->size, -1, 1, 0.05f);
         CVAE_OK_OR_FAIL(cvae_tape_backward_with(t, y, dy));
@@ -85,18 +64,18 @@ static void test_soft_matches_reference(void **state)
         cvae__cconv2d_soft_backward_ref(dx, dt, db, da, dy, x0->data, a0->data, t0->data,
                                         with_bias ? b0->data : NULL, s.n, s.k, s.cout, &g);
         if (gx)
-            assert_rel(x->grad, dx, x0->size, "soft dx");
+            conv_assert_close(x->grad, dx, x0->size, "soft dx");
         else
             assert_null(x->grad);
         if (ga)
-            assert_rel(a->grad, da, a0->size, "soft dalpha");
+            conv_assert_close(a->grad, da, a0->size, "soft dalpha");
         else
             assert_null(a->grad);
         if (gt)
-            assert_rel(tab->grad, dt, t0->size, "soft dtable");
+            conv_assert_close(tab->grad, dt, t0->size, "soft dtable");
         else
             assert_null(tab->grad);
-        if (with_bias) assert_rel(b->grad, db, b0->size, "soft dbias_table");
+        if (with_bias) conv_assert_close(b->grad, db, b0->size, "soft dbias_table");
         free(yr), free(dy), free(dx), free(da), free(dt), free(db);
         cvae_tape_free(t);
         cvae_tensor_free(x0), cvae_tensor_free(a0), cvae_tensor_free(t0), cvae_tensor_free(b0);
@@ -157,24 +136,24 @@ static void test_soft_one_hot_equals_hard(void **state)
         cvae_tape *tp[2];
         for (int v = 0; v < 2; v++) {
             CVAE_OK_OR_FAIL(cvae_tape_new(&tp[v]));
-            xs[v] = tape_copy(tp[v], x0, 1), ts[v] = tape_copy(tp[v], t0, 1),
-            bs[v] = tape_copy(tp[v], b0, 1);
+            xs[v] = conv_tape_copy(tp[v], x0, 1), ts[v] = conv_tape_copy(tp[v], t0, 1),
+            bs[v] = conv_tape_copy(tp[v], b0, 1);
             if (v == 0)
                 CVAE_OK_OR_FAIL(
                     cvae_op_conditional_conv2d(tp[v], xs[v], labels, ts[v], bs[v], &s.o, &ys[v]));
             else
                 CVAE_OK_OR_FAIL(cvae_op_conditional_conv2d_soft(
-                    tp[v], xs[v], tape_copy(tp[v], a0, 0), ts[v], bs[v], &s.o, &ys[v]));
+                    tp[v], xs[v], conv_tape_copy(tp[v], a0, 0), ts[v], bs[v], &s.o, &ys[v]));
             if (!dy) {
                 dy = malloc(sizeof(float) * (size_t)ys[v]->size);
                 test_fill(&r, dy, ys[v]->size, -1, 1, 0.05f);
             }
             CVAE_OK_OR_FAIL(cvae_tape_backward_with(tp[v], ys[v], dy));
         }
-        assert_rel(ys[1]->data, ys[0]->data, ys[0]->size, "one-hot soft vs hard: y");
-        assert_rel(xs[1]->grad, xs[0]->grad, x0->size, "one-hot soft vs hard: dx");
-        assert_rel(ts[1]->grad, ts[0]->grad, t0->size, "one-hot soft vs hard: dtable");
-        assert_rel(bs[1]->grad, bs[0]->grad, b0->size, "one-hot soft vs hard: dbias");
+        conv_assert_close(ys[1]->data, ys[0]->data, ys[0]->size, "one-hot soft vs hard: y");
+        conv_assert_close(xs[1]->grad, xs[0]->grad, x0->size, "one-hot soft vs hard: dx");
+        conv_assert_close(ts[1]->grad, ts[0]->grad, t0->size, "one-hot soft vs hard: dtable");
+        conv_assert_close(bs[1]->grad, bs[0]->grad, b0->size, "one-hot soft vs hard: dbias");
         free(dy);
         cvae_tape_free(tp[0]), cvae_tape_free(tp[1]);
         cvae_tensor_free(x0), cvae_tensor_free(t0), cvae_tensor_free(b0), cvae_tensor_free(a0);

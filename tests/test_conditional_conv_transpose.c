@@ -2,23 +2,11 @@
  * with conditional_conv2d (same table memory), gradient checks, bad inputs.
  * Tolerances: 1e-5 relative (plus 1e-5 max|ref|); gradient checks h = 1e-2,
  * rtol = atol = 1e-3; the adjoint identity to 1e-5 of sum |terms|. */
+#include "conv_cases.h"
 #include "ops/conditional_conv.h"
-#include "testutil.h"
 
 #include <math.h>
 #include <stdlib.h>
-
-static double max_abs(const float *a, int64_t n)
-{
-    double m = 0.0;
-    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
-    return m;
-}
-
-static void assert_rel(const float *got, const float *want, int64_t n, const char *what)
-{
-    test_assert_close(got, want, n, 1e-5, 1e-5 * max_abs(want, n) + 1e-30, what);
-}
 
 typedef struct tcase {
     int64_t n, cin, cout, h, w, kh, kw, k;
@@ -65,25 +53,15 @@ static void test_cconvt_matches_reference(void **state)
         const int with_bias = trial % 3 != 0, gx = trial % 2 == 0, gt = trial % 5 != 1;
         cvae_tape *t;
         CVAE_OK_OR_FAIL(cvae_tape_new(&t));
-        cvae_tensor *x, *tab, *b = NULL, *y;
-        CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 4, sx, &x));
-        CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 5, st, &tab));
-        CVAE_OK_OR_FAIL(cvae_tensor_copy(x, x0));
-        CVAE_OK_OR_FAIL(cvae_tensor_copy(tab, t0));
-        if (gx) CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, x));
-        if (gt) CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, tab));
-        if (with_bias) {
-            CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 2, sb, &b));
-            CVAE_OK_OR_FAIL(cvae_tensor_copy(b, b0));
-            CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, b));
-        }
+        cvae_tensor *x = conv_tape_copy(t, x0, gx), *tab = conv_tape_copy(t, t0, gt);
+        cvae_tensor *b = with_bias ? conv_tape_copy(t, b0, 1) : NULL, *y;
         CVAE_OK_OR_FAIL(cvae_op_conditional_conv_transpose2d(t, x, c.labels, tab, b, &c.o, &y));
         assert_int_equal(y->shape[2], c.gt.h);
         assert_int_equal(y->shape[3], c.gt.w);
         float *yr = malloc(sizeof(float) * (size_t)y->size);
         cvae__cconvt2d_forward_ref(yr, x0->data, c.labels, t0->data, with_bias ? b0->data : NULL,
                                    c.n, c.cin, &c.gt);
-        assert_rel(y->data, yr, y->size, "transposed forward");
+        conv_assert_close(y->data, yr, y->size, "transposed forward");
         if (gx || gt || with_bias) {
             float *dy = malloc(sizeof(float) * (size_t)y->size);
             test_fill(&r, dy, y->size, -1, 1, 0.05f);
@@ -94,14 +72,14 @@ static void test_cconvt_matches_reference(void **state)
             cvae__cconvt2d_backward_ref(dx, dt, db, dy, x0->data, c.labels, t0->data, c.n, c.cin,
                                         &c.gt);
             if (gx)
-                assert_rel(x->grad, dx, x0->size, "transposed dx");
+                conv_assert_close(x->grad, dx, x0->size, "transposed dx");
             else
                 assert_null(x->grad);
             if (gt)
-                assert_rel(tab->grad, dt, t0->size, "transposed dtable");
+                conv_assert_close(tab->grad, dt, t0->size, "transposed dtable");
             else
                 assert_null(tab->grad);
-            if (with_bias) assert_rel(b->grad, db, b0->size, "transposed dbias");
+            if (with_bias) conv_assert_close(b->grad, db, b0->size, "transposed dbias");
             free(dy), free(dx), free(dt), free(db);
         }
         free(yr);

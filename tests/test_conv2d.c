@@ -5,18 +5,11 @@
 
 #include <stdlib.h>
 
-typedef struct fn_ctx {
-    const conv_case *c;
-    int bias;
-} fn_ctx;
-
 static cvae_status conv_fn(cvae_tape *t, cvae_tensor **in, void *ctx, cvae_tensor **out)
 {
-    const fn_ctx *f = ctx;
+    const conv_fn_ctx *f = ctx;
     return cvae_op_conv2d(t, in[0], in[1], f->bias ? in[2] : NULL, &f->c->o, out);
 }
-
-static float *zeros(int64_t n) { return calloc((size_t)n, sizeof(float)); }
 
 static void check_against_ref(test_rng *r, const conv_case *c, int with_bias)
 {
@@ -25,15 +18,17 @@ static void check_against_ref(test_rng *r, const conv_case *c, int with_bias)
     cvae_tensor *x = test_tensor(r, 4, sx), *w = test_tensor(r, 4, sw), *b = test_tensor(r, 1, sb);
     CVAE_OK_OR_FAIL(cvae__conv2d_plan(&g, "test", x, c->cout, c->kh, c->kw, &c->o));
     const int64_t p = c->n * g.ho * g.wo, ckk = c->cin * c->kh * c->kw, ny = c->cout * p;
-    float *y1 = zeros(ny), *y2 = zeros(ny), *cols = zeros(ckk * p), *ycn = zeros(ny), *dy = zeros(ny);
+    float *y1 = conv_zeros(ny), *y2 = conv_zeros(ny), *cols = conv_zeros(ckk * p),
+          *ycn = conv_zeros(ny), *dy = conv_zeros(ny);
     const float *bias = with_bias ? b->data : NULL;
     cvae__conv2d_forward(y1, cols, ycn, x->data, w->data, bias, c->n, c->cout, &g);
     cvae__conv2d_forward_ref(y2, x->data, w->data, bias, c->n, c->cout, &g);
     conv_assert_rel(y1, y2, ny, 1e-5, "conv2d forward");
 
     test_fill(r, dy, ny, -1, 1, 0.05f);
-    float *dx1 = zeros(x->size), *dx2 = zeros(x->size), *dw1 = zeros(w->size), *dw2 = zeros(w->size);
-    float *db1 = zeros(c->cout), *db2 = zeros(c->cout), *dcols = zeros(ckk * p);
+    float *dx1 = conv_zeros(x->size), *dx2 = conv_zeros(x->size), *dw1 = conv_zeros(w->size),
+          *dw2 = conv_zeros(w->size);
+    float *db1 = conv_zeros(c->cout), *db2 = conv_zeros(c->cout), *dcols = conv_zeros(ckk * p);
     test_fill(r, dx1, x->size, -1, 1, 0.05f); /* gradients accumulate into what is there */
     memcpy(dx2, dx1, sizeof(float) * (size_t)x->size);
     test_fill(r, dw1, w->size, -1, 1, 0.05f);
@@ -89,7 +84,7 @@ static void gradcheck_case(test_rng *r, const conv_case *c, int with_bias)
     cvae_tensor *in[3] = {test_tensor(r, 4, sx), test_tensor(r, 4, sw), with_bias ? test_tensor(r, 1, sb) : NULL};
     int check[3] = {1, 1, with_bias};
     gradcheck_opts go = {1e-2, 1e-3, 1e-3, 40};
-    fn_ctx f = {c, with_bias};
+    conv_fn_ctx f = {c, with_bias};
     test_gradcheck(conv_fn, &f, in, check, with_bias ? 3 : 2, &go, "conv2d");
     for (int i = 0; i < 3; i++) cvae_tensor_free(in[i]);
 }

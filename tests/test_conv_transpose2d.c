@@ -7,18 +7,11 @@
 #include <stdlib.h>
 
 /* A transposed case: x [n, cin, h, w] -> [n, cout, Ho, Wo]; kernel [cin, cout, kh, kw]. */
-typedef struct fn_ctx {
-    const conv_case *c;
-    int bias;
-} fn_ctx;
-
 static cvae_status convt_fn(cvae_tape *t, cvae_tensor **in, void *ctx, cvae_tensor **out)
 {
-    const fn_ctx *f = ctx;
+    const conv_fn_ctx *f = ctx;
     return cvae_op_conv_transpose2d(t, in[0], in[1], f->bias ? in[2] : NULL, &f->c->o, out);
 }
-
-static float *zeros(int64_t n) { return calloc((size_t)n, sizeof(float)); }
 
 /* The transposed case reading a conv2d case backwards (its output becomes the
  * input), with output_pad chosen in [0, stride). Returns 0 if the output would be empty. */
@@ -47,15 +40,17 @@ static void check_against_ref(test_rng *r, const conv_case *c, int with_bias)
     cvae_tensor *x = test_tensor(r, 4, sx), *w = test_tensor(r, 4, sw), *b = test_tensor(r, 1, sb);
     CVAE_OK_OR_FAIL(cvae__conv_transpose2d_plan(&g, "test", x, c->cout, c->kh, c->kw, &c->o));
     const int64_t p = c->n * c->h * c->w, rows = c->cout * c->kh * c->kw, ny = c->n * c->cout * g.h * g.w;
-    float *y1 = zeros(ny), *y2 = zeros(ny), *xcn = zeros(c->cin * p), *cols = zeros(rows * p), *dy = zeros(ny);
+    float *y1 = conv_zeros(ny), *y2 = conv_zeros(ny), *xcn = conv_zeros(c->cin * p),
+          *cols = conv_zeros(rows * p), *dy = conv_zeros(ny);
     const float *bias = with_bias ? b->data : NULL;
     cvae__conv_transpose2d_forward(y1, xcn, cols, x->data, w->data, bias, c->n, c->cin, &g);
     cvae__conv_transpose2d_forward_ref(y2, x->data, w->data, bias, c->n, c->cin, &g);
     conv_assert_rel(y1, y2, ny, 1e-5, "conv_transpose2d forward");
 
     test_fill(r, dy, ny, -1, 1, 0.05f);
-    float *dx1 = zeros(x->size), *dx2 = zeros(x->size), *dw1 = zeros(w->size), *dw2 = zeros(w->size);
-    float *db1 = zeros(c->cout), *db2 = zeros(c->cout), *dxcn = zeros(c->cin * p);
+    float *dx1 = conv_zeros(x->size), *dx2 = conv_zeros(x->size), *dw1 = conv_zeros(w->size),
+          *dw2 = conv_zeros(w->size);
+    float *db1 = conv_zeros(c->cout), *db2 = conv_zeros(c->cout), *dxcn = conv_zeros(c->cin * p);
     test_fill(r, dx1, x->size, -1, 1, 0.05f);
     memcpy(dx2, dx1, sizeof(float) * (size_t)x->size);
     test_fill(r, dw1, w->size, -1, 1, 0.05f);
@@ -135,7 +130,7 @@ static void test_conv_transpose2d_gradcheck(void **state)
         cvae_tensor *in[3] = {test_tensor(&r, 4, sx), test_tensor(&r, 4, sw), bias ? test_tensor(&r, 1, sb) : NULL};
         int check[3] = {1, 1, bias};
         gradcheck_opts go = {1e-2, 1e-3, 1e-3, 40};
-        fn_ctx f = {&tc, bias};
+        conv_fn_ctx f = {&tc, bias};
         test_gradcheck(convt_fn, &f, in, check, bias ? 3 : 2, &go, "conv_transpose2d");
         for (int k = 0; k < 3; k++) cvae_tensor_free(in[k]);
     }

@@ -1,5 +1,6 @@
 /* IDX datasets: the bundled digits (gzip and plain), hand-made bad files, batches. */
 #define _POSIX_C_SOURCE 200809L
+#include "failalloc.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -8,26 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
-
-/* ---- a counting allocator, to show that failing loads leak nothing ---- */
-static long live_blocks;
-static void *count_malloc(size_t n)
-{
-    void *p = malloc(n);
-    if (p) live_blocks++;
-    return p;
-}
-static void *count_realloc(void *p, size_t n)
-{
-    void *q = realloc(p, n);
-    if (q && !p) live_blocks++;
-    return q;
-}
-static void count_free(void *p)
-{
-    if (p) live_blocks--;
-    free(p);
-}
 
 static char tmpdir[64];
 
@@ -196,7 +177,7 @@ static void expect_load_error(cvae_status want, const char *images, const char *
 {
     cvae_dataset *const sentinel = (cvae_dataset *)0x1;
     cvae_dataset *ds = sentinel;
-    long before = live_blocks;
+    long before = failalloc_live();
     cvae_clear_error();
     cvae_status s = cvae_dataset_load_idx(images, labels, &ds);
     if (s != want)
@@ -205,13 +186,13 @@ static void expect_load_error(cvae_status want, const char *images, const char *
     if (!strstr(cvae_last_error(), named))
         fail_msg("%s: message '%s' does not name %s", what, cvae_last_error(), named);
     assert_ptr_equal(ds, sentinel);
-    assert_int_equal(live_blocks, before);
+    assert_int_equal(failalloc_live(), before);
 }
 
 static void test_bad_files(void **state)
 {
     (void)state;
-    CVAE_OK_OR_FAIL(cvae_set_allocator(count_malloc, count_realloc, count_free));
+    failalloc_install(0); /* counts live blocks, to show that failing loads leak nothing */
     char bad[256], badgz[256], img[256], lab[256];
     snprintf(bad, sizeof bad, "%s", tmp_path("bad"));
     snprintf(badgz, sizeof badgz, "%s", tmp_path("bad.gz"));
@@ -229,7 +210,7 @@ static void test_bad_files(void **state)
     assert_int_equal(ds->cols, 4);
     assert_memory_equal(ds->images, ib + 16, 60);
     cvae_dataset_free(ds);
-    assert_int_equal(live_blocks, 0);
+    assert_int_equal(failalloc_live(), 0);
 
     /* missing file */
     expect_load_error(CVAE_ERR_IO, tmp_path("nonexistent"), lab, "nonexistent", "missing images");
@@ -330,8 +311,8 @@ static void test_bad_files(void **state)
     CVAE_EXPECT_ERR(CVAE_ERR_IO, cvae_dataset_load_dir(tmpdir, "nosuchsplit", &ds));
     assert_non_null(strstr(cvae_last_error(), "nosuchsplit-images-idx3-ubyte"));
     assert_ptr_equal(ds, sentinel);
-    assert_int_equal(live_blocks, 0);
-    CVAE_OK_OR_FAIL(cvae_set_allocator(NULL, NULL, NULL));
+    assert_int_equal(failalloc_live(), 0);
+    failalloc_uninstall();
 }
 
 static void test_batch(void **state)

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "failalloc.h"
 #include "testutil.h"
 
 static char tmpdir[256];
@@ -225,55 +226,38 @@ static void test_failed_write_keeps_old_file(void **state)
     free(noise);
 }
 
-static long live_allocs, alloc_budget = -1;
-
-static void *t_malloc(size_t n)
-{
-    if (alloc_budget == 0) return NULL;
-    if (alloc_budget > 0) alloc_budget--;
-    void *p = malloc(n);
-    if (p) live_allocs++;
-    return p;
-}
-
-static void *t_realloc(void *p, size_t n)
-{
-    if (alloc_budget == 0) return NULL;
-    if (alloc_budget > 0) alloc_budget--;
-    void *q = realloc(p, n);
-    if (q && !p) live_allocs++;
-    return q;
-}
-
-static void t_free(void *p)
-{
-    if (p) live_allocs--;
-    free(p);
-}
-
 /* Every allocation failure (ours or libpng's, through the library allocator)
- * gives CVAE_ERR_NOMEM, frees everything and leaves no temporary file. */
+ * gives CVAE_ERR_NOMEM, frees everything, leaves no temporary file and keeps
+ * the old file. */
 static void test_allocation_failures_do_not_leak(void **state)
 {
     (void)state;
     float img[3 * 5 * 4];
     test_rng r = {24};
     test_fill(&r, img, 60, 0, 1, 0);
-    CVAE_OK_OR_FAIL(cvae_set_allocator(t_malloc, t_realloc, t_free));
-    cvae_status s = CVAE_ERR_NOMEM;
-    long budget;
-    for (budget = 0; budget < 100 && s == CVAE_ERR_NOMEM; budget++) {
-        live_allocs = 0;
-        alloc_budget = budget;
-        s = cvae_png_write_grid(tmp_path("oom.png"), img, 3, 5, 4, 2, 1);
-        if (live_allocs != 0) break;
+    const char *path = tmp_path("oom.png");
+    failalloc_arm(0);
+    CVAE_OK_OR_FAIL(cvae_png_write_grid(path, img, 3, 5, 4, 2, 1));
+    long n = failalloc_calls();
+    assert_true(n > 2); /* some failures are exercised */
+    assert_int_equal(failalloc_live(), 0);
+    uint8_t small[6] = {1, 2, 3, 4, 5, 6};
+    CVAE_OK_OR_FAIL(cvae_png_write_gray(path, 3, 2, small));
+    for (long k = 1; k <= n; k++) {
+        failalloc_arm(k);
+        cvae_status s = cvae_png_write_grid(path, img, 3, 5, 4, 2, 1);
+        if (!failalloc_fired()) fail_msg("allocation %ld of %ld never happened", k, n);
+        if (s != CVAE_ERR_NOMEM)
+            fail_msg("failing allocation %ld of %ld: %s: %s", k, n, cvae_status_str(s), cvae_last_error());
+        assert_int_equal(failalloc_live(), 0);
+        assert_int_equal(count_tmp(), 0);
+        int rw, rh;
+        uint8_t *back = read_png(path, PNG_FORMAT_GRAY, &rw, &rh);
+        assert_int_equal(rw, 3);
+        assert_int_equal(rh, 2);
+        assert_memory_equal(back, small, 6);
+        free(back);
     }
-    alloc_budget = -1;
-    cvae_set_allocator(NULL, NULL, NULL);
-    if (s != CVAE_OK) fail_msg("budget %ld: %s: %s", budget, cvae_status_str(s), cvae_last_error());
-    assert_int_equal(live_allocs, 0);
-    assert_true(budget > 2); /* some failures were exercised */
-    assert_int_equal(count_tmp(), 0);
 }
 
 int main(void)
@@ -283,7 +267,8 @@ int main(void)
         cmocka_unit_test(test_gray_and_rgb_roundtrip),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_failed_write_keeps_old_file),
-        cmocka_unit_test(test_allocation_failures_do_not_leak),
+        cmocka_unit_test_setup_teardown(test_allocation_failures_do_not_leak, failalloc_setup,
+                                        failalloc_teardown),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

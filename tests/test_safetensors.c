@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "failalloc.h"
 #include "testutil.h"
 
 /* ---- helpers ---- */
@@ -614,31 +615,14 @@ static void test_reader_api_errors(void **state)
 
 /* ---- allocation failures: every one gives NOMEM and leaks nothing ---- */
 
-static long live_allocs;
-static long alloc_budget = -1; /* allocations left before failing; -1: unlimited */
-
-static void *t_malloc(size_t n)
+/* Fails unless the armed allocation k of n was reached, gave NOMEM and leaked nothing. */
+static void expect_nomem(cvae_status s, long k, long n, const char *what)
 {
-    if (alloc_budget == 0) return NULL;
-    if (alloc_budget > 0) alloc_budget--;
-    void *p = malloc(n);
-    if (p) live_allocs++;
-    return p;
-}
-
-static void *t_realloc(void *p, size_t n)
-{
-    if (alloc_budget == 0) return NULL;
-    if (alloc_budget > 0) alloc_budget--;
-    void *q = realloc(p, n);
-    if (q && !p) live_allocs++;
-    return q;
-}
-
-static void t_free(void *p)
-{
-    if (p) live_allocs--;
-    free(p);
+    if (!failalloc_fired()) fail_msg("%s: allocation %ld of %ld never happened", what, k, n);
+    if (s != CVAE_ERR_NOMEM)
+        fail_msg("%s: failing allocation %ld of %ld: %s: %s", what, k, n, cvae_status_str(s),
+                 cvae_last_error());
+    assert_int_equal(failalloc_live(), 0);
 }
 
 static void test_allocation_failures_do_not_leak(void **state)
@@ -648,47 +632,47 @@ static void test_allocation_failures_do_not_leak(void **state)
     tensor_set ts;
     make_set(&ts, &r);
     const char *path = tmp_path("nomem.st");
-    CVAE_OK_OR_FAIL(cvae_set_allocator(t_malloc, t_realloc, t_free));
-    int ok_save = 0, ok_open = 0, ok_mem = 0;
-    for (long budget = 0; budget < 200 && !(ok_save && ok_open && ok_mem); budget++) {
-        live_allocs = 0;
-        alloc_budget = budget;
-        cvae_status s = cvae_safetensors_save(path, ts.e, N_T, mkeys, mvals, 3);
-        if (s != CVAE_OK && s != CVAE_ERR_NOMEM) {
-            cvae_set_allocator(NULL, NULL, NULL);
-            fail_msg("budget %ld: %s: %s", budget, cvae_status_str(s), cvae_last_error());
-        }
-        ok_save |= s == CVAE_OK;
-        assert_int_equal(live_allocs, 0);
-        if (!ok_save) continue;
-
-        cvae_st_file *f = NULL;
-        alloc_budget = budget;
-        s = cvae_safetensors_open(path, &f);
-        assert_true(s == CVAE_OK || s == CVAE_ERR_NOMEM);
-        if (s == CVAE_OK) {
-            ok_open = 1;
-            cvae_safetensors_close(f);
-        }
-        assert_int_equal(live_allocs, 0);
-
-        alloc_budget = -1;
-        size_t n;
-        unsigned char *b = read_all(path, &n);
-        alloc_budget = budget;
-        s = cvae_safetensors_open_memory(b, n, &f);
-        assert_true(s == CVAE_OK || s == CVAE_ERR_NOMEM);
-        if (s == CVAE_OK) {
-            ok_mem = 1;
-            check_set(f, &ts);
-            cvae_safetensors_close(f);
-        }
-        assert_int_equal(live_allocs, 0);
-        free(b);
+    failalloc_arm(0);
+    CVAE_OK_OR_FAIL(cvae_safetensors_save(path, ts.e, N_T, mkeys, mvals, 3));
+    long n = failalloc_calls();
+    assert_int_equal(failalloc_live(), 0);
+    size_t len;
+    unsigned char *b = read_all(path, &len);
+    write_all(path, "old", 3);
+    for (long k = 1; k <= n; k++) { /* the old file stays, no temporary file is left */
+        failalloc_arm(k);
+        expect_nomem(cvae_safetensors_save(path, ts.e, N_T, mkeys, mvals, 3), k, n, "save");
+        assert_int_equal(count_tmp(tmpdir), 0);
+        size_t old_len;
+        unsigned char *old = read_all(path, &old_len);
+        assert_int_equal(old_len, 3);
+        assert_memory_equal(old, "old", 3);
+        free(old);
     }
-    alloc_budget = -1;
-    CVAE_OK_OR_FAIL(cvae_set_allocator(NULL, NULL, NULL));
-    assert_true(ok_save && ok_open && ok_mem);
+    write_all(path, b, len);
+
+    cvae_st_file *f = NULL;
+    failalloc_arm(0);
+    CVAE_OK_OR_FAIL(cvae_safetensors_open(path, &f));
+    n = failalloc_calls();
+    cvae_safetensors_close(f);
+    assert_int_equal(failalloc_live(), 0);
+    for (long k = 1; k <= n; k++) {
+        failalloc_arm(k);
+        expect_nomem(cvae_safetensors_open(path, &f), k, n, "open");
+    }
+
+    failalloc_arm(0);
+    CVAE_OK_OR_FAIL(cvae_safetensors_open_memory(b, len, &f));
+    n = failalloc_calls();
+    check_set(f, &ts);
+    cvae_safetensors_close(f);
+    assert_int_equal(failalloc_live(), 0);
+    for (long k = 1; k <= n; k++) {
+        failalloc_arm(k);
+        expect_nomem(cvae_safetensors_open_memory(b, len, &f), k, n, "open_memory");
+    }
+    free(b);
     free_set(&ts);
 }
 
@@ -763,7 +747,8 @@ int main(void)
         cmocka_unit_test(test_save_rejects_bad_arguments),
         cmocka_unit_test(test_atomic_save_keeps_old_file),
         cmocka_unit_test(test_reader_api_errors),
-        cmocka_unit_test(test_allocation_failures_do_not_leak),
+        cmocka_unit_test_setup_teardown(test_allocation_failures_do_not_leak, failalloc_setup,
+                                        failalloc_teardown),
         cmocka_unit_test(test_python_reader_agrees),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);

@@ -1,5 +1,6 @@
 /* tape layer: frozen parameters, gradient accumulation, recording off, allocation-free
  * steady state, and backward preconditions. */
+#include "failalloc.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -134,35 +135,23 @@ static void test_recording_off(void **state)
     cvae_params_free(m.p);
 }
 
-static long n_alloc;
-static void *count_malloc(size_t n)
-{
-    n_alloc++;
-    return malloc(n);
-}
-static void *count_realloc(void *p, size_t n)
-{
-    n_alloc++;
-    return realloc(p, n);
-}
-
 /* A tape reused for identical steps allocates nothing after the first two steps, also when a
  * step needs more than one arena chunk (batch 256 x 784 inputs, 256 hidden units: about 2 MB). */
 static void test_steady_state_allocates_nothing(void **state)
 {
     (void)state;
-    CVAE_OK_OR_FAIL(cvae_set_allocator(count_malloc, count_realloc, free));
+    failalloc_install(0); /* counts allocation attempts */
     net m;
     net_new(&m, 784, 256, 10, 1);
     cvae_tape *t;
     CVAE_OK_OR_FAIL(cvae_tape_new(&t));
     long per_step[6];
     for (int step = 0; step < 6; step++) {
-        long before = n_alloc;
+        long before = failalloc_calls();
         cvae_tape_reset(t);
         cvae_params_zero_grad(m.p);
         CVAE_OK_OR_FAIL(cvae_tape_backward(t, net_forward(&m, t, 256)));
-        per_step[step] = n_alloc - before;
+        per_step[step] = failalloc_calls() - before;
     }
     assert_true(per_step[0] > 0);
     for (int step = 2; step < 6; step++)
@@ -170,7 +159,7 @@ static void test_steady_state_allocates_nothing(void **state)
     assert_true(cvae_tape_capacity(t) > ((size_t)1 << 20));
     cvae_tape_free(t);
     cvae_params_free(m.p);
-    CVAE_OK_OR_FAIL(cvae_set_allocator(NULL, NULL, NULL));
+    failalloc_uninstall();
 }
 
 /* Scratch memory an op releases again (here the per-row sums of a cross-entropy larger than
@@ -178,7 +167,7 @@ static void test_steady_state_allocates_nothing(void **state)
 static void test_steady_state_with_released_scratch(void **state)
 {
     (void)state;
-    CVAE_OK_OR_FAIL(cvae_set_allocator(count_malloc, count_realloc, free));
+    failalloc_install(0); /* counts allocation attempts */
     cvae_tape *t;
     CVAE_OK_OR_FAIL(cvae_tape_new(&t));
     cvae_tape_set_recording(t, 0);
@@ -186,18 +175,18 @@ static void test_steady_state_with_released_scratch(void **state)
     int64_t shape[2] = {200000, 1};
     long per_step[5];
     for (int step = 0; step < 5; step++) {
-        long before = n_alloc;
+        long before = failalloc_calls();
         cvae_tape_reset(t);
         cvae_tensor *x, *l;
         CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 2, shape, &x));
         CVAE_OK_OR_FAIL(cvae_op_softmax_cross_entropy(t, x, labels, CVAE_REDUCE_SUM, &l));
         assert_true(l->data[0] == 0.0f);
-        per_step[step] = n_alloc - before;
+        per_step[step] = failalloc_calls() - before;
     }
     for (int step = 2; step < 5; step++)
         if (per_step[step] != 0) fail_msg("step %d made %ld allocations", step, per_step[step]);
     cvae_tape_free(t);
-    CVAE_OK_OR_FAIL(cvae_set_allocator(NULL, NULL, NULL));
+    failalloc_uninstall();
 }
 
 static void test_backward_preconditions(void **state)

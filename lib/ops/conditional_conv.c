@@ -183,11 +183,10 @@ static cvae_status cconv_backward(cvae_tape *t, const cvae_node *nd)
     return CVAE_OK;
 }
 
-/* Checks every argument; fills g. */
-static cvae_status check_args(const char *fn, cvae_tape *t, const cvae_tensor *x,
-                              const int32_t *labels, const cvae_tensor *w, const cvae_tensor *b,
-                              const cvae_tensor *table, const cvae_tensor *tbias,
-                              const cvae_conv_opts *o, cvae_tensor **y, cvae_conv_geom *g)
+cvae_status cvae__cconv_check_labelled(const char *fn, const cvae_tape *t, const cvae_tensor *x,
+                                       const int32_t *labels, const cvae_tensor *table,
+                                       const cvae_tensor *tbias, const cvae_conv_opts *o,
+                                       cvae_tensor *const *y, int cin_dim)
 {
     CVAE_CHECK_NULL(t, fn);
     CVAE_CHECK_NULL(x, fn);
@@ -200,17 +199,31 @@ static cvae_status check_args(const char *fn, cvae_tape *t, const cvae_tensor *x
         return cvae__error(CVAE_ERR_SHAPE, "%s: x %s must be [N, Cin, H, W]", fn,
                            cvae__shape_str(x, s1, sizeof s1));
     if (table->ndim != 5)
-        return cvae__error(CVAE_ERR_SHAPE, "%s: table %s must be [K, Cout, Cin, kH, kW]", fn,
-                           cvae__shape_str(table, s1, sizeof s1));
-    const int64_t n = x->shape[0], k = table->shape[0], cout = table->shape[1];
+        return cvae__error(CVAE_ERR_SHAPE, "%s: table %s must be %s", fn,
+                           cvae__shape_str(table, s1, sizeof s1),
+                           cin_dim == 2 ? "[K, Cout, Cin, kH, kW]" : "[K, Cin, Cout, kH, kW]");
+    const int64_t n = x->shape[0], k = table->shape[0], cout = table->shape[3 - cin_dim];
     CVAE_TRY(cvae__check_labels(labels, n, k, fn));
-    if (table->shape[2] != x->shape[1])
+    if (table->shape[cin_dim] != x->shape[1])
         return cvae__error(CVAE_ERR_SHAPE, "%s: table %s has Cin %lld but x %s has %lld channels",
-                           fn, cvae__shape_str(table, s1, sizeof s1), (long long)table->shape[2],
-                           cvae__shape_str(x, s2, sizeof s2), (long long)x->shape[1]);
+                           fn, cvae__shape_str(table, s1, sizeof s1),
+                           (long long)table->shape[cin_dim], cvae__shape_str(x, s2, sizeof s2),
+                           (long long)x->shape[1]);
     if (tbias && (tbias->ndim != 2 || tbias->shape[0] != k || tbias->shape[1] != cout))
         return cvae__error(CVAE_ERR_SHAPE, "%s: bias_table %s must be [K, Cout] = [%lld, %lld]", fn,
                            cvae__shape_str(tbias, s1, sizeof s1), (long long)k, (long long)cout);
+    return CVAE_OK;
+}
+
+/* Checks every argument; fills g. */
+static cvae_status check_args(const char *fn, cvae_tape *t, const cvae_tensor *x,
+                              const int32_t *labels, const cvae_tensor *w, const cvae_tensor *b,
+                              const cvae_tensor *table, const cvae_tensor *tbias,
+                              const cvae_conv_opts *o, cvae_tensor **y, cvae_conv_geom *g)
+{
+    CVAE_TRY(cvae__cconv_check_labelled(fn, t, x, labels, table, tbias, o, y, 2));
+    char s1[80];
+    const int64_t n = x->shape[0], k = table->shape[0], cout = table->shape[1];
     if (b && !w)
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: a learned bias needs learned weights", fn);
     if (w && (w->ndim != 4 || w->shape[1] != x->shape[1] || w->shape[2] != table->shape[3] ||

@@ -25,6 +25,14 @@ typedef struct cvae__label_groups {
 cvae_status cvae__group_labels(cvae_tape *t, const int32_t *labels, int64_t n, int64_t k,
                                cvae__label_groups *gr);
 
+/* The checks both label-indexed ops begin with: t, x, labels, table, o, y not NULL;
+ * x [N, Cin, H, W]; table [K, Cout, Cin, kH, kW] (cin_dim 2, the conv) or [K, Cin, Cout, kH, kW]
+ * (cin_dim 1, the transpose); labels in [0, K); tbias NULL or [K, Cout]. */
+cvae_status cvae__cconv_check_labelled(const char *fn, const cvae_tape *t, const cvae_tensor *x,
+                                       const int32_t *labels, const cvae_tensor *table,
+                                       const cvae_tensor *tbias, const cvae_conv_opts *o,
+                                       cvae_tensor *const *y, int cin_dim);
+
 /* Forward algorithm of the hard-label op (the backward is always grouped). */
 typedef enum cvae__cconv_algo {
     CVAE__CCONV_AUTO = 0,    /* cvae__cconv_choose decides */

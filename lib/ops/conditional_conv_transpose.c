@@ -104,28 +104,8 @@ static cvae_status check_t(const char *fn, cvae_tape *t, const cvae_tensor *x,
                            const int32_t *labels, const cvae_tensor *table, const cvae_tensor *bias,
                            const cvae_conv_opts *o, cvae_tensor **y, cvae_conv_geom *gt)
 {
-    CVAE_CHECK_NULL(t, fn);
-    CVAE_CHECK_NULL(x, fn);
-    CVAE_CHECK_NULL(labels, fn);
-    CVAE_CHECK_NULL(table, fn);
-    CVAE_CHECK_NULL(o, fn);
-    CVAE_CHECK_NULL(y, fn);
-    char s1[80], s2[80];
-    if (x->ndim != 4)
-        return cvae__error(CVAE_ERR_SHAPE, "%s: x %s must be [N, Cin, H, W]", fn,
-                           cvae__shape_str(x, s1, sizeof s1));
-    if (table->ndim != 5)
-        return cvae__error(CVAE_ERR_SHAPE, "%s: table %s must be [K, Cin, Cout, kH, kW]", fn,
-                           cvae__shape_str(table, s1, sizeof s1));
-    const int64_t n = x->shape[0], k = table->shape[0], cout = table->shape[2];
-    CVAE_TRY(cvae__check_labels(labels, n, k, fn));
-    if (table->shape[1] != x->shape[1])
-        return cvae__error(CVAE_ERR_SHAPE, "%s: table %s has Cin %lld but x %s has %lld channels",
-                           fn, cvae__shape_str(table, s1, sizeof s1), (long long)table->shape[1],
-                           cvae__shape_str(x, s2, sizeof s2), (long long)x->shape[1]);
-    if (bias && (bias->ndim != 2 || bias->shape[0] != k || bias->shape[1] != cout))
-        return cvae__error(CVAE_ERR_SHAPE, "%s: bias_table %s must be [K, Cout] = [%lld, %lld]", fn,
-                           cvae__shape_str(bias, s1, sizeof s1), (long long)k, (long long)cout);
+    CVAE_TRY(cvae__cconv_check_labelled(fn, t, x, labels, table, bias, o, y, 1));
+    const int64_t n = x->shape[0], cout = table->shape[2];
     CVAE_TRY(cvae__cconvt_geom(gt, fn, cout, x->shape[2], x->shape[3], table->shape[3],
                                table->shape[4], o));
     const int64_t ckk = cout * table->shape[3] * table->shape[4];

@@ -385,14 +385,45 @@ typedef struct conv_ctx {
     int keep_w; /* w needed a gradient when recorded (the backward re-lowers x chunk by chunk) */
 } conv_ctx;
 
-static cvae_status check_weight_bias(const char *fn, const cvae_tensor *x, const cvae_tensor *w,
-                                     const cvae_tensor *b, int64_t cin_w, int64_t cout)
+/* Gradient buffers for the inputs of nd that need one (allocated before any scratch). */
+static cvae_status grads(cvae_tape *t, const cvae_node *nd, int keep_w, float **dx, float **dw, float **db)
 {
+    cvae_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->n_in > 2 ? nd->in[2] : NULL;
+    *dx = *dw = *db = NULL;
+    if (cvae__needs_grad(x) && !(*dx = cvae__tape_grad(t, x))) return CVAE_ERR_NOMEM;
+    if (keep_w && cvae__needs_grad(w) && !(*dw = cvae__tape_grad(t, w))) return CVAE_ERR_NOMEM;
+    if (cvae__needs_grad(b) && !(*db = cvae__tape_grad(t, b))) return CVAE_ERR_NOMEM;
+    return CVAE_OK;
+}
+
+/* Two scratch buffers of na and nb floats from the arena; on failure releases back to m. */
+static cvae_status scratch2(cvae_tape *t, cvae_tape_mark m, const char *what, float **a, int64_t na,
+                            float **b, int64_t nb)
+{
+    *b = NULL;
+    if ((*a = cvae__tape_floats(t, na, what)) && (*b = cvae__tape_floats(t, nb, what)))
+        return CVAE_OK;
+    cvae__tape_release(t, m);
+    return CVAE_ERR_NOMEM;
+}
+
+/* Non-NULL t, x, w, o, y; x [N, C, H, W]; w 4-D with C input channels at dimension cin_dim (0 or
+ * 1) and Cout output channels at the other; b NULL or [Cout]. */
+static cvae_status check_args(const char *fn, const cvae_tape *t, const cvae_tensor *x,
+                              const cvae_tensor *w, const cvae_tensor *b, const cvae_conv_opts *o,
+                              cvae_tensor *const *y, int cin_dim)
+{
+    CVAE_CHECK_NULL(t, fn);
+    CVAE_CHECK_NULL(x, fn);
+    CVAE_CHECK_NULL(w, fn);
+    CVAE_CHECK_NULL(o, fn);
+    CVAE_CHECK_NULL(y, fn);
     char sx[64], sw[64];
     if (x->ndim != 4)
         return cvae__error(CVAE_ERR_SHAPE, "%s: x %s is not [N, C, H, W]", fn, cvae__shape_str(x, sx, sizeof sx));
     if (w->ndim != 4)
         return cvae__error(CVAE_ERR_SHAPE, "%s: weight %s is not 4-D", fn, cvae__shape_str(w, sw, sizeof sw));
+    const int64_t cin_w = w->shape[cin_dim], cout = w->shape[1 - cin_dim];
     if (x->shape[1] != cin_w)
         return cvae__error(CVAE_ERR_SHAPE, "%s: x %s and weight %s disagree on input channels", fn,
                            cvae__shape_str(x, sx, sizeof sx), cvae__shape_str(w, sw, sizeof sw));
@@ -402,14 +433,19 @@ static cvae_status check_weight_bias(const char *fn, const cvae_tensor *x, const
     return CVAE_OK;
 }
 
-/* Gradient buffers for the inputs of nd that need one (allocated before any scratch). */
-static cvae_status grads(cvae_tape *t, const cvae_node *nd, int keep_w, float **dx, float **dw, float **db)
+/* Records out's backward (ctx: g, and whether w needs a gradient); *y = out. */
+static cvae_status record(cvae_tape *t, cvae__backward_fn bw, cvae_tensor *out, cvae_tensor **in,
+                          int n_in, const cvae_conv_geom *g, cvae_tensor **y)
 {
-    cvae_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->n_in > 2 ? nd->in[2] : NULL;
-    *dx = *dw = *db = NULL;
-    if (cvae__needs_grad(x) && !(*dx = cvae__tape_grad(t, x))) return CVAE_ERR_NOMEM;
-    if (keep_w && cvae__needs_grad(w) && !(*dw = cvae__tape_grad(t, w))) return CVAE_ERR_NOMEM;
-    if (cvae__needs_grad(b) && !(*db = cvae__tape_grad(t, b))) return CVAE_ERR_NOMEM;
+    const int keep = cvae_tape_recording(t) && cvae__needs_grad(out) && cvae__needs_grad(in[1]);
+    void *vctx;
+    CVAE_TRY(cvae__tape_record(t, bw, out, in, n_in, sizeof(conv_ctx), &vctx));
+    if (vctx) {
+        conv_ctx *c = vctx;
+        c->g = *g;
+        c->keep_w = keep;
+    }
+    *y = out;
     return CVAE_OK;
 }
 
@@ -424,11 +460,8 @@ static cvae_status conv2d_backward(cvae_tape *t, const cvae_node *nd)
     const int64_t pc = cvae__conv_chunk(ckk, hw, n) * hw;
     cvae_tape_mark m = cvae__tape_mark(t);
     float *dycn = NULL, *cols = NULL;
-    if ((dx || dw) && (!(dycn = cvae__tape_floats(t, cout * pc, "cvae_op_conv2d backward")) ||
-                       !(cols = cvae__tape_floats(t, ckk * pc, "cvae_op_conv2d backward")))) {
-        cvae__tape_release(t, m);
-        return CVAE_ERR_NOMEM;
-    }
+    const char *what = "cvae_op_conv2d backward";
+    if (dx || dw) CVAE_TRY(scratch2(t, m, what, &dycn, cout * pc, &cols, ckk * pc));
     cvae__conv2d_backward(dx, dw, db, dycn, cols, nd->out->grad, x->data, w->data, n, cout, g);
     cvae__tape_release(t, m);
     return CVAE_OK;
@@ -438,12 +471,7 @@ cvae_status cvae_op_conv2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_te
                            const cvae_conv_opts *o, cvae_tensor **y)
 {
     static const char *fn = "cvae_op_conv2d";
-    CVAE_CHECK_NULL(t, fn);
-    CVAE_CHECK_NULL(x, fn);
-    CVAE_CHECK_NULL(w, fn);
-    CVAE_CHECK_NULL(o, fn);
-    CVAE_CHECK_NULL(y, fn);
-    CVAE_TRY(check_weight_bias(fn, x, w, b, w->shape[1], w->shape[0]));
+    CVAE_TRY(check_args(fn, t, x, w, b, o, y, 1));
     cvae_conv_geom g;
     CVAE_TRY(cvae__conv2d_plan(&g, fn, x, w->shape[0], w->shape[2], w->shape[3], o));
     const int64_t n = x->shape[0], cout = w->shape[0], ckk = g.c * g.kh * g.kw;
@@ -452,25 +480,13 @@ cvae_status cvae_op_conv2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_te
     const int64_t shape[4] = {n, cout, g.ho, g.wo};
     cvae_tensor *out;
     CVAE_TRY(cvae__tape_output(t, 4, shape, in, n_in, &out));
-    const int keep = cvae_tape_recording(t) && cvae__needs_grad(out) && cvae__needs_grad(w);
     const int64_t pc = cvae__conv_chunk(ckk, g.ho * g.wo, n) * g.ho * g.wo;
     float *cols, *ycn;
     cvae_tape_mark m = cvae__tape_mark(t);
-    if (!(cols = cvae__tape_floats(t, ckk * pc, fn)) || !(ycn = cvae__tape_floats(t, cout * pc, fn))) {
-        cvae__tape_release(t, m);
-        return CVAE_ERR_NOMEM;
-    }
+    CVAE_TRY(scratch2(t, m, fn, &cols, ckk * pc, &ycn, cout * pc));
     cvae__conv2d_forward(out->data, cols, ycn, x->data, w->data, b ? b->data : NULL, n, cout, &g);
     cvae__tape_release(t, m);
-    void *vctx;
-    CVAE_TRY(cvae__tape_record(t, conv2d_backward, out, in, n_in, sizeof(conv_ctx), &vctx));
-    if (vctx) {
-        conv_ctx *c = vctx;
-        c->g = g;
-        c->keep_w = keep;
-    }
-    *y = out;
-    return CVAE_OK;
+    return record(t, conv2d_backward, out, in, n_in, &g, y);
 }
 
 static cvae_status conv_transpose2d_backward(cvae_tape *t, const cvae_node *nd)
@@ -485,11 +501,7 @@ static cvae_status conv_transpose2d_backward(cvae_tape *t, const cvae_node *nd)
     cvae_tape_mark m = cvae__tape_mark(t);
     float *cols = NULL, *xcn = NULL;
     const char *what = "cvae_op_conv_transpose2d backward";
-    if ((dx || dw) &&
-        (!(cols = cvae__tape_floats(t, rows * pc, what)) || !(xcn = cvae__tape_floats(t, cin * pc, what)))) {
-        cvae__tape_release(t, m);
-        return CVAE_ERR_NOMEM;
-    }
+    if (dx || dw) CVAE_TRY(scratch2(t, m, what, &cols, rows * pc, &xcn, cin * pc));
     cvae__conv_transpose2d_backward(dx, dw, db, cols, xcn, nd->out->grad, x->data, w->data, n, cin, g);
     cvae__tape_release(t, m);
     return CVAE_OK;
@@ -499,12 +511,7 @@ cvae_status cvae_op_conv_transpose2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *
                                      const cvae_conv_opts *o, cvae_tensor **y)
 {
     static const char *fn = "cvae_op_conv_transpose2d";
-    CVAE_CHECK_NULL(t, fn);
-    CVAE_CHECK_NULL(x, fn);
-    CVAE_CHECK_NULL(w, fn);
-    CVAE_CHECK_NULL(o, fn);
-    CVAE_CHECK_NULL(y, fn);
-    CVAE_TRY(check_weight_bias(fn, x, w, b, w->shape[0], w->shape[1]));
+    CVAE_TRY(check_args(fn, t, x, w, b, o, y, 0));
     cvae_conv_geom g;
     CVAE_TRY(cvae__conv_transpose2d_plan(&g, fn, x, w->shape[1], w->shape[2], w->shape[3], o));
     const int64_t n = x->shape[0], cin = x->shape[1], cout = g.c;
@@ -513,23 +520,11 @@ cvae_status cvae_op_conv_transpose2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *
     const int64_t shape[4] = {n, cout, g.h, g.w};
     cvae_tensor *out;
     CVAE_TRY(cvae__tape_output(t, 4, shape, in, n_in, &out));
-    const int keep = cvae_tape_recording(t) && cvae__needs_grad(out) && cvae__needs_grad(w);
     const int64_t rows = cout * g.kh * g.kw, pc = cvae__conv_chunk(rows, g.ho * g.wo, n) * g.ho * g.wo;
     float *xcn, *cols;
     cvae_tape_mark m = cvae__tape_mark(t);
-    if (!(xcn = cvae__tape_floats(t, cin * pc, fn)) || !(cols = cvae__tape_floats(t, rows * pc, fn))) {
-        cvae__tape_release(t, m);
-        return CVAE_ERR_NOMEM;
-    }
+    CVAE_TRY(scratch2(t, m, fn, &xcn, cin * pc, &cols, rows * pc));
     cvae__conv_transpose2d_forward(out->data, xcn, cols, x->data, w->data, b ? b->data : NULL, n, cin, &g);
     cvae__tape_release(t, m);
-    void *vctx;
-    CVAE_TRY(cvae__tape_record(t, conv_transpose2d_backward, out, in, n_in, sizeof(conv_ctx), &vctx));
-    if (vctx) {
-        conv_ctx *c = vctx;
-        c->g = g;
-        c->keep_w = keep;
-    }
-    *y = out;
-    return CVAE_OK;
+    return record(t, conv_transpose2d_backward, out, in, n_in, &g, y);
 }

@@ -66,6 +66,20 @@ void failalloc_uninstall(void)
     cJSON_InitHooks(NULL);
 }
 
+int failalloc_setup(void **state)
+{
+    (void)state;
+    failalloc_install(0);
+    return 0;
+}
+
+int failalloc_teardown(void **state)
+{
+    (void)state;
+    failalloc_uninstall();
+    return 0;
+}
+
 void failalloc_arm(long k)
 {
     atomic_store(&calls, 0);

@@ -24,6 +24,9 @@
 void failalloc_install(int hook_cjson);
 /* Restores malloc/realloc/free for cvae and cJSON. */
 void failalloc_uninstall(void);
+/* cmocka setup/teardown: failalloc_install(0) / failalloc_uninstall(); return 0. */
+int failalloc_setup(void **state);
+int failalloc_teardown(void **state);
 /* Resets the counters; attempt k (1-based) will fail, none when k <= 0. */
 void failalloc_arm(long k);
 /* Allocation attempts since failalloc_arm. */

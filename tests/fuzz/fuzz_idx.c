@@ -15,31 +15,10 @@
 #include <unistd.h>
 
 #include "cvae/cvae.h"
+#include "fuzz_util.h"
 
-#define CHECK(c)                                                                              \
-    do {                                                                                      \
-        if (!(c)) abort();                                                                    \
-    } while (0)
 
 static volatile unsigned idx_sink;
-
-/* A memory file holding buf[0..n) and its path; -1 on failure. */
-static int idx_mem_file(const uint8_t *buf, size_t n, char *path, size_t path_size)
-{
-    int fd = memfd_create("cvae-fuzz", 0);
-    if (fd < 0) return -1;
-    size_t done = 0;
-    while (done < n) {
-        ssize_t w = write(fd, buf + done, n - done);
-        if (w <= 0) {
-            close(fd);
-            return -1;
-        }
-        done += (size_t)w;
-    }
-    snprintf(path, path_size, "/proc/self/fd/%d", fd);
-    return fd;
-}
 
 static void idx_walk(const cvae_dataset *ds)
 {
@@ -79,8 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size = 0;
     }
     char ipath[64], lpath[64];
-    int ifd = idx_mem_file(data, split, ipath, sizeof ipath);
-    int lfd = idx_mem_file(data + split, size - split, lpath, sizeof lpath);
+    int ifd = fuzz_mem_file(data, split, ipath, sizeof ipath);
+    int lfd = fuzz_mem_file(data + split, size - split, lpath, sizeof lpath);
     if (ifd >= 0 && lfd >= 0) {
         cvae_dataset *ds = (cvae_dataset *)(uintptr_t)0x1;
         cvae_clear_error();

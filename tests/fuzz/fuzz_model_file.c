@@ -15,30 +15,10 @@
 #include <unistd.h>
 
 #include "cvae/cvae.h"
+#include "fuzz_util.h"
 
-#define CHECK(c)                                                                              \
-    do {                                                                                      \
-        if (!(c)) abort();                                                                    \
-    } while (0)
 
 static volatile float model_sink;
-
-static int mem_file(const uint8_t *buf, size_t n, char *path, size_t path_size)
-{
-    int fd = memfd_create("cvae-fuzz", 0);
-    if (fd < 0) return -1;
-    size_t done = 0;
-    while (done < n) {
-        ssize_t w = write(fd, buf + done, n - done);
-        if (w <= 0) {
-            close(fd);
-            return -1;
-        }
-        done += (size_t)w;
-    }
-    snprintf(path, path_size, "/proc/self/fd/%d", fd);
-    return fd;
-}
 
 static void check_model(cvae_model *m)
 {
@@ -76,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char path[64];
-    int fd = mem_file(data, size, path, sizeof path);
+    int fd = fuzz_mem_file(data, size, path, sizeof path);
     if (fd < 0) return 0;
     cvae_model *m = (cvae_model *)(uintptr_t)0x1;
     cvae_clear_error();

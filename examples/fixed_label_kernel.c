@@ -22,6 +22,8 @@
  * Defaults: the bundled 5,000 digits, 300 steps, fixed_label_kernel.png. */
 #include <cvae/cvae.h>
 
+#include "fixed_label_kernel.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,25 +44,6 @@ enum { BATCH = 64, LEARNED = 32, HIDDEN = 64, CLASSES = 10, K = 3, SCALE = 8 };
             goto done;                                                                             \
         }                                                                                          \
     } while (0)
-
-typedef struct model {
-    cvae_cond_conv2d *conv;
-    cvae_linear *fc1, *fc2;
-} model;
-
-/* logits: [N, 784] reconstructing x: [N, 1, 28, 28], conditioned on labels. */
-static cvae_status forward(const model *m, cvae_tape *t, cvae_tensor *x, const int32_t *labels,
-                           cvae_tensor **logits)
-{
-    cvae_tensor *h, *a, *f, *z, *za;
-    cvae_status s = cvae_cond_conv2d_forward(m->conv, t, x, labels, &h);
-    if (!s) s = cvae_op_relu(t, h, &a);
-    if (!s) s = cvae_op_flatten(t, a, &f);
-    if (!s) s = cvae_linear_forward(m->fc1, t, f, &z);
-    if (!s) s = cvae_op_relu(t, z, &za);
-    if (!s) s = cvae_linear_forward(m->fc2, t, za, logits);
-    return s;
-}
 
 static void print_fixed_kernels(const cvae_tensor *table)
 {
@@ -122,8 +105,7 @@ int main(int argc, char **argv)
     const uint64_t seed = 7;
     int rc = 1;
     cvae_dataset *train = NULL;
-    cvae_params *params = NULL;
-    model m = {NULL, NULL, NULL};
+    flk_net *m = NULL;
     cvae_optim *opt = NULL;
     cvae_tape *t = NULL;
     float *table0 = NULL, *weight0 = NULL;
@@ -141,31 +123,24 @@ int main(int argc, char **argv)
     }
     printf("%lld training digits from %s\n", (long long)train->n, dir);
 
-    CHECK(cvae_params_new(&params));
-    cvae_cond_conv2d_config cc = cvae_cond_conv2d_config_make(1, LEARNED, 1, CLASSES, K, 2, 1);
-    cc.seed = seed; /* table_trainable = 0: the per-label kernels are fixed */
-    CHECK(cvae_cond_conv2d_new(params, "conv1", &cc, &m.conv));
-    CHECK(cvae_table_fill_gabor(m.conv->table, 1.0f, 3.0f));
-    CHECK(cvae_linear_new(params, "fc1", (LEARNED + 1) * 14 * 14, HIDDEN, 1, CVAE_INIT_HE_UNIFORM,
-                          seed, &m.fc1));
-    CHECK(
-        cvae_linear_new(params, "fc2", HIDDEN, 28 * 28, 1, CVAE_INIT_GLOROT_UNIFORM, seed, &m.fc2));
+    CHECK(flk_net_new(LEARNED, HIDDEN, CLASSES, seed, &m));
+    cvae_params *params = m->params;
     cvae_adam_opts ao = cvae_adam_opts_default();
     CHECK(cvae_optim_new_adam(params, &ao, &opt));
     CHECK(cvae_tape_new(&t));
     printf("parameters: %lld, trainable: %lld (the %lld table entries are frozen)\n",
            (long long)cvae_params_numel(params), (long long)cvae_params_trainable_numel(params),
-           (long long)(m.conv->table->size + m.conv->table_bias->size));
-    print_fixed_kernels(m.conv->table);
+           (long long)(m->conv->table->size + m->conv->table_bias->size));
+    print_fixed_kernels(m->conv->table);
 
-    table0 = malloc(sizeof(float) * (size_t)m.conv->table->size);
-    weight0 = malloc(sizeof(float) * (size_t)m.conv->weight->size);
+    table0 = malloc(sizeof(float) * (size_t)m->conv->table->size);
+    weight0 = malloc(sizeof(float) * (size_t)m->conv->weight->size);
     if (!table0 || !weight0) {
         fprintf(stderr, "fixed_label_kernel: out of memory\n");
         goto done;
     }
-    memcpy(table0, m.conv->table->data, sizeof(float) * (size_t)m.conv->table->size);
-    memcpy(weight0, m.conv->weight->data, sizeof(float) * (size_t)m.conv->weight->size);
+    memcpy(table0, m->conv->table->data, sizeof(float) * (size_t)m->conv->table->size);
+    memcpy(weight0, m->conv->weight->data, sizeof(float) * (size_t)m->conv->weight->size);
 
     cvae_rng r = cvae_rng_make(seed, 99);
     double first = 0, last = 0;
@@ -179,7 +154,7 @@ int main(int argc, char **argv)
         CHECK(cvae_tape_tensor(t, 2, sf, &target));
         CHECK(cvae_dataset_batch(train, idx, BATCH, CVAE_BINARIZE_NONE, 0, x->data, labels));
         memcpy(target->data, x->data, sizeof(float) * BATCH * 28 * 28);
-        CHECK(forward(&m, t, x, labels, &logits));
+        CHECK(flk_forward(m, t, x, labels, &logits));
         CHECK(cvae_op_bce_with_logits(t, logits, target, CVAE_REDUCE_MEAN, &loss));
         CHECK(cvae_tape_backward(t, loss));
         CHECK(cvae_optim_step(opt));
@@ -190,16 +165,16 @@ int main(int argc, char **argv)
     }
     printf("mean loss: first 20 steps %.4f, last 20 steps %.4f\n", first, last);
 
-    const float dt = max_abs_diff(table0, m.conv->table->data, m.conv->table->size);
-    const float dw = max_abs_diff(weight0, m.conv->weight->data, m.conv->weight->size);
+    const float dt = max_abs_diff(table0, m->conv->table->data, m->conv->table->size);
+    const float dw = max_abs_diff(weight0, m->conv->weight->data, m->conv->weight->size);
     printf("fixed kernels:   max |change| = %g (%s), gradient buffer %s\n", (double)dt,
            dt == 0.0f ? "unchanged, as required" : "CHANGED",
-           m.conv->table->grad ? "present" : "never allocated");
+           m->conv->table->grad ? "present" : "never allocated");
     printf("learned kernels: max |change| = %g (%s)\n", (double)dw,
            dw > 0.0f ? "trained" : "NOT trained");
     if (dt != 0.0f || !(dw > 0.0f)) goto done;
 
-    if (write_png(out, m.conv->table->data, CLASSES, m.conv->weight->data, LEARNED) == 0)
+    if (write_png(out, m->conv->table->data, CLASSES, m->conv->weight->data, LEARNED) == 0)
         printf("wrote %s (top: the 10 fixed kernels; below: the 32 learned ones)\n", out);
     else
         fprintf(stderr, "fixed_label_kernel: cannot write %s\n", out);
@@ -209,10 +184,7 @@ done:
     free(weight0);
     cvae_tape_free(t);
     cvae_optim_free(opt);
-    cvae_cond_conv2d_free(m.conv);
-    cvae_linear_free(m.fc1);
-    cvae_linear_free(m.fc2);
-    cvae_params_free(params);
+    flk_net_free(m);
     cvae_dataset_free(train);
     return rc;
 }

@@ -4,6 +4,7 @@
  * Checks: the fixed kernels stay bit-for-bit unchanged and get no gradient
  * buffer, the learned ones change, the loss falls, and the label changes only
  * the conditional channel of the layer's output. */
+#include "fixed_label_kernel.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -12,51 +13,26 @@
 
 enum { BATCH = 32, LEARNED = 4, HIDDEN = 16, STEPS = 40 };
 
-typedef struct model {
-    cvae_cond_conv2d *conv;
-    cvae_linear *fc1, *fc2;
-} model;
-
-static cvae_status forward(const model *m, cvae_tape *t, cvae_tensor *x, const int32_t *labels,
-                           cvae_tensor **logits)
-{
-    cvae_tensor *h, *a, *f, *z, *za;
-    cvae_status s = cvae_cond_conv2d_forward(m->conv, t, x, labels, &h);
-    if (!s) s = cvae_op_relu(t, h, &a);
-    if (!s) s = cvae_op_flatten(t, a, &f);
-    if (!s) s = cvae_linear_forward(m->fc1, t, f, &z);
-    if (!s) s = cvae_op_relu(t, z, &za);
-    if (!s) s = cvae_linear_forward(m->fc2, t, za, logits);
-    return s;
-}
-
 static void test_fixed_kernels_survive_training(void **state)
 {
     (void)state;
     cvae_dataset *ds;
     CVAE_OK_OR_FAIL(cvae_dataset_load_dir(CVAE_TEST_DATA_DIR, "train", &ds));
-    cvae_params *p;
-    CVAE_OK_OR_FAIL(cvae_params_new(&p));
-    model m;
-    cvae_cond_conv2d_config cc = cvae_cond_conv2d_config_make(1, LEARNED, 1, 10, 3, 2, 1);
-    cc.seed = 3;
-    CVAE_OK_OR_FAIL(cvae_cond_conv2d_new(p, "conv1", &cc, &m.conv));
-    CVAE_OK_OR_FAIL(cvae_table_fill_gabor(m.conv->table, 1.0f, 3.0f));
-    CVAE_OK_OR_FAIL(
-        cvae_linear_new(p, "fc1", (LEARNED + 1) * 196, HIDDEN, 1, CVAE_INIT_HE_UNIFORM, 3, &m.fc1));
-    CVAE_OK_OR_FAIL(cvae_linear_new(p, "fc2", HIDDEN, 784, 1, CVAE_INIT_GLOROT_UNIFORM, 3, &m.fc2));
+    flk_net *m;
+    CVAE_OK_OR_FAIL(flk_net_new(LEARNED, HIDDEN, 10, 3, &m));
+    cvae_params *p = m->params;
     cvae_adam_opts ao = cvae_adam_opts_default();
     ao.lr = 3e-3f;
     cvae_optim *opt;
     CVAE_OK_OR_FAIL(cvae_optim_new_adam(p, &ao, &opt));
     cvae_tape *t;
     CVAE_OK_OR_FAIL(cvae_tape_new(&t));
-    const size_t tbytes = sizeof(float) * (size_t)m.conv->table->size;
-    const size_t wbytes = sizeof(float) * (size_t)m.conv->weight->size;
+    const size_t tbytes = sizeof(float) * (size_t)m->conv->table->size;
+    const size_t wbytes = sizeof(float) * (size_t)m->conv->weight->size;
     float *table0 = malloc(tbytes), *weight0 = malloc(wbytes), *tbias0 = malloc(40);
-    memcpy(table0, m.conv->table->data, tbytes);
-    memcpy(weight0, m.conv->weight->data, wbytes);
-    memcpy(tbias0, m.conv->table_bias->data, 40);
+    memcpy(table0, m->conv->table->data, tbytes);
+    memcpy(weight0, m->conv->weight->data, wbytes);
+    memcpy(tbias0, m->conv->table_bias->data, 40);
 
     test_rng r = {5};
     double first = 0, last = 0;
@@ -72,19 +48,19 @@ static void test_fixed_kernels_survive_training(void **state)
         CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 2, sf, &target));
         CVAE_OK_OR_FAIL(cvae_dataset_batch(ds, idx, BATCH, CVAE_BINARIZE_NONE, 0, x->data, labels));
         memcpy(target->data, x->data, sizeof(float) * BATCH * 784);
-        CVAE_OK_OR_FAIL(forward(&m, t, x, labels, &logits));
+        CVAE_OK_OR_FAIL(flk_forward(m, t, x, labels, &logits));
         CVAE_OK_OR_FAIL(cvae_op_bce_with_logits(t, logits, target, CVAE_REDUCE_MEAN, &loss));
         CVAE_OK_OR_FAIL(cvae_tape_backward(t, loss));
-        assert_null(m.conv->table->grad);
-        assert_null(m.conv->table_bias->grad);
-        assert_non_null(m.conv->weight->grad);
+        assert_null(m->conv->table->grad);
+        assert_null(m->conv->table_bias->grad);
+        assert_non_null(m->conv->weight->grad);
         CVAE_OK_OR_FAIL(cvae_optim_step(opt));
         if (step < 5) first += loss->data[0];
         if (step >= STEPS - 5) last += loss->data[0];
     }
-    assert_memory_equal(table0, m.conv->table->data, tbytes);
-    assert_memory_equal(tbias0, m.conv->table_bias->data, 40);
-    assert_memory_not_equal(weight0, m.conv->weight->data, wbytes);
+    assert_memory_equal(table0, m->conv->table->data, tbytes);
+    assert_memory_equal(tbias0, m->conv->table_bias->data, 40);
+    assert_memory_not_equal(weight0, m->conv->weight->data, wbytes);
     if (!(last < 0.8 * first)) fail_msg("loss did not fall: %.4f -> %.4f", first / 5, last / 5);
 
     /* the same image under two labels: learned channels equal, the fixed channel differs */
@@ -96,7 +72,7 @@ static void test_fixed_kernels_survive_training(void **state)
     int32_t two[2];
     CVAE_OK_OR_FAIL(cvae_dataset_batch(ds, pair, 2, CVAE_BINARIZE_NONE, 0, x2->data, two));
     two[0] = 1, two[1] = 6;
-    CVAE_OK_OR_FAIL(cvae_cond_conv2d_forward(m.conv, t, x2, two, &y));
+    CVAE_OK_OR_FAIL(cvae_cond_conv2d_forward(m->conv, t, x2, two, &y));
     const int64_t per = (LEARNED + 1) * 196;
     assert_memory_equal(y->data, y->data + per, sizeof(float) * LEARNED * 196);
     assert_memory_not_equal(y->data + LEARNED * 196, y->data + per + LEARNED * 196,
@@ -105,8 +81,7 @@ static void test_fixed_kernels_survive_training(void **state)
     free(table0), free(weight0), free(tbias0);
     cvae_tape_free(t);
     cvae_optim_free(opt);
-    cvae_cond_conv2d_free(m.conv), cvae_linear_free(m.fc1), cvae_linear_free(m.fc2);
-    cvae_params_free(p);
+    flk_net_free(m);
     cvae_dataset_free(ds);
 }
 

@@ -18,8 +18,9 @@
  * _encode, _decode, _generate, _elbo and _iw_nll may run concurrently on one
  * model from many threads. Each thread keeps its own workspace, created on its
  * first call and reused (no allocation once warm); cvae_thread_workspace_release
- * frees it early. Training (cvae_trainer_*) mutates the model: one thread, and
- * no concurrent inference on the same model. */
+ * frees it early. Training (cvae_trainer_*) mutates the model: one calling thread
+ * at a time (a step may run on the trainer's own threads, see cvae_trainer_set_threads),
+ * and no concurrent inference on the same model. */
 #ifndef CVAE_MODEL_H
 #define CVAE_MODEL_H
 
@@ -167,6 +168,18 @@ CVAE_API void cvae_trainer_free(cvae_trainer *tr);
  *  the parameters are left unchanged (or the step is skipped, see skip_nonfinite). */
 CVAE_API cvae_status cvae_trainer_step(cvae_trainer *tr, const float *images, const int32_t *labels,
                                        int64_t n, float *out_loss);
+
+/** Threads of a training step (1..64). With t > 1 the batch is split into t contiguous
+ *  slices (sizes differing by at most one); each runs forward and backward on its own
+ *  thread, calling BLAS single-threaded, and the gradients are summed in slice order.
+ *  So both cores do all the work, not only the GEMMs. A new trainer takes OpenBLAS's
+ *  thread count (OPENBLAS_NUM_THREADS, else the number of cores); 1 runs the step on the
+ *  calling thread with BLAS as configured. Results are bitwise reproducible for a given
+ *  thread count; between counts they differ by rounding only. On failure (no memory,
+ *  no thread) the trainer is left with 1 thread. */
+CVAE_API cvae_status cvae_trainer_set_threads(cvae_trainer *tr, int threads);
+/** Threads of a training step (see cvae_trainer_set_threads). */
+CVAE_API int cvae_trainer_threads(const cvae_trainer *tr);
 
 /** Steps taken (optimizer updates applied). */
 CVAE_API int64_t cvae_trainer_steps(const cvae_trainer *tr);

@@ -47,6 +47,10 @@ static inline bool cvae__mul_ok(int64_t a, int64_t b, int64_t *out)
         if (cvae__s != CVAE_OK) return cvae__s;                                           \
     } while (0)
 
+/* Outputs first .. first + n - 1 of cvae_rng_fill_normal's sequence into out[0..n). */
+void cvae__rng_fill_normal_from(uint64_t seed, uint64_t stream, int64_t first, float mean, float std,
+                                float *out, int64_t n);
+
 /* Writes "[2, 3, 4]" into buf (for messages). Returns buf. */
 const char *cvae__shape_str(const cvae_tensor *t, char *buf, size_t n);
 

@@ -58,14 +58,20 @@ float cvae_rng_normal(cvae_rng *r)
     return box_muller(a, b);
 }
 
-void cvae_rng_fill_normal(uint64_t seed, uint64_t stream, float mean, float std, float *out,
-                          int64_t n)
+void cvae__rng_fill_normal_from(uint64_t seed, uint64_t stream, int64_t first, float mean, float std,
+                                float *out, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
         uint32_t b[4];
-        philox(seed, stream, (uint64_t)i, b);
+        philox(seed, stream, (uint64_t)(first + i), b);
         out[i] = mean + std * box_muller(b[0], b[1]);
     }
+}
+
+void cvae_rng_fill_normal(uint64_t seed, uint64_t stream, float mean, float std, float *out,
+                          int64_t n)
+{
+    cvae__rng_fill_normal_from(seed, stream, 0, mean, std, out, n);
 }
 
 void cvae_rng_fill_uniform(uint64_t seed, uint64_t stream, float lo, float hi, float *out,

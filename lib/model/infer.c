@@ -141,7 +141,7 @@ cvae_status cvae_model_elbo(const cvae_model *m, const float *images, const int3
     cvae_model_pass p;
     CVAE_TRY(cvae__thread_tape(&t));
     CVAE_TRY(images_in(m, t, images, n, &x));
-    CVAE_TRY(cvae__model_pass(m, t, x, labels, seed, 0, &p));
+    CVAE_TRY(cvae__model_pass(m, t, x, labels, seed, 0, 0, &p));
     copy_out(out_rec, p.rec);
     copy_out(out_kl, p.kl);
     return CVAE_OK;

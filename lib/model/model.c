@@ -5,6 +5,7 @@
 
 #include "model/model_internal.h"
 #include "ops/conditional_conv.h"
+#include "ops/loss.h"
 
 /* Adds one parameter to m->params, or with count != NULL only adds its
  * element count to count[0] and raises count[1] to it (saturating at INT64_MAX). */
@@ -199,11 +200,12 @@ cvae_status cvae__model_decode(const cvae_model *m, cvae_tape *t, cvae_tensor *z
 }
 
 cvae_status cvae__model_pass(const cvae_model *m, cvae_tape *t, cvae_tensor *x,
-                             const int32_t *labels, uint64_t seed, uint64_t stream,
+                             const int32_t *labels, uint64_t seed, uint64_t stream, int64_t first_row,
                              cvae_model_pass *p)
 {
     CVAE_TRY(cvae__model_encode(m, t, x, labels, &p->mu, &p->logvar));
-    CVAE_TRY(cvae_op_reparameterize(t, p->mu, p->logvar, seed, stream, &p->z));
+    CVAE_TRY(cvae__op_reparameterize_from(t, p->mu, p->logvar, seed, stream, first_row * m->cfg.latent,
+                                          &p->z));
     CVAE_TRY(cvae__model_decode(m, t, p->z, labels, &p->logits));
     CVAE_TRY(cvae_op_bce_with_logits(t, p->logits, x, CVAE_REDUCE_ROWS, &p->rec));
     return cvae_op_kl_normal(t, p->mu, p->logvar, CVAE_REDUCE_ROWS, &p->kl);

@@ -32,14 +32,28 @@ cvae_status cvae__model_encode(const cvae_model *m, cvae_tape *t, cvae_tensor *x
 cvae_status cvae__model_decode(const cvae_model *m, cvae_tape *t, cvae_tensor *z,
                                const int32_t *labels, cvae_tensor **logits);
 
-/* The per-image loss terms with eps from (seed, stream):
+/* The per-image loss terms with eps from (seed, stream), x being rows first_row.. of
+ * a batch (eps of a row depends on its row in the batch only):
  * rec: [N] BCE sums, kl: [N]; mu/logvar/logits optional outputs. */
 typedef struct cvae_model_pass {
     cvae_tensor *mu, *logvar, *z, *logits, *rec, *kl;
 } cvae_model_pass;
 cvae_status cvae__model_pass(const cvae_model *m, cvae_tape *t, cvae_tensor *x,
-                             const int32_t *labels, uint64_t seed, uint64_t stream,
+                             const int32_t *labels, uint64_t seed, uint64_t stream, int64_t first_row,
                              cvae_model_pass *out);
+
+/* A model whose parameter tensors share m's values but gather gradients into a block
+ * of their own, for one member of a data-parallel step (see train.c). */
+typedef struct cvae_model_replica {
+    cvae_model m;        /* m->cfg; every parameter field points into heads */
+    cvae_tensor *heads;  /* one header per parameter of the source model */
+    float *grad;         /* cvae_params_numel floats */
+} cvae_model_replica;
+cvae_status cvae__replica_init(cvae_model_replica *r, const cvae_model *src);
+/* Re-reads the source's parameter headers (trainable or frozen may have changed) and
+ * zeroes the replica's gradients. */
+void cvae__replica_refresh(cvae_model_replica *r, const cvae_model *src);
+void cvae__replica_free(cvae_model_replica *r);
 
 /* Element counts of a config's parameters without allocating anything:
  * *total over all of them, *largest of the biggest one (INT64_MAX on overflow). */

@@ -1,4 +1,5 @@
 /* Training: one Adam step per batch on the model's parameter block. */
+#include <cblas.h>
 #include <math.h>
 
 #include "model/model_internal.h"
@@ -22,6 +23,48 @@ static cvae_adam_opts adam_opts(const cvae_train_opts *o)
     return a;
 }
 
+/* Frees the team and its members' replicas and tapes. */
+static void drop_team(cvae_trainer *tr)
+{
+    const int helpers = cvae__team_size(tr->team) - 1;
+    cvae__team_free(tr->team);
+    for (int i = 0; i < helpers; i++) {
+        if (tr->replicas) cvae__replica_free(&tr->replicas[i]);
+        if (tr->tapes) cvae_tape_free(tr->tapes[i]);
+    }
+    cvae__free(tr->replicas);
+    cvae__free(tr->tapes);
+    tr->team = NULL;
+    tr->replicas = NULL;
+    tr->tapes = NULL;
+}
+
+cvae_status cvae_trainer_set_threads(cvae_trainer *tr, int threads)
+{
+    static const char *fn = "cvae_trainer_set_threads";
+    CVAE_CHECK_NULL(tr, fn);
+    if (threads < 1 || threads > 64)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: %d threads outside [1, 64]", fn, threads);
+    if (threads == cvae__team_size(tr->team)) return CVAE_OK;
+    drop_team(tr);
+    if (threads == 1) return CVAE_OK; /* no team: the caller alone */
+    const int helpers = threads - 1;
+    cvae_status s = cvae__team_new(threads, &tr->team);
+    if (!s) {
+        tr->replicas = cvae__calloc((size_t)helpers, sizeof *tr->replicas);
+        tr->tapes = cvae__calloc((size_t)helpers, sizeof *tr->tapes);
+        if (!tr->replicas || !tr->tapes) s = cvae__nomem(fn, (size_t)helpers * sizeof *tr->replicas);
+    }
+    for (int i = 0; !s && i < helpers; i++) {
+        s = cvae__replica_init(&tr->replicas[i], tr->m);
+        if (!s) s = cvae_tape_new(&tr->tapes[i]);
+    }
+    if (s) drop_team(tr); /* the trainer stays usable, on one thread */
+    return s;
+}
+
+int cvae_trainer_threads(const cvae_trainer *tr) { return tr ? cvae__team_size(tr->team) : 0; }
+
 cvae_status cvae_trainer_new(cvae_model *m, const cvae_train_opts *opts, cvae_trainer **out)
 {
     static const char *fn = "cvae_trainer_new";
@@ -38,6 +81,8 @@ cvae_status cvae_trainer_new(cvae_model *m, const cvae_train_opts *opts, cvae_tr
     cvae_adam_opts a = adam_opts(opts);
     cvae_status s = cvae_optim_new_adam(m->params, &a, &tr->opt);
     if (!s) s = cvae_tape_new(&tr->tape);
+    const int blas_threads = openblas_get_num_threads();
+    if (!s) s = cvae_trainer_set_threads(tr, blas_threads < 1 ? 1 : blas_threads > 64 ? 64 : blas_threads);
     if (s) {
         cvae_trainer_free(tr);
         return s;
@@ -49,6 +94,7 @@ cvae_status cvae_trainer_new(cvae_model *m, const cvae_train_opts *opts, cvae_tr
 void cvae_trainer_free(cvae_trainer *tr)
 {
     if (!tr) return;
+    drop_team(tr);
     cvae_optim_free(tr->opt);
     cvae_tape_free(tr->tape);
     cvae__free(tr);
@@ -84,6 +130,51 @@ static cvae_status nonfinite(cvae_trainer *tr, const char *what)
                        "parameters unchanged", what, (long long)cvae_trainer_steps(tr));
 }
 
+/* One data-parallel step: member i takes rows [r0, r1) of the batch. */
+typedef struct step_job {
+    cvae_trainer *tr;
+    const float *images;
+    const int32_t *labels;
+    int64_t n;
+    int members;
+    uint64_t stream;
+    float loss[64]; /* member i's share of the batch's mean loss */
+} step_job;
+
+/* Forward and backward of one slice: loss = sum over its rows of (rec + beta kl) / n,
+ * gradients into the member's model (the trainer's own for member 0). */
+static cvae_status slice_step(void *ctx, int i)
+{
+    step_job *j = ctx;
+    cvae_trainer *tr = j->tr;
+    const cvae_model *m = tr->m;
+    cvae_tape *t = tr->tape;
+    if (i > 0) {
+        cvae__replica_refresh(&tr->replicas[i - 1], tr->m);
+        m = &tr->replicas[i - 1].m;
+        t = tr->tapes[i - 1];
+    }
+    int64_t r0, r1;
+    cvae__team_slice(j->n, i, j->members, &r0, &r1);
+    cvae_tape_reset(t);
+    cvae_tape_set_recording(t, 1);
+    const cvae_model_config *c = &m->cfg;
+    const int64_t shape[4] = {r1 - r0, c->image_channels, c->image_h, c->image_w};
+    const int64_t per = shape[1] * shape[2] * shape[3];
+    cvae_tensor *x, *kl, *total, *sum, *loss;
+    cvae_model_pass p;
+    CVAE_TRY(cvae_tape_tensor(t, 4, shape, &x));
+    memcpy(x->data, j->images + r0 * per, (size_t)x->size * sizeof(float));
+    CVAE_TRY(cvae__model_pass(m, t, x, j->labels + r0, tr->opts.seed, j->stream, r0, &p));
+    CVAE_TRY(cvae_op_scale(t, p.kl, c->beta, &kl));
+    CVAE_TRY(cvae_op_add(t, p.rec, kl, &total));
+    CVAE_TRY(cvae_op_sum(t, total, &sum));
+    CVAE_TRY(cvae_op_scale(t, sum, 1.0f / (float)j->n, &loss));
+    j->loss[i] = loss->data[0];
+    if (!isfinite(j->loss[i])) return CVAE_OK; /* the step stops; no gradient needed */
+    return cvae_tape_backward(t, loss);
+}
+
 cvae_status cvae_trainer_step(cvae_trainer *tr, const float *images, const int32_t *labels,
                               int64_t n, float *out_loss)
 {
@@ -92,22 +183,24 @@ cvae_status cvae_trainer_step(cvae_trainer *tr, const float *images, const int32
     CVAE_CHECK_NULL(images, fn);
     const cvae_model *m = tr->m;
     CVAE_TRY(cvae__model_check_batch(m, fn, images, labels, n));
-    cvae_tape *t = tr->tape;
-    cvae_tape_reset(t);
-    cvae_tape_set_recording(t, 1);
+    const int threads = cvae__team_size(tr->team);
+    step_job j = {.tr = tr, .images = images, .labels = labels, .n = n,
+                  .members = n < threads ? (int)n : threads,
+                  .stream = (uint64_t)cvae_trainer_steps(tr) + (uint64_t)tr->skipped};
     cvae_params_zero_grad(m->params);
-    const int64_t shape[4] = {n, m->cfg.image_channels, m->cfg.image_h, m->cfg.image_w};
-    cvae_tensor *x, *kl, *total, *loss;
-    cvae_model_pass p;
-    CVAE_TRY(cvae_tape_tensor(t, 4, shape, &x));
-    memcpy(x->data, images, (size_t)x->size * sizeof(float));
-    CVAE_TRY(cvae__model_pass(m, t, x, labels, tr->opts.seed, (uint64_t)cvae_trainer_steps(tr) + tr->skipped, &p));
-    CVAE_TRY(cvae_op_scale(t, p.kl, m->cfg.beta, &kl));
-    CVAE_TRY(cvae_op_add(t, p.rec, kl, &total));
-    CVAE_TRY(cvae_op_mean(t, total, &loss));
-    float value = loss->data[0];
-    if (!isfinite(value)) return nonfinite(tr, "the loss");
-    CVAE_TRY(cvae_tape_backward(t, loss));
+    CVAE_TRY(cvae__team_run(tr->team, j.members, slice_step, &j));
+    float value = 0.0f;
+    for (int i = 0; i < j.members; i++) value += j.loss[i];
+    if (!isfinite(value)) {
+        cvae_params_zero_grad(m->params);
+        return nonfinite(tr, "the loss");
+    }
+    float *g = cvae_params_grad(m->params);
+    const int64_t numel = cvae_params_numel(m->params);
+    for (int i = 1; i < j.members; i++) {
+        const float *gi = tr->replicas[i - 1].grad;
+        for (int64_t k = 0; k < numel; k++) g[k] += gi[k];
+    }
     if (!grads_finite(m->params)) {
         cvae_params_zero_grad(m->params);
         return nonfinite(tr, "a gradient");

@@ -325,6 +325,12 @@ static cvae_status reparam_backward(cvae_tape *t, const cvae_node *nd)
 cvae_status cvae_op_reparameterize(cvae_tape *t, cvae_tensor *mu, cvae_tensor *logvar,
                                    uint64_t seed, uint64_t stream, cvae_tensor **z)
 {
+    return cvae__op_reparameterize_from(t, mu, logvar, seed, stream, 0, z);
+}
+
+cvae_status cvae__op_reparameterize_from(cvae_tape *t, cvae_tensor *mu, cvae_tensor *logvar,
+                                         uint64_t seed, uint64_t stream, int64_t first, cvae_tensor **z)
+{
     static const char *fn = "cvae_op_reparameterize";
     CVAE_CHECK_NULL(t, fn);
     CVAE_CHECK_NULL(mu, fn);
@@ -343,7 +349,7 @@ cvae_status cvae_op_reparameterize(cvae_tape *t, cvae_tensor *mu, cvae_tensor *l
     cvae_tape_mark m = cvae__tape_mark(t);
     float *tmp = eps ? eps : cvae__tape_floats(t, mu->size, fn);
     if (!tmp) return CVAE_ERR_NOMEM;
-    cvae_rng_fill_normal(seed, stream, 0.0f, 1.0f, tmp, mu->size);
+    cvae__rng_fill_normal_from(seed, stream, first, 0.0f, 1.0f, tmp, mu->size);
     cvae__reparameterize_forward(out->data, mu->data, logvar->data, tmp, mu->size);
     if (!eps) cvae__tape_release(t, m);
     *z = out;

@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "cvae/tape.h"
+
 /* l = max(x, 0) - x z + log1p(e^-|x|);  dl/dx = sigmoid(x) - z.  x, z: [N, D]. */
 void cvae__bce_with_logits_rows(double *rows, const float *x, const float *z, int64_t n, int64_t d);
 void cvae__bce_with_logits_backward(float *dx, const float *dy, int per_row, float scale,
@@ -38,5 +40,11 @@ void cvae__reparameterize_forward(float *z, const float *mu, const float *lv, co
                                   int64_t n);
 void cvae__reparameterize_backward(float *dmu, float *dlv, const float *dz, const float *lv,
                                    const float *eps, int64_t n);
+
+/* cvae_op_reparameterize whose eps are elements first .. of the (seed, stream) sequence:
+ * rows [r0, r1) of a batch use first = r0 * D, so a slice of a batch draws what the whole
+ * batch would draw for those rows. */
+cvae_status cvae__op_reparameterize_from(cvae_tape *t, cvae_tensor *mu, cvae_tensor *logvar,
+                                         uint64_t seed, uint64_t stream, int64_t first, cvae_tensor **z);
 
 #endif

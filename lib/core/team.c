@@ -1,0 +1,148 @@
+/* Data-parallel thread team (see team.h): one mutex, two condition variables. */
+#include <cblas.h>
+#include <pthread.h>
+#include <stdio.h>
+
+#include "core/team.h"
+
+enum { TEAM_MAX = 64, MSG = 512 };
+
+typedef struct member {
+    cvae_team *team;
+    int index;
+    pthread_t thread;
+} member;
+
+struct cvae_team {
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    uint64_t generation; /* bumped by each run */
+    int active;          /* members taking part in the current run */
+    int pending;         /* helpers of the current run not finished yet */
+    int quit;
+    cvae__team_fn fn;
+    void *ctx;
+    int size, started;
+    member members[TEAM_MAX];
+    cvae_status status[TEAM_MAX];
+    char msg[TEAM_MAX][MSG];
+};
+
+/* OpenBLAS's thread count is global: the first team to start a run saves it and sets
+ * 1, the last one to finish restores it, so concurrent teams cannot lose it. */
+static pthread_mutex_t blas_mu = PTHREAD_MUTEX_INITIALIZER;
+static int blas_users, blas_saved;
+
+static void blas_single_begin(void)
+{
+    pthread_mutex_lock(&blas_mu);
+    if (blas_users++ == 0) {
+        blas_saved = openblas_get_num_threads();
+        if (blas_saved != 1) openblas_set_num_threads(1);
+    }
+    pthread_mutex_unlock(&blas_mu);
+}
+
+static void blas_single_end(void)
+{
+    pthread_mutex_lock(&blas_mu);
+    if (--blas_users == 0 && blas_saved != 1) openblas_set_num_threads(blas_saved);
+    pthread_mutex_unlock(&blas_mu);
+}
+
+static void run_member(cvae_team *tm, int i)
+{
+    cvae_status s = tm->fn(tm->ctx, i);
+    tm->status[i] = s;
+    if (s) snprintf(tm->msg[i], MSG, "%s", cvae_last_error());
+}
+
+static void *helper_main(void *arg)
+{
+    member *me = arg;
+    cvae_team *tm = me->team;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&tm->mu);
+    for (;;) {
+        while (tm->generation == seen && !tm->quit) pthread_cond_wait(&tm->go, &tm->mu);
+        if (tm->quit) break;
+        seen = tm->generation;
+        if (me->index >= tm->active) continue;
+        pthread_mutex_unlock(&tm->mu);
+        run_member(tm, me->index);
+        pthread_mutex_lock(&tm->mu);
+        if (--tm->pending == 0) pthread_cond_signal(&tm->done);
+    }
+    pthread_mutex_unlock(&tm->mu);
+    return NULL;
+}
+
+cvae_status cvae__team_new(int size, cvae_team **out)
+{
+    if (size < 1 || size > TEAM_MAX)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "thread team: size %d outside [1, %d]", size, TEAM_MAX);
+    cvae_team *tm = cvae__calloc(1, sizeof *tm);
+    if (!tm) return cvae__nomem("thread team", sizeof *tm);
+    tm->size = size;
+    if (pthread_mutex_init(&tm->mu, NULL)) goto fail_mu;
+    if (pthread_cond_init(&tm->go, NULL)) goto fail_go;
+    if (pthread_cond_init(&tm->done, NULL)) goto fail_done;
+    for (int i = 1; i < size; i++) {
+        tm->members[i] = (member){tm, i, 0};
+        if (pthread_create(&tm->members[i].thread, NULL, helper_main, &tm->members[i])) {
+            cvae__team_free(tm);
+            return cvae__error(CVAE_ERR_NOMEM, "thread team: cannot start thread %d of %d", i, size - 1);
+        }
+        tm->started = i;
+    }
+    *out = tm;
+    return CVAE_OK;
+fail_done:
+    pthread_cond_destroy(&tm->go);
+fail_go:
+    pthread_mutex_destroy(&tm->mu);
+fail_mu:
+    cvae__free(tm);
+    return cvae__error(CVAE_ERR_NOMEM, "thread team: cannot create its locks");
+}
+
+void cvae__team_free(cvae_team *tm)
+{
+    if (!tm) return;
+    pthread_mutex_lock(&tm->mu);
+    tm->quit = 1;
+    pthread_cond_broadcast(&tm->go);
+    pthread_mutex_unlock(&tm->mu);
+    for (int i = 1; i <= tm->started; i++) pthread_join(tm->members[i].thread, NULL);
+    pthread_cond_destroy(&tm->done);
+    pthread_cond_destroy(&tm->go);
+    pthread_mutex_destroy(&tm->mu);
+    cvae__free(tm);
+}
+
+int cvae__team_size(const cvae_team *tm) { return tm ? tm->size : 1; }
+
+cvae_status cvae__team_run(cvae_team *tm, int n, cvae__team_fn fn, void *ctx)
+{
+    if (n < 1 || n > cvae__team_size(tm))
+        return cvae__error(CVAE_ERR_INVALID_ARG, "thread team: %d members asked of %d", n,
+                           cvae__team_size(tm));
+    if (n == 1) return fn(ctx, 0);
+    blas_single_begin();
+    pthread_mutex_lock(&tm->mu);
+    tm->fn = fn;
+    tm->ctx = ctx;
+    tm->active = n;
+    tm->pending = n - 1;
+    tm->generation++;
+    pthread_cond_broadcast(&tm->go);
+    pthread_mutex_unlock(&tm->mu);
+    run_member(tm, 0);
+    pthread_mutex_lock(&tm->mu);
+    while (tm->pending > 0) pthread_cond_wait(&tm->done, &tm->mu);
+    pthread_mutex_unlock(&tm->mu);
+    blas_single_end();
+    for (int i = 0; i < n; i++)
+        if (tm->status[i]) return cvae__error(tm->status[i], "%s", tm->msg[i]);
+    return CVAE_OK;
+}

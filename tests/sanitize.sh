@@ -11,7 +11,7 @@
 #             the asan step). CVAE_VALGRIND_SKIP= runs everything.
 #   tsan      clang, -fsanitize=thread, into build-tsan; runs test_model (its
 #             test_threads_match_serial runs inference from 4 threads on one model)
-#             and test_trainer_threads (data-parallel training steps, two at once)
+#             and test_threads (data-parallel training steps, two at once)
 #             with the suppressions of tests/tsan.supp (OpenBLAS is not instrumented).
 # Usage: bash tests/sanitize.sh [asan] [valgrind] [tsan]     (default: all three)
 # Needs clang and valgrind (apt-get install clang valgrind).
@@ -74,13 +74,13 @@ run_valgrind() {
 }
 
 run_tsan() {
-  echo "== tsan: clang -fsanitize=thread, test_model, test_trainer_threads (build-tsan)"
+  echo "== tsan: clang -fsanitize=thread, test_model, test_threads (build-tsan)"
   CC=clang configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCVAE_SANITIZE=thread \
     -DCVAE_BUILD_EXAMPLES=OFF
-  cmake --build build-tsan -j"$jobs" --target test_model test_trainer_threads >/dev/null
+  cmake --build build-tsan -j"$jobs" --target test_model test_threads >/dev/null
   (cd build-tsan/tests &&
     export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp" &&
-    ./test_model && ./test_trainer_threads)
+    ./test_model && ./test_threads)
 }
 
 for s in "${steps[@]}"; do

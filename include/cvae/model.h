@@ -132,6 +132,19 @@ CVAE_API cvae_status cvae_model_iw_nll(const cvae_model *m, const float *images,
  *  full length + 1. */
 CVAE_API cvae_status cvae_model_summary(const cvae_model *m, char *buf, size_t size, size_t *needed);
 
+/** Threads of the batch entry points above (1..64): a batch of n images is split into
+ *  min(threads, n) contiguous slices that run at once on a team of threads the model
+ *  starts on first use, each calling BLAS single-threaded (so batch 1 never pays for
+ *  OpenBLAS's threads either). The slicing depends on `threads` and n only: results are
+ *  the same whoever runs the slices, and when the team is busy with another caller's
+ *  batch the slices run one after another on the calling thread. A new or loaded model
+ *  takes OpenBLAS's thread count (OPENBLAS_NUM_THREADS, else the number of cores); 1
+ *  runs everything on the calling thread with BLAS as configured (the right choice when
+ *  the host already runs one inference per core). Not while other threads use m. */
+CVAE_API cvae_status cvae_model_set_threads(cvae_model *m, int threads);
+/** Threads of the batch entry points (see cvae_model_set_threads); 0 for NULL. */
+CVAE_API int cvae_model_threads(const cvae_model *m);
+
 /** Frees the calling thread's inference workspace (it is recreated on demand). */
 CVAE_API void cvae_thread_workspace_release(void);
 

@@ -14,6 +14,7 @@ typedef struct member {
 } member;
 
 struct cvae_team {
+    pthread_mutex_t busy; /* held by the caller of a run */
     pthread_mutex_t mu;
     pthread_cond_t go, done;
     uint64_t generation; /* bumped by each run */
@@ -84,6 +85,7 @@ cvae_status cvae__team_new(int size, cvae_team **out)
     cvae_team *tm = cvae__calloc(1, sizeof *tm);
     if (!tm) return cvae__nomem("thread team", sizeof *tm);
     tm->size = size;
+    if (pthread_mutex_init(&tm->busy, NULL)) goto fail_busy;
     if (pthread_mutex_init(&tm->mu, NULL)) goto fail_mu;
     if (pthread_cond_init(&tm->go, NULL)) goto fail_go;
     if (pthread_cond_init(&tm->done, NULL)) goto fail_done;
@@ -102,6 +104,8 @@ fail_done:
 fail_go:
     pthread_mutex_destroy(&tm->mu);
 fail_mu:
+    pthread_mutex_destroy(&tm->busy);
+fail_busy:
     cvae__free(tm);
     return cvae__error(CVAE_ERR_NOMEM, "thread team: cannot create its locks");
 }
@@ -117,18 +121,32 @@ void cvae__team_free(cvae_team *tm)
     pthread_cond_destroy(&tm->done);
     pthread_cond_destroy(&tm->go);
     pthread_mutex_destroy(&tm->mu);
+    pthread_mutex_destroy(&tm->busy);
     cvae__free(tm);
 }
 
 int cvae__team_size(const cvae_team *tm) { return tm ? tm->size : 1; }
+
+/* Members 0..n-1 one after another on the calling thread; the first failure stops. */
+static cvae_status run_serially(int n, cvae__team_fn fn, void *ctx)
+{
+    for (int i = 0; i < n; i++) CVAE_TRY(fn(ctx, i));
+    return CVAE_OK;
+}
 
 cvae_status cvae__team_run(cvae_team *tm, int n, cvae__team_fn fn, void *ctx)
 {
     if (n < 1 || n > cvae__team_size(tm))
         return cvae__error(CVAE_ERR_INVALID_ARG, "thread team: %d members asked of %d", n,
                            cvae__team_size(tm));
-    if (n == 1) return fn(ctx, 0);
+    if (!tm || tm->size == 1) return run_serially(n, fn, ctx);
     blas_single_begin();
+    cvae_status s = CVAE_OK;
+    if (n == 1 || pthread_mutex_trylock(&tm->busy) != 0) {
+        s = run_serially(n, fn, ctx); /* one member, or the team works for another caller */
+        blas_single_end();
+        return s;
+    }
     pthread_mutex_lock(&tm->mu);
     tm->fn = fn;
     tm->ctx = ctx;
@@ -141,8 +159,9 @@ cvae_status cvae__team_run(cvae_team *tm, int n, cvae__team_fn fn, void *ctx)
     pthread_mutex_lock(&tm->mu);
     while (tm->pending > 0) pthread_cond_wait(&tm->done, &tm->mu);
     pthread_mutex_unlock(&tm->mu);
+    for (int i = 0; i < n && !s; i++)
+        if (tm->status[i]) s = cvae__error(tm->status[i], "%s", tm->msg[i]);
+    pthread_mutex_unlock(&tm->busy);
     blas_single_end();
-    for (int i = 0; i < n; i++)
-        if (tm->status[i]) return cvae__error(tm->status[i], "%s", tm->msg[i]);
-    return CVAE_OK;
+    return s;
 }

@@ -17,11 +17,13 @@ void cvae__team_free(cvae_team *team);
 /* Members of the team; NULL counts as a team of one (the caller alone). */
 int cvae__team_size(const cvae_team *team);
 
-/* Runs fn(ctx, i) for i in [0, n) at once, n <= size (member 0 on the calling
- * thread) and returns when all are done. While n > 1 every member calls BLAS
- * single-threaded (OpenBLAS's thread count is set to 1 and restored after), so
- * the team is the only source of parallelism. Returns CVAE_OK or the status of
- * the lowest failing member, with its message as the caller's cvae_last_error. */
+/* Runs fn(ctx, i) for i in [0, n), n <= size, and returns when all are done: at once
+ * (member 0 on the calling thread), or one after another on the calling thread when
+ * n = 1, size = 1 or another thread is running the team (so the work done, and its
+ * result, never depend on contention). With a team of more than one, BLAS runs
+ * single-threaded meanwhile (OpenBLAS's thread count is set to 1 and restored after):
+ * the team is the only source of parallelism. Returns CVAE_OK or the status of the
+ * lowest failing member, with its message as the caller's cvae_last_error. */
 cvae_status cvae__team_run(cvae_team *team, int n, cvae__team_fn fn, void *ctx);
 
 /* Rows [first, end) of `rows` for member i of n: contiguous, sizes differ by <= 1. */

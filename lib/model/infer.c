@@ -1,8 +1,10 @@
 /* The reentrant inference entry points: each thread runs on its own tape. */
+#include <cblas.h>
 #include <math.h>
 #include <pthread.h>
 
 #include "model/model_internal.h"
+#include "ops/loss.h"
 
 static pthread_key_t tape_key;
 static pthread_once_t tape_once = PTHREAD_ONCE_INIT;
@@ -40,24 +42,106 @@ void cvae_thread_workspace_release(void)
     }
 }
 
-/* A tape tensor holding n images. */
-static cvae_status images_in(const cvae_model *m, cvae_tape *t, const float *images, int64_t n,
-                             cvae_tensor **x)
+int cvae__default_threads(void)
 {
-    const int64_t shape[4] = {n, m->cfg.image_channels, m->cfg.image_h, m->cfg.image_w};
-    CVAE_TRY(cvae_tape_tensor(t, 4, shape, x));
-    memcpy((*x)->data, images, (size_t)(*x)->size * sizeof(float));
+    const int n = openblas_get_num_threads();
+    return n < 1 ? 1 : n > 64 ? 64 : n;
+}
+
+cvae_status cvae_model_set_threads(cvae_model *m, int threads)
+{
+    static const char *fn = "cvae_model_set_threads";
+    CVAE_CHECK_NULL(m, fn);
+    if (threads < 1 || threads > 64)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: %d threads outside [1, 64]", fn, threads);
+    cvae__team_free(m->team);
+    m->team = NULL;
+    m->threads = threads;
     return CVAE_OK;
 }
 
-static void copy_out(float *dst, const cvae_tensor *src)
+int cvae_model_threads(const cvae_model *m) { return m ? m->threads : 0; }
+
+/* ---- row slices: every entry point runs rows [r0, r1) of its batch per member ---- */
+
+typedef struct rows_job rows_job;
+typedef cvae_status (*rows_fn)(const rows_job *j, cvae_tape *t, int64_t r0, int64_t r1);
+
+struct rows_job {
+    const cvae_model *m;
+    int64_t n;
+    int members;
+    rows_fn run;
+    const float *images, *z;
+    const int32_t *labels;
+    uint64_t seed;
+    int k;
+    float *out_a, *out_b, *out_c; /* the entry point's outputs, whole batch */
+};
+
+static cvae_status rows_member(void *ctx, int i)
 {
-    if (dst) memcpy(dst, src->data, (size_t)src->size * sizeof(float));
+    const rows_job *j = ctx;
+    int64_t r0, r1;
+    cvae__team_slice(j->n, i, j->members, &r0, &r1);
+    cvae_tape *t;
+    CVAE_TRY(cvae__thread_tape(&t));
+    return j->run(j, t, r0, r1);
 }
 
-static void sigmoid_out(float *dst, const cvae_tensor *logits)
+static pthread_mutex_t team_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Splits the batch into min(threads, n) slices, a function of the model's thread count
+ * and n only, so results never depend on which thread ran what. */
+static cvae_status run_rows(rows_job *j)
 {
+    cvae_model *m = (cvae_model *)j->m; /* only its team, created once under team_mu */
+    j->members = j->n < m->threads ? (int)j->n : m->threads;
+    cvae_status s = CVAE_OK;
+    pthread_mutex_lock(&team_mu);
+    if (!m->team && m->threads > 1) s = cvae__team_new(m->threads, &m->team);
+    cvae_team *team = m->team;
+    pthread_mutex_unlock(&team_mu);
+    if (s) return s;
+    return cvae__team_run(team, j->members, rows_member, j);
+}
+
+/* A tape tensor holding images r0..r1. */
+static cvae_status images_in(const rows_job *j, cvae_tape *t, int64_t r0, int64_t r1, cvae_tensor **x)
+{
+    const cvae_model_config *c = &j->m->cfg;
+    const int64_t shape[4] = {r1 - r0, c->image_channels, c->image_h, c->image_w};
+    CVAE_TRY(cvae_tape_tensor(t, 4, shape, x));
+    memcpy((*x)->data, j->images + r0 * shape[1] * shape[2] * shape[3], (size_t)(*x)->size * sizeof(float));
+    return CVAE_OK;
+}
+
+/* dst rows r0.. (row length src->size / rows) = src. */
+static void copy_rows(float *dst, const cvae_tensor *src, int64_t r0)
+{
+    if (dst) memcpy(dst + r0 * (src->size / src->shape[0]), src->data, (size_t)src->size * sizeof(float));
+}
+
+static void sigmoid_rows(float *dst, const cvae_tensor *logits, int64_t r0)
+{
+    dst += r0 * (logits->size / logits->shape[0]);
     for (int64_t i = 0; i < logits->size; i++) dst[i] = 1.0f / (1.0f + expf(-logits->data[i]));
+}
+
+static cvae_status forward_rows(const rows_job *j, cvae_tape *t, int64_t r0, int64_t r1)
+{
+    const cvae_model *m = j->m;
+    cvae_tensor *x, *mu, *logvar, *z, *logits;
+    CVAE_TRY(images_in(j, t, r0, r1, &x));
+    CVAE_TRY(cvae__model_encode(m, t, x, j->labels + r0, &mu, &logvar));
+    if (j->out_a) {
+        CVAE_TRY(cvae__op_reparameterize_from(t, mu, logvar, j->seed, 0, r0 * m->cfg.latent, &z));
+        CVAE_TRY(cvae__model_decode(m, t, z, j->labels + r0, &logits));
+        sigmoid_rows(j->out_a, logits, r0);
+    }
+    copy_rows(j->out_b, mu, r0);
+    copy_rows(j->out_c, logvar, r0);
+    return CVAE_OK;
 }
 
 cvae_status cvae_model_forward(const cvae_model *m, const float *images, const int32_t *labels,
@@ -67,19 +151,9 @@ cvae_status cvae_model_forward(const cvae_model *m, const float *images, const i
     static const char *fn = "cvae_model_forward";
     CVAE_CHECK_NULL(images, fn);
     CVAE_TRY(cvae__model_check_batch(m, fn, images, labels, n));
-    cvae_tape *t;
-    cvae_tensor *x, *mu, *logvar, *z, *logits;
-    CVAE_TRY(cvae__thread_tape(&t));
-    CVAE_TRY(images_in(m, t, images, n, &x));
-    CVAE_TRY(cvae__model_encode(m, t, x, labels, &mu, &logvar));
-    if (out_recon) {
-        CVAE_TRY(cvae_op_reparameterize(t, mu, logvar, seed, 0, &z));
-        CVAE_TRY(cvae__model_decode(m, t, z, labels, &logits));
-        sigmoid_out(out_recon, logits);
-    }
-    copy_out(out_mu, mu);
-    copy_out(out_logvar, logvar);
-    return CVAE_OK;
+    rows_job j = {.m = m, .n = n, .run = forward_rows, .images = images, .labels = labels,
+                  .seed = seed, .out_a = out_recon, .out_b = out_mu, .out_c = out_logvar};
+    return run_rows(&j);
 }
 
 cvae_status cvae_model_encode(const cvae_model *m, const float *images, const int32_t *labels,
@@ -88,12 +162,16 @@ cvae_status cvae_model_encode(const cvae_model *m, const float *images, const in
     return cvae_model_forward(m, images, labels, n, 0, NULL, out_mu, out_logvar);
 }
 
-static cvae_status decode_into(const cvae_model *m, cvae_tape *t, cvae_tensor *z,
-                               const int32_t *labels, float *out_images)
+/* Decodes z = j->z rows, or fresh N(0, I) codes from j->seed when j->z is NULL. */
+static cvae_status decode_rows(const rows_job *j, cvae_tape *t, int64_t r0, int64_t r1)
 {
-    cvae_tensor *logits;
-    CVAE_TRY(cvae__model_decode(m, t, z, labels, &logits));
-    sigmoid_out(out_images, logits);
+    const int64_t L = j->m->cfg.latent, shape[2] = {r1 - r0, L};
+    cvae_tensor *z, *logits;
+    CVAE_TRY(cvae_tape_tensor(t, 2, shape, &z));
+    if (j->z) memcpy(z->data, j->z + r0 * L, (size_t)z->size * sizeof(float));
+    else cvae__rng_fill_normal_from(j->seed, 0, r0 * L, 0.0f, 1.0f, z->data, z->size);
+    CVAE_TRY(cvae__model_decode(j->m, t, z, j->labels + r0, &logits));
+    sigmoid_rows(j->out_a, logits, r0);
     return CVAE_OK;
 }
 
@@ -106,13 +184,8 @@ cvae_status cvae_model_decode(const cvae_model *m, const float *z, const int32_t
     CVAE_TRY(cvae__model_check_batch(m, fn, NULL, labels, n));
     for (int64_t i = 0; i < n * m->cfg.latent; i++)
         if (!isfinite(z[i])) return cvae__error(CVAE_ERR_NUMERIC, "%s: z of sample %lld is not finite", fn, (long long)(i / m->cfg.latent));
-    cvae_tape *t;
-    cvae_tensor *zt;
-    CVAE_TRY(cvae__thread_tape(&t));
-    const int64_t shape[2] = {n, m->cfg.latent};
-    CVAE_TRY(cvae_tape_tensor(t, 2, shape, &zt));
-    memcpy(zt->data, z, (size_t)zt->size * sizeof(float));
-    return decode_into(m, t, zt, labels, out_images);
+    rows_job j = {.m = m, .n = n, .run = decode_rows, .z = z, .labels = labels, .out_a = out_images};
+    return run_rows(&j);
 }
 
 cvae_status cvae_model_generate(const cvae_model *m, const int32_t *labels, int64_t n, uint64_t seed,
@@ -121,13 +194,19 @@ cvae_status cvae_model_generate(const cvae_model *m, const int32_t *labels, int6
     static const char *fn = "cvae_model_generate";
     CVAE_CHECK_NULL(out_images, fn);
     CVAE_TRY(cvae__model_check_batch(m, fn, NULL, labels, n));
-    cvae_tape *t;
-    cvae_tensor *zt;
-    CVAE_TRY(cvae__thread_tape(&t));
-    const int64_t shape[2] = {n, m->cfg.latent};
-    CVAE_TRY(cvae_tape_tensor(t, 2, shape, &zt));
-    cvae_rng_fill_normal(seed, 0, 0.0f, 1.0f, zt->data, zt->size);
-    return decode_into(m, t, zt, labels, out_images);
+    rows_job j = {.m = m, .n = n, .run = decode_rows, .labels = labels, .seed = seed, .out_a = out_images};
+    return run_rows(&j);
+}
+
+static cvae_status elbo_rows(const rows_job *j, cvae_tape *t, int64_t r0, int64_t r1)
+{
+    cvae_tensor *x;
+    cvae_model_pass p;
+    CVAE_TRY(images_in(j, t, r0, r1, &x));
+    CVAE_TRY(cvae__model_pass(j->m, t, x, j->labels + r0, j->seed, 0, r0, &p));
+    copy_rows(j->out_a, p.rec, r0);
+    copy_rows(j->out_b, p.kl, r0);
+    return CVAE_OK;
 }
 
 cvae_status cvae_model_elbo(const cvae_model *m, const float *images, const int32_t *labels,
@@ -136,15 +215,9 @@ cvae_status cvae_model_elbo(const cvae_model *m, const float *images, const int3
     static const char *fn = "cvae_model_elbo";
     CVAE_CHECK_NULL(images, fn);
     CVAE_TRY(cvae__model_check_batch(m, fn, images, labels, n));
-    cvae_tape *t;
-    cvae_tensor *x;
-    cvae_model_pass p;
-    CVAE_TRY(cvae__thread_tape(&t));
-    CVAE_TRY(images_in(m, t, images, n, &x));
-    CVAE_TRY(cvae__model_pass(m, t, x, labels, seed, 0, 0, &p));
-    copy_out(out_rec, p.rec);
-    copy_out(out_kl, p.kl);
-    return CVAE_OK;
+    rows_job j = {.m = m, .n = n, .run = elbo_rows, .images = images, .labels = labels, .seed = seed,
+                  .out_a = out_rec, .out_b = out_kl};
+    return run_rows(&j);
 }
 
 /* log N(v; mean, e^logvar) summed over d entries. */
@@ -159,31 +232,24 @@ static double log_normal(const float *v, const float *mean, const float *logvar,
     return s;
 }
 
-/* One encoder pass, then k decoder passes of the whole batch with fresh z;
+/* One encoder pass, then k decoder passes of the slice with fresh z;
  * a running log-sum-exp per image keeps memory at O(n). */
-cvae_status cvae_model_iw_nll(const cvae_model *m, const float *images, const int32_t *labels,
-                              int64_t n, int k, uint64_t seed, float *out_nll)
+static cvae_status iw_rows(const rows_job *j, cvae_tape *t, int64_t r0, int64_t r1)
 {
-    static const char *fn = "cvae_model_iw_nll";
-    CVAE_CHECK_NULL(images, fn);
-    CVAE_CHECK_NULL(out_nll, fn);
-    if (k < 1 || k > 1000000) return cvae__error(CVAE_ERR_INVALID_ARG, "%s: k = %d outside [1, 10^6]", fn, k);
-    CVAE_TRY(cvae__model_check_batch(m, fn, images, labels, n));
-    cvae_tape *t;
+    const cvae_model *m = j->m;
+    const int64_t n = r1 - r0, L = m->cfg.latent;
     cvae_tensor *x, *mu, *logvar;
-    CVAE_TRY(cvae__thread_tape(&t));
-    CVAE_TRY(images_in(m, t, images, n, &x));
-    CVAE_TRY(cvae__model_encode(m, t, x, labels, &mu, &logvar));
-    const int64_t L = m->cfg.latent;
-    double *lse_max = cvae__tape_alloc(t, (size_t)n * 2 * sizeof(double), fn);
+    CVAE_TRY(images_in(j, t, r0, r1, &x));
+    CVAE_TRY(cvae__model_encode(m, t, x, j->labels + r0, &mu, &logvar));
+    double *lse_max = cvae__tape_alloc(t, (size_t)n * 2 * sizeof(double), "cvae_model_iw_nll");
     if (!lse_max) return CVAE_ERR_NOMEM;
     double *lse_sum = lse_max + n;
     for (int64_t i = 0; i < n; i++) lse_max[i] = -INFINITY, lse_sum[i] = 0.0;
-    for (int j = 0; j < k; j++) {
+    for (int s = 0; s < j->k; s++) {
         cvae_tape_mark mark = cvae__tape_mark(t);
         cvae_tensor *z, *logits, *rec;
-        CVAE_TRY(cvae_op_reparameterize(t, mu, logvar, seed, (uint64_t)j, &z));
-        CVAE_TRY(cvae__model_decode(m, t, z, labels, &logits));
+        CVAE_TRY(cvae__op_reparameterize_from(t, mu, logvar, j->seed, (uint64_t)s, r0 * L, &z));
+        CVAE_TRY(cvae__model_decode(m, t, z, j->labels + r0, &logits));
         CVAE_TRY(cvae_op_bce_with_logits(t, logits, x, CVAE_REDUCE_ROWS, &rec));
         for (int64_t i = 0; i < n; i++) {
             const float *zi = z->data + i * L;
@@ -198,6 +264,20 @@ cvae_status cvae_model_iw_nll(const cvae_model *m, const float *images, const in
         }
         cvae__tape_release(t, mark);
     }
-    for (int64_t i = 0; i < n; i++) out_nll[i] = (float)-(lse_max[i] + log(lse_sum[i]) - log((double)k));
+    for (int64_t i = 0; i < n; i++)
+        j->out_a[r0 + i] = (float)-(lse_max[i] + log(lse_sum[i]) - log((double)j->k));
     return CVAE_OK;
+}
+
+cvae_status cvae_model_iw_nll(const cvae_model *m, const float *images, const int32_t *labels,
+                              int64_t n, int k, uint64_t seed, float *out_nll)
+{
+    static const char *fn = "cvae_model_iw_nll";
+    CVAE_CHECK_NULL(images, fn);
+    CVAE_CHECK_NULL(out_nll, fn);
+    if (k < 1 || k > 1000000) return cvae__error(CVAE_ERR_INVALID_ARG, "%s: k = %d outside [1, 10^6]", fn, k);
+    CVAE_TRY(cvae__model_check_batch(m, fn, images, labels, n));
+    rows_job j = {.m = m, .n = n, .run = iw_rows, .images = images, .labels = labels, .seed = seed,
+                  .k = k, .out_a = out_nll};
+    return run_rows(&j);
 }

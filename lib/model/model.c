@@ -68,6 +68,7 @@ cvae_status cvae__model_alloc(const cvae_model_config *cfg, cvae_model **out)
     cvae_model *m = cvae__calloc(1, sizeof *m);
     if (!m) return cvae__nomem("cvae_model_new", sizeof *m);
     m->cfg = *cfg;
+    m->threads = cvae__default_threads();
     cvae_status s = cvae_params_new(&m->params);
     if (!s) s = declare(m, NULL);
     if (s) {
@@ -121,6 +122,7 @@ cvae_status cvae_model_new(const cvae_model_config *cfg, cvae_model **out)
 void cvae_model_free(cvae_model *m)
 {
     if (!m) return;
+    cvae__team_free(m->team);
     cvae_params_free(m->params);
     cvae__free(m);
 }

@@ -3,6 +3,7 @@
 #define CVAE_MODEL_INTERNAL_H
 
 #include "cvae/model.h"
+#include "core/team.h"
 #include "tape/tape_internal.h"
 
 struct cvae_model {
@@ -18,6 +19,10 @@ struct cvae_model {
     cvae_tensor *deconv1_w, *deconv1_b; /* [E2, D, 4, 4], [D] */
     cvae_tensor *dtable, *dtable_b;    /* [K, E2, Cc, 4, 4], [K, Cc] (cond_decoder only) */
     cvae_tensor *deconv2_w, *deconv2_b; /* [D (+ Cc), C, 4, 4], [C] */
+    /* batch inference: slices of a batch run on `threads` threads (see infer.c); the
+     * team is created on first use */
+    int threads;
+    cvae_team *team;
 };
 
 /* Validates a batch from the host API: pointers, n >= 1, labels in range, finite images. */
@@ -61,6 +66,9 @@ void cvae__model_size(const cvae_model_config *cfg, int64_t *total, int64_t *lar
 
 /* Builds parameters for a validated config (no initialization of values). */
 cvae_status cvae__model_alloc(const cvae_model_config *cfg, cvae_model **out);
+
+/* The thread count a new model or trainer takes: OpenBLAS's, within [1, 64]. */
+int cvae__default_threads(void);
 
 /* The calling thread's inference tape (recording off), reset and ready. */
 cvae_status cvae__thread_tape(cvae_tape **t);

@@ -1,5 +1,4 @@
 /* Training: one Adam step per batch on the model's parameter block. */
-#include <cblas.h>
 #include <math.h>
 
 #include "model/model_internal.h"
@@ -81,8 +80,7 @@ cvae_status cvae_trainer_new(cvae_model *m, const cvae_train_opts *opts, cvae_tr
     cvae_adam_opts a = adam_opts(opts);
     cvae_status s = cvae_optim_new_adam(m->params, &a, &tr->opt);
     if (!s) s = cvae_tape_new(&tr->tape);
-    const int blas_threads = openblas_get_num_threads();
-    if (!s) s = cvae_trainer_set_threads(tr, blas_threads < 1 ? 1 : blas_threads > 64 ? 64 : blas_threads);
+    if (!s) s = cvae_trainer_set_threads(tr, cvae__default_threads());
     if (s) {
         cvae_trainer_free(tr);
         return s;

@@ -1,11 +1,14 @@
-/* The data-parallel training step: t threads give the gradient of one thread (up to
- * rounding), are bitwise reproducible, and handle small batches, bad counts and NaN. */
+/* Data parallelism. The training step: t threads give the gradient of one thread (up to
+ * rounding), are bitwise reproducible, and handle small batches, bad counts and NaN.
+ * The batch entry points: sliced results match one thread's and never depend on which
+ * thread ran a slice (concurrent callers sharing one model's team). */
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "failalloc.h"
 #include "testutil.h"
 
 #define N 13 /* odd, so the slices differ in size */
@@ -231,6 +234,135 @@ static void test_concurrent_trainers(void **state)
     }
 }
 
+/* ---- inference ---- */
+
+#define IW_K 3
+
+typedef struct outputs {
+    float recon[N * PER], mu[N * 16], logvar[N * 16], dec[N * PER], gen[N * PER], rec[N], kl[N],
+        nll[N];
+} outputs;
+
+static cvae_status infer_all(cvae_model *m, outputs *o)
+{
+    cvae_status s = cvae_model_forward(m, images, labels, N, 7, o->recon, o->mu, o->logvar);
+    if (!s) s = cvae_model_decode(m, o->mu, labels, N, o->dec);
+    if (!s) s = cvae_model_generate(m, labels, N, 9, o->gen);
+    if (!s) s = cvae_model_elbo(m, images, labels, N, 11, o->rec, o->kl);
+    if (!s) s = cvae_model_iw_nll(m, images, labels, N, IW_K, 13, o->nll);
+    return s;
+}
+
+static void outputs_close(const outputs *a, const outputs *b)
+{
+    test_assert_close(a->recon, b->recon, N * PER, 1e-5, 1e-6, "recon");
+    test_assert_close(a->mu, b->mu, N * 16, 1e-5, 1e-6, "mu");
+    test_assert_close(a->logvar, b->logvar, N * 16, 1e-5, 1e-6, "logvar");
+    test_assert_close(a->dec, b->dec, N * PER, 1e-5, 1e-6, "decode");
+    test_assert_close(a->gen, b->gen, N * PER, 1e-5, 1e-6, "generate");
+    test_assert_close(a->rec, b->rec, N, 1e-5, 1e-5, "elbo rec");
+    test_assert_close(a->kl, b->kl, N, 1e-5, 1e-5, "elbo kl");
+    test_assert_close(a->nll, b->nll, N, 1e-5, 1e-5, "iw nll");
+}
+
+static void test_inference_slices_match_one_thread(void **state)
+{
+    (void)state;
+    static outputs one, many;
+    cvae_model *m = new_model();
+    assert_int_equal(cvae_model_threads(m), openblas_get_num_threads());
+    CVAE_OK_OR_FAIL(cvae_model_set_threads(m, 1));
+    CVAE_OK_OR_FAIL(infer_all(m, &one));
+    const int counts[] = {2, 3, 5, 13, 20};
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        CVAE_OK_OR_FAIL(cvae_model_set_threads(m, counts[c]));
+        assert_int_equal(cvae_model_threads(m), counts[c]);
+        memset(&many, 0, sizeof many);
+        CVAE_OK_OR_FAIL(infer_all(m, &many));
+        outputs_close(&one, &many);
+    }
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_model_set_threads(m, 0));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_model_set_threads(m, 65));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_model_set_threads(NULL, 2));
+    assert_int_equal(cvae_model_threads(NULL), 0);
+    cvae_model_free(m);
+}
+
+/* Four host threads share one model with a team of 2: whoever gets the team runs the
+ * slices at once, the others run the same slices one after another; all agree bitwise
+ * with a call made alone. */
+typedef struct infer_job {
+    cvae_model *m;
+    outputs out;
+    cvae_status s;
+} infer_job;
+
+static void *infer_job_run(void *arg)
+{
+    infer_job *j = arg;
+    for (int r = 0; r < 3 && !j->s; r++) j->s = infer_all(j->m, &j->out);
+    cvae_thread_workspace_release();
+    return NULL;
+}
+
+static void test_concurrent_inference_is_bitwise_stable(void **state)
+{
+    (void)state;
+    enum { T = 4 };
+    cvae_model *m = new_model();
+    CVAE_OK_OR_FAIL(cvae_model_set_threads(m, 2));
+    static outputs alone;
+    CVAE_OK_OR_FAIL(infer_all(m, &alone));
+    static infer_job jobs[T];
+    pthread_t th[T];
+    for (int i = 0; i < T; i++) {
+        jobs[i].m = m;
+        assert_int_equal(pthread_create(&th[i], NULL, infer_job_run, &jobs[i]), 0);
+    }
+    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < T; i++) {
+        assert_int_equal(jobs[i].s, CVAE_OK);
+        assert_memory_equal(&jobs[i].out, &alone, sizeof alone);
+    }
+    cvae_model_free(m);
+}
+
+/* Every allocation of a cold sliced forward fails in turn, on the caller or on a team
+ * thread: the caller gets CVAE_ERR_NOMEM with a message, and nothing leaks. */
+static cvae_status cold_forward(cvae_model *m, float *recon)
+{
+    cvae_thread_workspace_release();
+    CVAE_OK_OR_FAIL(cvae_model_set_threads(m, 3)); /* a new team: new threads, new tapes */
+    return cvae_model_forward(m, images, labels, N, 7, recon, NULL, NULL);
+}
+
+static void test_slice_allocation_failure(void **state)
+{
+    (void)state;
+    static float recon[N * PER];
+    cvae_model *m = new_model();
+    cvae_thread_workspace_release(); /* made before the counting began */
+    failalloc_install(0);
+    const long base = failalloc_live();
+    failalloc_arm(0);
+    CVAE_OK_OR_FAIL(cold_forward(m, recon));
+    const long n = failalloc_calls();
+    assert_true(n >= 4); /* the team, and a tape per member at least */
+    for (long k = 1; k <= n; k++) {
+        failalloc_arm(k);
+        cvae_status s = cold_forward(m, recon);
+        if (!failalloc_fired()) fail_msg("attempt %ld of %ld never came", k, n);
+        assert_int_equal(s, CVAE_ERR_NOMEM);
+        assert_true(cvae_last_error()[0] != '\0');
+    }
+    failalloc_arm(0);
+    CVAE_OK_OR_FAIL(cvae_model_set_threads(m, 1)); /* joins the team: its tapes are freed */
+    cvae_thread_workspace_release();
+    assert_int_equal(failalloc_live(), base);
+    failalloc_uninstall();
+    cvae_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -240,6 +372,9 @@ int main(void)
         cmocka_unit_test(test_bad_counts_and_default),
         cmocka_unit_test(test_nonfinite_stops_all_slices),
         cmocka_unit_test(test_concurrent_trainers),
+        cmocka_unit_test(test_inference_slices_match_one_thread),
+        cmocka_unit_test(test_concurrent_inference_is_bitwise_stable),
+        cmocka_unit_test(test_slice_allocation_failure),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

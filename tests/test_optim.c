@@ -1,6 +1,7 @@
 /* optimizers: SGD and Adam(W) against plain double-precision reference loops,
  * frozen tensors skipped, weight decay, checkpoint resume, clipping, bad options. */
 #include "testutil.h"
+#include "optim/optim_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -232,6 +233,37 @@ static void test_adam_matches_reference(void **state)
         free(before);
         cvae_params_free(p);
     }
+}
+
+/* An update applied in ranges (as the trainer's threads do) equals one whole step,
+ * bit for bit, for ranges that cut through parameters and frozen tensors. */
+static void test_step_in_ranges_is_bitwise_whole(void **state)
+{
+    (void)state;
+    const cvae_adam_opts a = {0.01f, 0.9f, 0.999f, 1e-8f, 0.1f};
+    test_rng r = {21}, same = {21};
+    cvae_params *p = make_params(&r), *q = make_params(&same); /* equal shapes and values */
+    const int64_t n = cvae_params_numel(p);
+    assert_memory_equal(cvae_params_data(q), cvae_params_data(p), (size_t)n * sizeof(float));
+    cvae_optim *op, *oq;
+    CVAE_OK_OR_FAIL(cvae_optim_new_adam(p, &a, &op));
+    CVAE_OK_OR_FAIL(cvae_optim_new_adam(q, &a, &oq));
+    for (int s = 0; s < 4; s++) {
+        random_grads(&r, p);
+        memcpy(cvae_params_grad(q), cvae_params_grad(p), (size_t)n * sizeof(float));
+        CVAE_OK_OR_FAIL(cvae_optim_step(op));
+        cvae__optim_coef c;
+        CVAE_OK_OR_FAIL(cvae__optim_begin(oq, &c));
+        const int64_t cuts[] = {0, 1, n / 3, n / 3 + 7, n - 2, n};
+        for (int k = 5; k > 0; k--) cvae__optim_range(oq, &c, cuts[k - 1], cuts[k]); /* any order */
+        cvae__optim_end(oq);
+    }
+    assert_int_equal(cvae_optim_step_count(oq), 4);
+    assert_memory_equal(cvae_params_data(p), cvae_params_data(q), (size_t)n * sizeof(float));
+    cvae_optim_free(op);
+    cvae_optim_free(oq);
+    cvae_params_free(p);
+    cvae_params_free(q);
 }
 
 /* With zero gradients only the decay acts: SGD p -= lr wd p, AdamW p *= 1 - lr wd. */
@@ -494,6 +526,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sgd_matches_reference),
         cmocka_unit_test(test_adam_matches_reference),
+        cmocka_unit_test(test_step_in_ranges_is_bitwise_whole),
         cmocka_unit_test(test_weight_decay),
         cmocka_unit_test(test_resume_bitwise),
         cmocka_unit_test(test_clip_grad_norm),

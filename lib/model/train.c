@@ -3,6 +3,7 @@
 
 #include "model/model_internal.h"
 #include "model/train_internal.h"
+#include "optim/optim_internal.h"
 
 cvae_train_opts cvae_train_opts_default(void)
 {
@@ -109,14 +110,6 @@ cvae_status cvae_trainer_set_lr(cvae_trainer *tr, float lr)
     return CVAE_OK;
 }
 
-static bool grads_finite(const cvae_params *p)
-{
-    const float *g = cvae_params_grad(p);
-    for (int64_t i = 0, n = cvae_params_numel(p); i < n; i++)
-        if (!isfinite(g[i])) return false;
-    return true;
-}
-
 /* Fails (or skips, when asked) on a non-finite value; parameters stay as they were. */
 static cvae_status nonfinite(cvae_trainer *tr, const char *what)
 {
@@ -173,6 +166,41 @@ static cvae_status slice_step(void *ctx, int i)
     return cvae_tape_backward(t, loss);
 }
 
+/* The parameter-wide tail of a step, member i of the team on elements [lo, hi) of the
+ * block (multiples of 16 floats): first sum the members' gradients and check them,
+ * then apply the optimizer. */
+typedef struct tail_job {
+    cvae_trainer *tr;
+    int members, slices; /* slices of the step (replicas to sum), members of the tail */
+    int apply;           /* 0: sum and check, 1: optimizer update */
+    cvae__optim_coef coef;
+    bool finite[64];
+} tail_job;
+
+static cvae_status tail_range(void *ctx, int i)
+{
+    tail_job *j = ctx;
+    cvae_trainer *tr = j->tr;
+    const int64_t numel = cvae_params_numel(tr->m->params), blocks = (numel + 15) / 16;
+    int64_t lo, hi;
+    cvae__team_slice(blocks, i, j->members, &lo, &hi);
+    lo *= 16;
+    hi = hi * 16 < numel ? hi * 16 : numel;
+    if (j->apply) {
+        cvae__optim_range(tr->opt, &j->coef, lo, hi);
+        return CVAE_OK;
+    }
+    float *g = cvae_params_grad(tr->m->params);
+    for (int r = 1; r < j->slices; r++) {
+        const float *gr = tr->replicas[r - 1].grad;
+        for (int64_t k = lo; k < hi; k++) g[k] += gr[k];
+    }
+    bool ok = true;
+    for (int64_t k = lo; k < hi; k++) ok &= isfinite(g[k]) != 0;
+    j->finite[i] = ok;
+    return CVAE_OK;
+}
+
 cvae_status cvae_trainer_step(cvae_trainer *tr, const float *images, const int32_t *labels,
                               int64_t n, float *out_loss)
 {
@@ -193,18 +221,18 @@ cvae_status cvae_trainer_step(cvae_trainer *tr, const float *images, const int32
         cvae_params_zero_grad(m->params);
         return nonfinite(tr, "the loss");
     }
-    float *g = cvae_params_grad(m->params);
-    const int64_t numel = cvae_params_numel(m->params);
-    for (int i = 1; i < j.members; i++) {
-        const float *gi = tr->replicas[i - 1].grad;
-        for (int64_t k = 0; k < numel; k++) g[k] += gi[k];
-    }
-    if (!grads_finite(m->params)) {
-        cvae_params_zero_grad(m->params);
-        return nonfinite(tr, "a gradient");
-    }
+    tail_job tail = {.tr = tr, .members = threads, .slices = j.members};
+    CVAE_TRY(cvae__team_run(tr->team, tail.members, tail_range, &tail));
+    for (int i = 0; i < tail.members; i++)
+        if (!tail.finite[i]) {
+            cvae_params_zero_grad(m->params);
+            return nonfinite(tr, "a gradient");
+        }
     if (tr->opts.clip_norm > 0.0f) CVAE_TRY(cvae_clip_grad_norm(m->params, tr->opts.clip_norm, NULL));
-    CVAE_TRY(cvae_optim_step(tr->opt));
+    CVAE_TRY(cvae__optim_begin(tr->opt, &tail.coef));
+    tail.apply = 1;
+    CVAE_TRY(cvae__team_run(tr->team, tail.members, tail_range, &tail));
+    cvae__optim_end(tr->opt);
     if (out_loss) *out_loss = value;
     return CVAE_OK;
 }

@@ -116,7 +116,7 @@ void cvae_optim_free(cvae_optim *opt)
 }
 
 /* Calls the method's kernel on each maximal run of adjacent trainable tensors. */
-static void for_each_run(cvae_optim *o, float decay, float step_size, float bc2_sqrt)
+void cvae__optim_range(cvae_optim *o, const cvae__optim_coef *c, int64_t lo, int64_t hi)
 {
     cvae_params *p = o->params;
     float *data = cvae_params_data(p), *grad = cvae_params_grad(p);
@@ -126,20 +126,23 @@ static void for_each_run(cvae_optim *o, float decay, float step_size, float bc2_
             i++;
             continue;
         }
-        int64_t begin = cvae_params_offset(p, i), n = 0;
+        int64_t begin = cvae_params_offset(p, i), end = begin;
         for (; i < count && cvae_params_is_trainable(cvae_params_at(p, i)); i++)
-            n += cvae_params_at(p, i)->size;
+            end += cvae_params_at(p, i)->size;
+        if (begin < lo) begin = lo;
+        if (end > hi) end = hi;
+        if (begin >= end) continue;
+        const int64_t n = end - begin;
         if (o->kind == CVAE__OPTIM_SGD)
             cvae__sgd_run(data + begin, grad + begin, o->m ? o->m + begin : NULL, n, &o->sgd);
         else
             cvae__adam_run(data + begin, grad + begin, o->m + begin, o->v + begin, n, &o->adam,
-                           decay, step_size, bc2_sqrt);
+                           c->decay, c->step_size, c->bc2_sqrt);
     }
 }
 
-cvae_status cvae_optim_step(cvae_optim *opt)
+cvae_status cvae__optim_begin(const cvae_optim *opt, cvae__optim_coef *c)
 {
-    CVAE_CHECK_NULL(opt, "cvae_optim_step");
     if (cvae_params_numel(opt->params) != opt->numel)
         return cvae__error(CVAE_ERR_STATE,
                            "cvae_optim_step: the parameter block grew from %lld to %lld elements "
@@ -147,18 +150,28 @@ cvae_status cvae_optim_step(cvae_optim *opt)
                            (long long)opt->numel, (long long)cvae_params_numel(opt->params));
     if (opt->step == INT64_MAX)
         return cvae__error(CVAE_ERR_STATE, "cvae_optim_step: step count overflows");
-    int64_t t = opt->step + 1;
-    float decay = 1.0f, step_size = 0.0f, bc2_sqrt = 1.0f;
+    const int64_t t = opt->step + 1;
+    *c = (cvae__optim_coef){1.0f, 0.0f, 1.0f};
     if (opt->kind == CVAE__OPTIM_ADAM) {
         const cvae_adam_opts *a = &opt->adam;
         double bc1 = 1.0 - pow((double)a->beta1, (double)t);
         double bc2 = 1.0 - pow((double)a->beta2, (double)t);
-        decay = (float)(1.0 - (double)a->lr * a->weight_decay);
-        step_size = (float)(a->lr / bc1);
-        bc2_sqrt = (float)sqrt(bc2);
+        c->decay = (float)(1.0 - (double)a->lr * a->weight_decay);
+        c->step_size = (float)(a->lr / bc1);
+        c->bc2_sqrt = (float)sqrt(bc2);
     }
-    for_each_run(opt, decay, step_size, bc2_sqrt);
-    opt->step = t;
+    return CVAE_OK;
+}
+
+void cvae__optim_end(cvae_optim *opt) { opt->step++; }
+
+cvae_status cvae_optim_step(cvae_optim *opt)
+{
+    CVAE_CHECK_NULL(opt, "cvae_optim_step");
+    cvae__optim_coef c;
+    CVAE_TRY(cvae__optim_begin(opt, &c));
+    cvae__optim_range(opt, &c, 0, opt->numel);
+    cvae__optim_end(opt);
     return CVAE_OK;
 }
 

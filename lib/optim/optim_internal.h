@@ -25,4 +25,15 @@ void cvae__sgd_run(float *p, const float *g, float *buf, int64_t n, const cvae_s
 void cvae__adam_run(float *p, const float *g, float *m, float *v, int64_t n,
                     const cvae_adam_opts *o, float decay, float step_size, float bc2_sqrt);
 
+/* cvae_optim_step in parts, so that threads can update disjoint ranges:
+ * _begin validates and computes the step's coefficients, _range updates the trainable
+ * elements in [lo, hi) of the parameter block (elementwise: any split gives the bits of
+ * one whole step), _end counts the step. */
+typedef struct cvae__optim_coef {
+    float decay, step_size, bc2_sqrt;
+} cvae__optim_coef;
+cvae_status cvae__optim_begin(const cvae_optim *opt, cvae__optim_coef *c);
+void cvae__optim_range(cvae_optim *opt, const cvae__optim_coef *c, int64_t lo, int64_t hi);
+void cvae__optim_end(cvae_optim *opt);
+
 #endif

@@ -13,6 +13,7 @@ typedef struct train_args {
     long seed, latent;
     int frozen, gabor, cond_decoder, resume, quiet;
     cvae_binarize binarize;
+    long threads; /* 0: the library's default (OpenBLAS's thread count) */
 } train_args;
 
 static int train_usage(void)
@@ -32,6 +33,7 @@ static int train_usage(void)
            "  --out PATH          final model (default out/cvae.safetensors)\n"
            "  --checkpoint PATH   per-epoch checkpoint (default out/checkpoint.safetensors)\n"
            "  --resume            continue from --checkpoint\n"
+           "  --threads N         threads of a step (default: OPENBLAS_NUM_THREADS, else the cores)\n"
            "  --quiet             no progress bar\n");
     return 0;
 }
@@ -39,7 +41,7 @@ static int train_usage(void)
 static int parse(int argc, char **argv, train_args *a)
 {
     *a = (train_args){cli_default_data_dir(), "out/cvae.safetensors", "out/checkpoint.safetensors",
-                      30, 128, 1e-3, 1.0, 1, 16, 0, 0, 0, 0, !isatty(1), CVAE_BINARIZE_NONE};
+                      30, 128, 1e-3, 1.0, 1, 16, 0, 0, 0, 0, !isatty(1), CVAE_BINARIZE_NONE, 0};
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         long v;
@@ -57,6 +59,7 @@ static int parse(int argc, char **argv, train_args *a)
         else if (!strcmp(o, "--epochs")) { VAL(); if (!cli_int(val, 1, 100000, &v)) return 0; a->epochs = v; }
         else if (!strcmp(o, "--batch")) { VAL(); if (!cli_int(val, 1, 65536, &v)) return 0; a->batch = v; }
         else if (!strcmp(o, "--seed")) { VAL(); if (!cli_int(val, 0, 2147483647, &v)) return 0; a->seed = v; }
+        else if (!strcmp(o, "--threads")) { VAL(); if (!cli_int(val, 1, 64, &v)) return 0; a->threads = v; }
         else if (!strcmp(o, "--latent")) { VAL(); if (!cli_int(val, 1, 4096, &v)) return 0; a->latent = v; }
         else if (!strcmp(o, "--lr")) { VAL(); if (!cli_float(val, 1e-9, 10, &d)) return 0; a->lr = d; }
         else if (!strcmp(o, "--beta")) { VAL(); if (!cli_float(val, 0, 1e6, &d)) return 0; a->beta = d; }
@@ -135,15 +138,18 @@ int cmd_train(int argc, char **argv)
             cli_fail(cvae_trainer_new(m, &o, &tr), "creating the trainer"))
             goto done;
     }
+    if (a.threads && (cli_fail(cvae_trainer_set_threads(tr, (int)a.threads), "setting threads") ||
+                      cli_fail(cvae_model_set_threads(m, (int)a.threads), "setting threads")))
+        goto done;
     if (!cli_make_parent_dir(a.out) || !cli_make_parent_dir(a.checkpoint)) goto done;
     {
         const cvae_model_config *c = cvae_model_get_config(m);
         char summary[4096];
         cvae_model_summary(m, summary, sizeof summary, NULL);
         printf("%s", summary);
-        printf("data: %s (%lld train, %lld test, %s), batch %ld, Adam lr %g, seed %ld\n", a.data,
-               (long long)train->n, (long long)test->n, cli_binarize_name(a.binarize), a.batch, a.lr,
-               a.seed);
+        printf("data: %s (%lld train, %lld test, %s), batch %ld, Adam lr %g, seed %ld, %d thread(s)\n",
+               a.data, (long long)train->n, (long long)test->n, cli_binarize_name(a.binarize), a.batch,
+               a.lr, a.seed, cvae_trainer_threads(tr));
         const int64_t per = (int64_t)c->image_channels * c->image_h * c->image_w;
         float *x = malloc(sizeof(float) * (size_t)(a.batch * per));
         int32_t *y = malloc(sizeof(int32_t) * (size_t)a.batch);

@@ -27,12 +27,18 @@ cvae_status cvae__replica_init(cvae_model_replica *r, const cvae_model *src)
         cvae__replica_free(r);
         return cvae__nomem("model replica", (size_t)cvae_params_numel(p) * sizeof(float));
     }
+    int mapped = 0;
     for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
         cvae_tensor **slot = field(&r->m, fields[f]);
         if (!*slot) continue;
         int i = 0;
         while (i < n && cvae_params_at(p, i) != *slot) i++;
-        *slot = i < n ? &r->heads[i] : NULL; /* every field is a parameter of src */
+        *slot = i < n ? &r->heads[i] : NULL;
+        mapped += i < n;
+    }
+    if (mapped != n) { /* a parameter field missing from `fields` would share src's gradients */
+        cvae__replica_free(r);
+        return cvae__error(CVAE_ERR_STATE, "model replica: %d of %d parameters mapped", mapped, n);
     }
     cvae__replica_refresh(r, src);
     return CVAE_OK;

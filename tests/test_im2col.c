@@ -47,15 +47,32 @@ static void naive_col2im(float *x, const float *cols, const int64_t *idx, int64_
                         }
 }
 
-/* Random geometry; stride 1..3, padding 0..2 per side, dilation 1..2, kernel 1..5. */
-static void random_geom(test_rng *r, cvae_conv_geom *g)
+/* An extent in 1..max; when max > 9, half the time one of the widths the lowering has
+ * straight-line code for (rows of 4, 7, 8, 14, 16, 28 and their stride-2 halves) or a neighbour. */
+static int64_t random_extent(test_rng *r, int64_t max)
+{
+    static const int64_t special[] = {7, 8, 13, 14, 15, 16, 28, 29, 32, 33, 56, 57};
+    const int n = (int)(sizeof special / sizeof special[0]);
+    if (max > 9 && test_rand_int(r, 0, 1)) {
+        int64_t e = special[test_rand_int(r, 0, n - 1)];
+        if (e <= max) return e;
+    }
+    return test_rand_int(r, 1, max);
+}
+
+/* Random geometry; stride 1..3, padding 0..2 per side, dilation 1..2, kernel 1..5,
+ * extents 1..max; when max > 9, half the geometries are stride 2 without dilation (the
+ * phase lowering's stride-2 rows). */
+static void random_geom(test_rng *r, cvae_conv_geom *g, int64_t max)
 {
     for (;;) {
         cvae_conv_opts o = {(int)test_rand_int(r, 1, 3), (int)test_rand_int(r, 1, 3),
                             (int)test_rand_int(r, 0, 2), (int)test_rand_int(r, 0, 2),
                             (int)test_rand_int(r, 0, 2), (int)test_rand_int(r, 0, 2),
                             (int)test_rand_int(r, 1, 2), (int)test_rand_int(r, 1, 2), 0, 0};
-        int64_t c = test_rand_int(r, 1, 3), h = test_rand_int(r, 1, 9), w = test_rand_int(r, 1, 9);
+        if (max > 9 && test_rand_int(r, 0, 1))
+            o.stride_h = o.stride_w = 2, o.dilation_h = o.dilation_w = 1;
+        int64_t c = test_rand_int(r, 1, 3), h = random_extent(r, max), w = random_extent(r, max);
         int64_t kh = test_rand_int(r, 1, 5), kw = test_rand_int(r, 1, 5);
         if (cvae__conv_geom(g, "test", c, h, w, kh, kw, &o) == CVAE_OK) return;
     }
@@ -65,9 +82,9 @@ static void test_im2col_matches_naive(void **state)
 {
     (void)state;
     test_rng r = {11};
-    for (int trial = 0; trial < 300; trial++) {
+    for (int trial = 0; trial < 400; trial++) {
         cvae_conv_geom g;
-        random_geom(&r, &g);
+        random_geom(&r, &g, trial < 300 ? 9 : 60); /* small planes, then wide rows */
         int64_t total = test_rand_int(&r, 1, 4), n = total, idx[4], *pidx = NULL;
         if (trial % 2) { /* a random subset of the images, in random order */
             n = test_rand_int(&r, 1, total);

@@ -166,6 +166,48 @@ static int phase_fits(const cvae_conv_geom *g, phase_plan *q)
         if (++a == q->sh) a = 0, y++;                                                              \
     }
 
+/* Calls BODY(W) with W a compile-time constant for the common extents, so that the
+ * compiler emits straight vector code for the short rows instead of a loop with a tail. */
+#define BY_WIDTH(w, BODY)                                                                          \
+    switch (w) {                                                                                   \
+    case 4: BODY(4); break;                                                                        \
+    case 7: BODY(7); break;                                                                        \
+    case 8: BODY(8); break;                                                                        \
+    case 14: BODY(14); break;                                                                      \
+    case 16: BODY(16); break;                                                                      \
+    case 28: BODY(28); break;                                                                      \
+    default: BODY(w); break;                                                                       \
+    }
+
+/* Stride 2 across: column ix = 2x + e of an input row lives in phase column (ix + pad_left) / 2
+ * of phase (ix + pad_left) % 2. For input row iy, *p0 and *p1 are the phase rows of the even
+ * (e = 0) and odd (e = 1) columns; the odd-width tail column W - 1 is p0[W / 2]. */
+static void phase_rows2(const float **p0, const float **p1, const float *ph, const cvae_conv_geom *g,
+                        const phase_plan *q, int64_t iy)
+{
+    const int64_t pl = g->o.pad_left, py = iy + g->o.pad_top;
+    const float *row = ph + (py % q->sh) * 2 * q->plane + (py / q->sh) * q->wq;
+    *p0 = row + (pl % 2) * q->plane + pl / 2;
+    *p1 = row + ((1 + pl) % 2) * q->plane + (1 + pl) / 2;
+}
+
+/* One row, stride 2: p0[x] = s[2x], p1[x] = s[2x + 1] for x < half (restrict parameters: the
+ * compiler then deinterleaves with vector shuffles), and the reverse, accumulating. */
+#define SPLIT2(H)                                                                                  \
+    for (int64_t x = 0; x < (H); x++) p0[x] = s[2 * x], p1[x] = s[2 * x + 1]
+#define MERGE2(H)                                                                                  \
+    for (int64_t x = 0; x < (H); x++) d[2 * x] += p0[x], d[2 * x + 1] += p1[x]
+
+static void split_row2(float *restrict p0, float *restrict p1, const float *restrict s, int64_t half)
+{
+    BY_WIDTH(half, SPLIT2);
+}
+
+static void merge_row2(float *restrict d, const float *restrict p0, const float *restrict p1, int64_t half)
+{
+    BY_WIDTH(half, MERGE2);
+}
+
 /* Scatters the interior of plane src: [H, W] into the phases (padding entries untouched). */
 static void split_phases(float *restrict ph, const float *restrict src, const cvae_conv_geom *g,
                          const phase_plan *q)
@@ -174,20 +216,13 @@ static void split_phases(float *restrict ph, const float *restrict src, const cv
         PHASE_WALK(ph[k] = src[e])
         return;
     }
-    /* stride 2 (the common case): each row splits into its even and odd columns,
-     * with a constant stride the compiler turns into vector shuffles */
-    const int64_t pl = g->o.pad_left, w = g->w;
-    int64_t a = g->o.pad_top % q->sh, y = g->o.pad_top / q->sh;
+    const int64_t w = g->w, half = w / 2;
     for (int64_t iy = 0; iy < g->h; iy++) {
-        float *row = ph + a * 2 * q->plane + y * q->wq;
+        const float *p0, *p1;
+        phase_rows2(&p0, &p1, ph, g, q, iy);
         const float *sr = src + iy * w;
-        for (int64_t par = 0; par < 2; par++) {
-            const int64_t ix0 = (par + pl) % 2; /* first column of padded parity par */
-            float *d = row + ((ix0 + pl) % 2) * q->plane + (ix0 + pl) / 2;
-            const int64_t cnt = (w - ix0 + 1) / 2;
-            for (int64_t k = 0; k < cnt; k++) d[k] = sr[ix0 + 2 * k];
-        }
-        if (++a == q->sh) a = 0, y++;
+        split_row2((float *)p0, (float *)p1, sr, half); /* rows of ph itself */
+        if (w % 2) ((float *)p0)[half] = sr[w - 1];
     }
 }
 
@@ -195,7 +230,18 @@ static void split_phases(float *restrict ph, const float *restrict src, const cv
 static void merge_phases(float *restrict dst, const float *restrict ph, const cvae_conv_geom *g,
                          const phase_plan *q)
 {
-    PHASE_WALK(dst[e] += ph[k])
+    if (q->sw != 2) {
+        PHASE_WALK(dst[e] += ph[k])
+        return;
+    }
+    const int64_t w = g->w, half = w / 2;
+    for (int64_t iy = 0; iy < g->h; iy++) {
+        const float *p0, *p1;
+        phase_rows2(&p0, &p1, ph, g, q, iy);
+        float *d = dst + iy * w;
+        merge_row2(d, p0, p1, half);
+        if (w % 2) d[w - 1] += p0[half];
+    }
 }
 
 /* Start of tap (i, j) in the phases: row i / sh, column j / sw of phase (i % sh, j % sw). */
@@ -204,25 +250,24 @@ static int64_t phase_tap(const phase_plan *q, int64_t i, int64_t j)
     return ((i % q->sh) * q->sw + j % q->sw) * q->plane + (i / q->sh) * q->wq + j / q->sw;
 }
 
-/* Copies (add = 0) or adds (add = 1) rows of length wo from src (row pitch sp) to dst
- * (pitch dp). Constant trip counts for the common widths, so that the compiler emits
- * straight vector code instead of a library call per short row. */
-#define ROWS_BODY(W)                                                                               \
+/* rows rows of length wo from src (row pitch sp) to dst (pitch dp): copied, or added. */
+#define COPY_ROWS(W)                                                                               \
     for (int64_t r = 0; r < rows; r++, dst += dp, src += sp)                                       \
-        for (int64_t k = 0; k < (W); k++) dst[k] = add ? dst[k] + src[k] : src[k]
+        for (int64_t k = 0; k < (W); k++) dst[k] = src[k]
+#define ADD_ROWS(W)                                                                                \
+    for (int64_t r = 0; r < rows; r++, dst += dp, src += sp)                                       \
+        for (int64_t k = 0; k < (W); k++) dst[k] += src[k]
 
-static inline void rows_op(float *restrict dst, int64_t dp, const float *restrict src, int64_t sp,
-                           int64_t rows, int64_t wo, int add)
+static void copy_rows(float *restrict dst, int64_t dp, const float *restrict src, int64_t sp, int64_t rows,
+                      int64_t wo)
 {
-    switch (wo) {
-    case 4: ROWS_BODY(4); break;
-    case 7: ROWS_BODY(7); break;
-    case 8: ROWS_BODY(8); break;
-    case 14: ROWS_BODY(14); break;
-    case 16: ROWS_BODY(16); break;
-    case 28: ROWS_BODY(28); break;
-    default: ROWS_BODY(wo); break;
-    }
+    BY_WIDTH(wo, COPY_ROWS);
+}
+
+static void add_rows(float *restrict dst, int64_t dp, const float *restrict src, int64_t sp, int64_t rows,
+                     int64_t wo)
+{
+    BY_WIDTH(wo, ADD_ROWS);
 }
 
 /* Samples are taken in blocks of SBLOCK per channel, so that the kH kW rows of cols a
@@ -244,7 +289,7 @@ static void im2col_phases(float *cols, const float *x, const int64_t *idx, int64
                 for (int64_t i = 0; i < g->kh; i++)
                     for (int64_t j = 0; j < g->kw; j++) {
                         float *dst = cols + ((c * g->kh + i) * g->kw + j) * ld + s * hw;
-                        rows_op(dst, wo, ph + phase_tap(q, i, j), q->wq, g->ho, wo, 0);
+                        copy_rows(dst, wo, ph + phase_tap(q, i, j), q->wq, g->ho, wo);
                     }
             }
     }
@@ -264,7 +309,7 @@ static void col2im_phases(float *x, const float *cols, const int64_t *idx, int64
                 for (int64_t i = 0; i < g->kh; i++)
                     for (int64_t j = 0; j < g->kw; j++) {
                         const float *src = cols + ((c * g->kh + i) * g->kw + j) * ld + s * hw;
-                        rows_op(ph + phase_tap(q, i, j), q->wq, src, wo, g->ho, wo, 1);
+                        add_rows(ph + phase_tap(q, i, j), q->wq, src, wo, g->ho, wo);
                     }
                 merge_phases(x + ((idx ? idx[s] : s) * g->c + c) * chw, ph, g, q);
             }

@@ -21,7 +21,7 @@ static void check_against_ref(test_rng *r, const conv_case *c, int with_bias)
     float *y1 = conv_zeros(ny), *y2 = conv_zeros(ny), *cols = conv_zeros(ckk * p),
           *ycn = conv_zeros(ny), *dy = conv_zeros(ny);
     const float *bias = with_bias ? b->data : NULL;
-    cvae__conv2d_forward(y1, cols, ycn, x->data, w->data, bias, c->n, c->cout, &g);
+    cvae__conv2d_forward(y1, cols, ycn, x->data, w->data, bias, c->n, c->cout, &g, 0);
     cvae__conv2d_forward_ref(y2, x->data, w->data, bias, c->n, c->cout, &g);
     conv_assert_rel(y1, y2, ny, 1e-5, "conv2d forward");
 
@@ -33,7 +33,7 @@ static void check_against_ref(test_rng *r, const conv_case *c, int with_bias)
     memcpy(dx2, dx1, sizeof(float) * (size_t)x->size);
     test_fill(r, dw1, w->size, -1, 1, 0.05f);
     memcpy(dw2, dw1, sizeof(float) * (size_t)w->size);
-    cvae__conv2d_backward(dx1, dw1, db1, ycn, dcols, dy, x->data, w->data, c->n, c->cout, &g);
+    cvae__conv2d_backward(dx1, dw1, db1, ycn, dcols, dy, NULL, x->data, w->data, c->n, c->cout, &g);
     cvae__conv2d_dx_ref(dx2, dy, w->data, c->n, c->cout, &g);
     cvae__conv2d_dw_ref(dw2, dy, x->data, c->n, c->cout, &g);
     cvae__conv2d_db_ref(db2, dy, c->n, c->cout, g.ho * g.wo);
@@ -43,10 +43,10 @@ static void check_against_ref(test_rng *r, const conv_case *c, int with_bias)
 
     /* each gradient alone (the others NULL) gives the same */
     memset(db1, 0, sizeof(float) * (size_t)c->cout);
-    cvae__conv2d_backward(NULL, NULL, db1, NULL, NULL, dy, NULL, w->data, c->n, c->cout, &g);
+    cvae__conv2d_backward(NULL, NULL, db1, NULL, NULL, dy, NULL, NULL, w->data, c->n, c->cout, &g);
     conv_assert_rel(db1, db2, c->cout, 1e-5, "conv2d db alone");
     memcpy(dx1, dx2, sizeof(float) * (size_t)x->size);
-    cvae__conv2d_backward(dx1, NULL, NULL, ycn, dcols, dy, NULL, w->data, c->n, c->cout, &g);
+    cvae__conv2d_backward(dx1, NULL, NULL, ycn, dcols, dy, NULL, NULL, w->data, c->n, c->cout, &g);
     cvae__conv2d_dx_ref(dx2, dy, w->data, c->n, c->cout, &g);
     conv_assert_rel(dx1, dx2, x->size, 1e-5, "conv2d dx alone");
 

@@ -43,7 +43,7 @@ static void check_against_ref(test_rng *r, const conv_case *c, int with_bias)
     float *y1 = conv_zeros(ny), *y2 = conv_zeros(ny), *xcn = conv_zeros(c->cin * p),
           *cols = conv_zeros(rows * p), *dy = conv_zeros(ny);
     const float *bias = with_bias ? b->data : NULL;
-    cvae__conv_transpose2d_forward(y1, xcn, cols, x->data, w->data, bias, c->n, c->cin, &g);
+    cvae__conv_transpose2d_forward(y1, xcn, cols, x->data, w->data, bias, c->n, c->cin, &g, 0);
     cvae__conv_transpose2d_forward_ref(y2, x->data, w->data, bias, c->n, c->cin, &g);
     conv_assert_rel(y1, y2, ny, 1e-5, "conv_transpose2d forward");
 
@@ -55,7 +55,7 @@ static void check_against_ref(test_rng *r, const conv_case *c, int with_bias)
     memcpy(dx2, dx1, sizeof(float) * (size_t)x->size);
     test_fill(r, dw1, w->size, -1, 1, 0.05f);
     memcpy(dw2, dw1, sizeof(float) * (size_t)w->size);
-    cvae__conv_transpose2d_backward(dx1, dw1, db1, cols, dxcn, dy, x->data, w->data, c->n, c->cin, &g);
+    cvae__conv_transpose2d_backward(dx1, dw1, db1, cols, dxcn, NULL, dy, NULL, x->data, w->data, c->n, c->cin, &g);
     cvae__conv_transpose2d_dx_ref(dx2, dy, w->data, c->n, c->cin, &g);
     cvae__conv_transpose2d_dw_ref(dw2, dy, x->data, c->n, c->cin, &g);
     cvae__conv2d_db_ref(db2, dy, c->n, c->cout, g.h * g.w);

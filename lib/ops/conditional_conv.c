@@ -3,6 +3,7 @@
 #include <limits.h>
 
 #include "ops/conditional_conv.h"
+#include "ops/conv.h"
 
 cvae_status cvae__group_labels(cvae_tape *t, const int32_t *labels, int64_t n, int64_t k,
                                cvae__label_groups *gr)
@@ -61,6 +62,7 @@ typedef struct cconv_ctx {
     float *
         cols; /* lowered input in group order; NULL when neither w nor the table needs a gradient */
     int blocked; /* cols layout: 1 group-blocked, 0 one [CKK, N P] matrix (see below) */
+    int relu;    /* the node is relu(conv): its output masks the incoming gradient */
 } cconv_ctx;
 
 /* Two layouts of the lowered batch (samples in group order, P = Ho Wo, cn = n_g P):
@@ -76,20 +78,17 @@ static const float *group_cols(const float *cols, int blocked, int64_t ckk, int6
     return blocked ? cols + ckk * s0 * p : cols + s0 * p;
 }
 
-/* y[order[s], c0 + r] = Yg[r, (s - s0) P + q] + bias[r] for r < rows and the samples s
- * of group gi.  Yg: [rows, ld]; y: [N, ctot, P]; bias: [rows] or NULL. */
+/* y[order[s], c0 + r] = Yg[r, (s - s0) P + q] + bias[r] (then max(., 0) if relu) for r < rows
+ * and the samples s of group gi.  Yg: [rows, ld]; y: [N, ctot, P]; bias: [rows] or NULL. */
 static void scatter_group(float *y, const float *yg, int64_t ld, const float *bias, int64_t rows,
                           int64_t c0, int64_t ctot, const cvae__label_groups *gr, int64_t gi,
-                          int64_t p)
+                          int64_t p, int relu)
 {
     const int64_t s0 = gr->start[gi];
     for (int64_t s = s0; s < gr->start[gi + 1]; s++)
-        for (int64_t r = 0; r < rows; r++) {
-            float *dst = y + (gr->order[s] * ctot + c0 + r) * p;
-            const float *src = yg + r * ld + (s - s0) * p;
-            const float b = bias ? bias[r] : 0.0f;
-            for (int64_t q = 0; q < p; q++) dst[q] = src[q] + b;
-        }
+        for (int64_t r = 0; r < rows; r++)
+            cvae__cn_to_nchw(y + (gr->order[s] * ctot + c0 + r) * p, yg + r * ld + (s - s0) * p, NULL, 1,
+                             1, p, bias ? bias + r : NULL, relu ? CVAE__CN_RELU : CVAE__CN_STORE);
 }
 
 /* Largest group, in samples. */
@@ -101,16 +100,20 @@ static int64_t max_group(const cvae__label_groups *gr)
     return m;
 }
 
-/* Returns sum(src[0..n)) (8 partial sums) and copies src to dst unless dst is NULL. */
-static float copy_sum(float *dst, const float *src, int64_t n)
+/* Returns sum(src[0..n)) (8 partial sums) and copies src to dst unless dst is NULL; with mask
+ * not NULL, src[i] counts (and is copied) only where mask[i] > 0, 0 elsewhere. */
+static float copy_sum(float *dst, const float *src, const float *mask, int64_t n)
 {
     float a[8] = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) a[j] += src[i + j];
+        for (int j = 0; j < 8; j++) a[j] += mask && !(mask[i + j] > 0.0f) ? 0.0f : src[i + j];
     float tail = 0.0f;
-    for (; i < n; i++) tail += src[i];
-    if (dst) memcpy(dst, src, (size_t)n * sizeof(float));
+    for (; i < n; i++) tail += mask && !(mask[i] > 0.0f) ? 0.0f : src[i];
+    if (dst && mask)
+        cvae__relu_mask(dst, src, mask, n);
+    else if (dst)
+        memcpy(dst, src, (size_t)n * sizeof(float));
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])) + tail;
 }
 
@@ -125,7 +128,7 @@ static cvae_status cconv_backward(cvae_tape *t, const cvae_node *nd)
     const cvae__label_groups *gr = &c->gr;
     const int64_t n = c->n, cl = c->cl, cout = c->cout, ctot = cl + cout;
     const int64_t p = g->ho * g->wo, np = n * p, ckk = g->c * g->kh * g->kw;
-    const float *dy = nd->out->grad;
+    const float *dy = nd->out->grad, *mask = c->relu ? nd->out->data : NULL;
     float *dx = NULL, *dt = NULL, *dtb = NULL, *dw = NULL, *db = NULL;
     if (cvae__needs_grad(x) && !(dx = cvae__tape_grad(t, x))) return CVAE_ERR_NOMEM;
     if (cvae__needs_grad(table) && !(dt = cvae__tape_grad(t, table))) return CVAE_ERR_NOMEM;
@@ -150,12 +153,14 @@ static cvae_status cconv_backward(cvae_tape *t, const cvae_node *nd)
         for (int64_t r = 0; r < ctot; r++) {
             double acc = 0.0;
             for (int64_t s = s0; s < s0 + ng; s++) {
-                const float *src = dy + (gr->order[s] * ctot + r) * p;
+                const int64_t off = (gr->order[s] * ctot + r) * p;
                 float *dst = gemms ? dyg + r * cn + (s - s0) * p : NULL;
                 if (sums)
-                    acc += copy_sum(dst, src, p);
+                    acc += copy_sum(dst, dy + off, mask ? mask + off : NULL, p);
+                else if (mask)
+                    cvae__relu_mask(dst, dy + off, mask + off, p);
                 else
-                    memcpy(dst, src, (size_t)p * sizeof(float));
+                    memcpy(dst, dy + off, (size_t)p * sizeof(float));
             }
             if (r < cl && db) db[r] += (float)acc;
             if (r >= cl && dtb) dtb[gr->label[gi] * cout + r - cl] += (float)acc;
@@ -251,13 +256,11 @@ static cvae_status check_args(const char *fn, cvae_tape *t, const cvae_tensor *x
         return CVAE_ERR_NOMEM;                                                                     \
     } while (0)
 
-cvae_status cvae__op_cond_conv2d_shared(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
-                                        cvae_tensor *w, cvae_tensor *b, cvae_tensor *table,
-                                        cvae_tensor *bias, const cvae_conv_opts *o,
-                                        cvae__cconv_algo algo, cvae_tensor **y,
-                                        cvae__cconv_algo *used)
+static cvae_status cond_conv2d(const char *fn, cvae_tape *t, cvae_tensor *x, const int32_t *labels,
+                               cvae_tensor *w, cvae_tensor *b, cvae_tensor *table, cvae_tensor *bias,
+                               const cvae_conv_opts *o, cvae__cconv_algo algo, int relu, cvae_tensor **y,
+                               cvae__cconv_algo *used)
 {
-    static const char *fn = "cvae_op_conditional_conv2d";
     cvae_conv_geom g;
     CVAE_TRY(check_args(fn, t, x, labels, w, b, table, bias, o, y, &g));
     const int64_t n = x->shape[0], k = table->shape[0], cout = table->shape[1];
@@ -300,9 +303,9 @@ cvae_status cvae__op_cond_conv2d_shared(cvae_tape *t, cvae_tensor *x, const int3
                         w->data, (int)ckk, cols, (int)np, 0.0f, yl, (int)np);
         for (int64_t gi = 0; gi < gr.n_groups; gi++) {
             const int64_t l = gr.label[gi], off = gr.start[gi] * p;
-            if (cl) scatter_group(out->data, yl + off, np, lb, cl, 0, ctot, &gr, gi, p);
+            if (cl) scatter_group(out->data, yl + off, np, lb, cl, 0, ctot, &gr, gi, p, relu);
             scatter_group(out->data, ys + l * cout * np + off, np, bd ? bd + l * cout : NULL, cout,
-                          cl, ctot, &gr, gi, p);
+                          cl, ctot, &gr, gi, p, relu);
         }
     } else {
         for (int64_t gi = 0; gi < gr.n_groups; gi++) {
@@ -316,9 +319,9 @@ cvae_status cvae__op_cond_conv2d_shared(cvae_tape *t, cvae_tensor *x, const int3
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cout, (int)cn, (int)ckk,
                         1.0f, table->data + l * cout * ckk, (int)ckk, cg, (int)cn, 0.0f,
                         ys + cl * cn, (int)cn);
-            if (cl) scatter_group(out->data, ys, cn, lb, cl, 0, ctot, &gr, gi, p);
+            if (cl) scatter_group(out->data, ys, cn, lb, cl, 0, ctot, &gr, gi, p, relu);
             scatter_group(out->data, ys + cl * cn, cn, bd ? bd + l * cout : NULL, cout, cl, ctot,
-                          &gr, gi, p);
+                          &gr, gi, p, relu);
         }
     }
     cvae__tape_release(t, m1);
@@ -330,13 +333,31 @@ cvae_status cvae__op_cond_conv2d_shared(cvae_tape *t, cvae_tensor *x, const int3
             cvae__tape_release(t, m_start);
             return st;
         }
-        *c = (cconv_ctx){g, n, cl, cout, gr, keep_cols ? cols : NULL, !all_k};
+        *c = (cconv_ctx){g, n, cl, cout, gr, keep_cols ? cols : NULL, !all_k, relu};
     } else {
         cvae__tape_release(t, m0);
     }
     if (used) *used = algo;
     *y = out;
     return CVAE_OK;
+}
+
+cvae_status cvae__op_cond_conv2d_shared(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
+                                        cvae_tensor *w, cvae_tensor *b, cvae_tensor *table,
+                                        cvae_tensor *bias, const cvae_conv_opts *o,
+                                        cvae__cconv_algo algo, cvae_tensor **y,
+                                        cvae__cconv_algo *used)
+{
+    return cond_conv2d("cvae_op_conditional_conv2d", t, x, labels, w, b, table, bias, o, algo, 0, y,
+                       used);
+}
+
+cvae_status cvae__op_cond_conv2d_relu(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
+                                      cvae_tensor *w, cvae_tensor *b, cvae_tensor *table,
+                                      cvae_tensor *bias, const cvae_conv_opts *o, cvae_tensor **y)
+{
+    return cond_conv2d("cvae_op_conditional_conv2d (relu)", t, x, labels, w, b, table, bias, o,
+                       CVAE__CCONV_AUTO, 1, y, NULL);
 }
 
 cvae_status cvae__op_conditional_conv2d_algo(cvae_tape *t, cvae_tensor *x, const int32_t *labels,

@@ -62,6 +62,12 @@ cvae_status cvae__op_cond_conv2d_shared(cvae_tape *t, cvae_tensor *x, const int3
                                         cvae__cconv_algo algo, cvae_tensor **y,
                                         cvae__cconv_algo *used);
 
+/* relu(cvae__op_cond_conv2d_shared(..., CVAE__CCONV_AUTO, ...)) in one node (see "fused ReLU"
+ * in ops/conv.h). */
+cvae_status cvae__op_cond_conv2d_relu(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
+                                      cvae_tensor *w, cvae_tensor *b, cvae_tensor *table,
+                                      cvae_tensor *bias, const cvae_conv_opts *o, cvae_tensor **y);
+
 /* ---- plain references: per-sample direct loops (no GEMM, no lowering) ----
  * g describes one sample's convolution (g->c = Cin, H, W -> Ho, Wo). Backward
  * functions accumulate (+=) into every non-NULL output. */

@@ -1,24 +1,28 @@
 #include <cblas.h>
 #include <limits.h>
 
+#include "ops/activation.h"
 #include "ops/conv.h"
 #include "tape/tape_internal.h"
 
 /* ---- layout helpers ---- */
 
 void cvae__nchw_to_cn(float *cn, const float *x, const int64_t *idx, int64_t n, int64_t c, int64_t hw,
-                      float *csum)
+                      float *csum, const float *mask)
 {
     const int64_t ld = n * hw;
     for (int64_t s = 0; s < n; s++) {
-        const float *xs = x + (idx ? idx[s] : s) * c * hw;
+        const int64_t off = (idx ? idx[s] : s) * c * hw;
         for (int64_t ch = 0; ch < c; ch++) {
-            const float *src = xs + ch * hw;
+            const float *src = x + off + ch * hw;
             float *dst = cn + ch * ld + s * hw;
-            memcpy(dst, src, (size_t)hw * sizeof(float));
+            if (mask)
+                cvae__relu_mask(dst, src, mask + off + ch * hw, hw);
+            else
+                memcpy(dst, src, (size_t)hw * sizeof(float));
             if (csum) {
                 float acc = 0.0f;
-                for (int64_t p = 0; p < hw; p++) acc += src[p];
+                for (int64_t p = 0; p < hw; p++) acc += dst[p];
                 csum[ch] += acc;
             }
         }
@@ -26,7 +30,7 @@ void cvae__nchw_to_cn(float *cn, const float *x, const int64_t *idx, int64_t n, 
 }
 
 void cvae__cn_to_nchw(float *x, const float *cn, const int64_t *idx, int64_t n, int64_t c, int64_t hw,
-                      const float *bias, int accumulate)
+                      const float *bias, cvae__cn_write op)
 {
     const int64_t ld = n * hw;
     for (int64_t s = 0; s < n; s++) {
@@ -35,23 +39,44 @@ void cvae__cn_to_nchw(float *x, const float *cn, const int64_t *idx, int64_t n, 
             const float *src = cn + ch * ld + s * hw;
             float *dst = xs + ch * hw;
             const float bv = bias ? bias[ch] : 0.0f;
-            if (accumulate)
-                for (int64_t p = 0; p < hw; p++) dst[p] += src[p] + bv;
-            else
+            switch (op) {
+            case CVAE__CN_STORE:
                 for (int64_t p = 0; p < hw; p++) dst[p] = src[p] + bv;
+                break;
+            case CVAE__CN_ADD:
+                for (int64_t p = 0; p < hw; p++) dst[p] += src[p] + bv;
+                break;
+            case CVAE__CN_RELU:
+                for (int64_t p = 0; p < hw; p++) {
+                    const float v = src[p] + bv;
+                    dst[p] = v > 0.0f ? v : 0.0f;
+                }
+                break;
+            }
         }
     }
 }
 
-void cvae__channel_sums(float *db, const float *dy, int64_t n, int64_t c, int64_t hw)
+void cvae__channel_sums(float *db, const float *dy, int64_t n, int64_t c, int64_t hw, const float *mask)
 {
     for (int64_t s = 0; s < n; s++)
         for (int64_t ch = 0; ch < c; ch++) {
-            const float *src = dy + (s * c + ch) * hw;
+            const int64_t off = (s * c + ch) * hw;
             float acc = 0.0f;
-            for (int64_t p = 0; p < hw; p++) acc += src[p];
+            if (mask)
+                for (int64_t p = 0; p < hw; p++) acc += mask[off + p] > 0.0f ? dy[off + p] : 0.0f;
+            else
+                for (int64_t p = 0; p < hw; p++) acc += dy[off + p];
             db[ch] += acc;
         }
+}
+
+void cvae__relu_mask(float *dst, const float *src, const float *mask, int64_t count)
+{
+    for (int64_t i = 0; i < count; i++) {
+        const float d = src[i], m = mask[i]; /* both loaded unconditionally: the loop vectorizes */
+        dst[i] = m > 0.0f ? d : 0.0f;
+    }
 }
 
 /* ---- chunking ---- */
@@ -70,7 +95,7 @@ int64_t cvae__conv_chunk(int64_t rows, int64_t hw, int64_t n)
 /* ---- conv2d ---- */
 
 void cvae__conv2d_forward(float *y, float *cols, float *ycn, const float *x, const float *w,
-                          const float *b, int64_t n, int64_t cout, const cvae_conv_geom *g)
+                          const float *b, int64_t n, int64_t cout, const cvae_conv_geom *g, int relu)
 {
     const int64_t ckk = g->c * g->kh * g->kw, hw = g->ho * g->wo, chw = g->c * g->h * g->w;
     const int64_t chunk = cvae__conv_chunk(ckk, hw, n);
@@ -79,23 +104,24 @@ void cvae__conv2d_forward(float *y, float *cols, float *ycn, const float *x, con
         cvae__im2col(cols, x + s0 * chw, NULL, ns, g);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cout, (int)pc, (int)ckk, 1.0f, w,
                     (int)ckk, cols, (int)pc, 0.0f, ycn, (int)pc);
-        cvae__cn_to_nchw(y + s0 * cout * hw, ycn, NULL, ns, cout, hw, b, 0);
+        cvae__cn_to_nchw(y + s0 * cout * hw, ycn, NULL, ns, cout, hw, b, relu ? CVAE__CN_RELU : CVAE__CN_STORE);
     }
 }
 
 void cvae__conv2d_backward(float *dx, float *dw, float *db, float *dycn, float *cols, const float *dy,
-                           const float *x, const float *w, int64_t n, int64_t cout,
+                           const float *mask, const float *x, const float *w, int64_t n, int64_t cout,
                            const cvae_conv_geom *g)
 {
     const int64_t ckk = g->c * g->kh * g->kw, hw = g->ho * g->wo, chw = g->c * g->h * g->w;
     if (!dx && !dw) {
-        if (db) cvae__channel_sums(db, dy, n, cout, hw);
+        if (db) cvae__channel_sums(db, dy, n, cout, hw, mask);
         return;
     }
     const int64_t chunk = cvae__conv_chunk(ckk, hw, n);
     for (int64_t s0 = 0; s0 < n; s0 += chunk) {
         const int64_t ns = n - s0 < chunk ? n - s0 : chunk, pc = ns * hw;
-        cvae__nchw_to_cn(dycn, dy + s0 * cout * hw, NULL, ns, cout, hw, db);
+        cvae__nchw_to_cn(dycn, dy + s0 * cout * hw, NULL, ns, cout, hw, db,
+                         mask ? mask + s0 * cout * hw : NULL);
         if (dw) {
             cvae__im2col(cols, x + s0 * chw, NULL, ns, g);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cout, (int)ckk, (int)pc, 1.0f,
@@ -192,13 +218,14 @@ void cvae__conv2d_db_ref(float *db, const float *dy, int64_t n, int64_t cout, in
 /* ---- conv_transpose2d ---- */
 
 void cvae__conv_transpose2d_forward(float *y, float *xcn, float *cols, const float *x, const float *w,
-                                    const float *b, int64_t n, int64_t cin, const cvae_conv_geom *g)
+                                    const float *b, int64_t n, int64_t cin, const cvae_conv_geom *g,
+                                    int relu)
 {
     const int64_t rows = g->c * g->kh * g->kw, hw = g->ho * g->wo, yhw = g->h * g->w;
     const int64_t chunk = cvae__conv_chunk(rows, hw, n);
     for (int64_t s0 = 0; s0 < n; s0 += chunk) {
         const int64_t ns = n - s0 < chunk ? n - s0 : chunk, pc = ns * hw;
-        cvae__nchw_to_cn(xcn, x + s0 * cin * hw, NULL, ns, cin, hw, NULL);
+        cvae__nchw_to_cn(xcn, x + s0 * cin * hw, NULL, ns, cin, hw, NULL, NULL);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)pc, (int)cin, 1.0f, w,
                     (int)rows, xcn, (int)pc, 0.0f, cols, (int)pc);
         float *ys = y + s0 * g->c * yhw;
@@ -207,29 +234,38 @@ void cvae__conv_transpose2d_forward(float *y, float *xcn, float *cols, const flo
             for (int64_t q = 0; q < yhw; q++) ys[k * yhw + q] = bv;
         }
         cvae__col2im(ys, cols, NULL, ns, g);
+        if (relu) cvae__relu_forward(ys, ys, ns * g->c * yhw); /* the chunk is still in cache */
     }
 }
 
 void cvae__conv_transpose2d_backward(float *dx, float *dw, float *db, float *cols, float *xcn,
-                                     const float *dy, const float *x, const float *w, int64_t n,
-                                     int64_t cin, const cvae_conv_geom *g)
+                                     float *dym, const float *dy, const float *mask, const float *x,
+                                     const float *w, int64_t n, int64_t cin, const cvae_conv_geom *g)
 {
     const int64_t rows = g->c * g->kh * g->kw, hw = g->ho * g->wo, yhw = g->h * g->w;
-    if (db) cvae__channel_sums(db, dy, n, g->c, yhw);
-    if (!dx && !dw) return;
+    if (!dx && !dw) {
+        if (db) cvae__channel_sums(db, dy, n, g->c, yhw, mask);
+        return;
+    }
     const int64_t chunk = cvae__conv_chunk(rows, hw, n);
     for (int64_t s0 = 0; s0 < n; s0 += chunk) {
         const int64_t ns = n - s0 < chunk ? n - s0 : chunk, pc = ns * hw;
-        cvae__im2col(cols, dy + s0 * g->c * yhw, NULL, ns, g);
+        const float *dys = dy + s0 * g->c * yhw;
+        if (mask) { /* dY of the chunk: dy where the ReLU passed */
+            cvae__relu_mask(dym, dys, mask + s0 * g->c * yhw, ns * g->c * yhw);
+            dys = dym;
+        }
+        if (db) cvae__channel_sums(db, dys, ns, g->c, yhw, NULL);
+        cvae__im2col(cols, dys, NULL, ns, g);
         if (dw) {
-            cvae__nchw_to_cn(xcn, x + s0 * cin * hw, NULL, ns, cin, hw, NULL);
+            cvae__nchw_to_cn(xcn, x + s0 * cin * hw, NULL, ns, cin, hw, NULL, NULL);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cin, (int)rows, (int)pc, 1.0f, xcn,
                         (int)pc, cols, (int)pc, 1.0f, dw, (int)rows);
         }
         if (dx) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cin, (int)pc, (int)rows, 1.0f, w,
                         (int)rows, cols, (int)pc, 0.0f, xcn, (int)pc);
-            cvae__cn_to_nchw(dx + s0 * cin * hw, xcn, NULL, ns, cin, hw, NULL, 1);
+            cvae__cn_to_nchw(dx + s0 * cin * hw, xcn, NULL, ns, cin, hw, NULL, CVAE__CN_ADD);
         }
     }
 }
@@ -383,6 +419,7 @@ cvae_status cvae__conv_transpose2d_plan(cvae_conv_geom *g, const char *fn, const
 typedef struct conv_ctx {
     cvae_conv_geom g;
     int keep_w; /* w needed a gradient when recorded (the backward re-lowers x chunk by chunk) */
+    int relu;   /* the node is relu(conv): its output masks the incoming gradient */
 } conv_ctx;
 
 /* Gradient buffers for the inputs of nd that need one (allocated before any scratch). */
@@ -396,12 +433,15 @@ static cvae_status grads(cvae_tape *t, const cvae_node *nd, int keep_w, float **
     return CVAE_OK;
 }
 
-/* Two scratch buffers of na and nb floats from the arena; on failure releases back to m. */
-static cvae_status scratch2(cvae_tape *t, cvae_tape_mark m, const char *what, float **a, int64_t na,
-                            float **b, int64_t nb)
+/* Scratch buffers of the given float counts (a count of 0: NULL; c may be NULL with nc 0) from
+ * the arena; on failure releases back to m. */
+static cvae_status scratch(cvae_tape *t, cvae_tape_mark m, const char *what, float **a, int64_t na,
+                           float **b, int64_t nb, float **c, int64_t nc)
 {
-    *b = NULL;
-    if ((*a = cvae__tape_floats(t, na, what)) && (*b = cvae__tape_floats(t, nb, what)))
+    *a = *b = NULL;
+    if (c) *c = NULL;
+    if ((!na || (*a = cvae__tape_floats(t, na, what))) && (!nb || (*b = cvae__tape_floats(t, nb, what))) &&
+        (!nc || (*c = cvae__tape_floats(t, nc, what))))
         return CVAE_OK;
     cvae__tape_release(t, m);
     return CVAE_ERR_NOMEM;
@@ -433,9 +473,9 @@ static cvae_status check_args(const char *fn, const cvae_tape *t, const cvae_ten
     return CVAE_OK;
 }
 
-/* Records out's backward (ctx: g, and whether w needs a gradient); *y = out. */
+/* Records out's backward (ctx: g, whether w needs a gradient, relu); *y = out. */
 static cvae_status record(cvae_tape *t, cvae__backward_fn bw, cvae_tensor *out, cvae_tensor **in,
-                          int n_in, const cvae_conv_geom *g, cvae_tensor **y)
+                          int n_in, const cvae_conv_geom *g, int relu, cvae_tensor **y)
 {
     const int keep = cvae_tape_recording(t) && cvae__needs_grad(out) && cvae__needs_grad(in[1]);
     void *vctx;
@@ -444,6 +484,7 @@ static cvae_status record(cvae_tape *t, cvae__backward_fn bw, cvae_tensor *out, 
         conv_ctx *c = vctx;
         c->g = *g;
         c->keep_w = keep;
+        c->relu = relu;
     }
     *y = out;
     return CVAE_OK;
@@ -457,20 +498,19 @@ static cvae_status conv2d_backward(cvae_tape *t, const cvae_node *nd)
     float *dx, *dw, *db;
     CVAE_TRY(grads(t, nd, c->keep_w, &dx, &dw, &db));
     const int64_t n = x->shape[0], cout = w->shape[0], hw = g->ho * g->wo, ckk = g->c * g->kh * g->kw;
-    const int64_t pc = cvae__conv_chunk(ckk, hw, n) * hw;
+    const int64_t pc = dx || dw ? cvae__conv_chunk(ckk, hw, n) * hw : 0;
     cvae_tape_mark m = cvae__tape_mark(t);
-    float *dycn = NULL, *cols = NULL;
-    const char *what = "cvae_op_conv2d backward";
-    if (dx || dw) CVAE_TRY(scratch2(t, m, what, &dycn, cout * pc, &cols, ckk * pc));
-    cvae__conv2d_backward(dx, dw, db, dycn, cols, nd->out->grad, x->data, w->data, n, cout, g);
+    float *dycn, *cols;
+    CVAE_TRY(scratch(t, m, "cvae_op_conv2d backward", &dycn, cout * pc, &cols, ckk * pc, NULL, 0));
+    cvae__conv2d_backward(dx, dw, db, dycn, cols, nd->out->grad, c->relu ? nd->out->data : NULL,
+                          x->data, w->data, n, cout, g);
     cvae__tape_release(t, m);
     return CVAE_OK;
 }
 
-cvae_status cvae_op_conv2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
-                           const cvae_conv_opts *o, cvae_tensor **y)
+static cvae_status conv2d_op(const char *fn, cvae_tape *t, cvae_tensor *x, cvae_tensor *w,
+                             cvae_tensor *b, const cvae_conv_opts *o, int relu, cvae_tensor **y)
 {
-    static const char *fn = "cvae_op_conv2d";
     CVAE_TRY(check_args(fn, t, x, w, b, o, y, 1));
     cvae_conv_geom g;
     CVAE_TRY(cvae__conv2d_plan(&g, fn, x, w->shape[0], w->shape[2], w->shape[3], o));
@@ -483,10 +523,22 @@ cvae_status cvae_op_conv2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_te
     const int64_t pc = cvae__conv_chunk(ckk, g.ho * g.wo, n) * g.ho * g.wo;
     float *cols, *ycn;
     cvae_tape_mark m = cvae__tape_mark(t);
-    CVAE_TRY(scratch2(t, m, fn, &cols, ckk * pc, &ycn, cout * pc));
-    cvae__conv2d_forward(out->data, cols, ycn, x->data, w->data, b ? b->data : NULL, n, cout, &g);
+    CVAE_TRY(scratch(t, m, fn, &cols, ckk * pc, &ycn, cout * pc, NULL, 0));
+    cvae__conv2d_forward(out->data, cols, ycn, x->data, w->data, b ? b->data : NULL, n, cout, &g, relu);
     cvae__tape_release(t, m);
-    return record(t, conv2d_backward, out, in, n_in, &g, y);
+    return record(t, conv2d_backward, out, in, n_in, &g, relu, y);
+}
+
+cvae_status cvae_op_conv2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
+                           const cvae_conv_opts *o, cvae_tensor **y)
+{
+    return conv2d_op("cvae_op_conv2d", t, x, w, b, o, 0, y);
+}
+
+cvae_status cvae__op_conv2d_relu(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
+                                 const cvae_conv_opts *o, cvae_tensor **y)
+{
+    return conv2d_op("cvae_op_conv2d (relu)", t, x, w, b, o, 1, y);
 }
 
 static cvae_status conv_transpose2d_backward(cvae_tape *t, const cvae_node *nd)
@@ -497,20 +549,20 @@ static cvae_status conv_transpose2d_backward(cvae_tape *t, const cvae_node *nd)
     float *dx, *dw, *db;
     CVAE_TRY(grads(t, nd, c->keep_w, &dx, &dw, &db));
     const int64_t n = x->shape[0], cin = x->shape[1], hw = g->ho * g->wo, rows = g->c * g->kh * g->kw;
-    const int64_t pc = cvae__conv_chunk(rows, hw, n) * hw;
+    const int64_t chunk = dx || dw ? cvae__conv_chunk(rows, hw, n) : 0, pc = chunk * hw;
+    const int64_t ym = c->relu ? chunk * g->c * g->h * g->w : 0; /* masked dy of a chunk */
     cvae_tape_mark m = cvae__tape_mark(t);
-    float *cols = NULL, *xcn = NULL;
-    const char *what = "cvae_op_conv_transpose2d backward";
-    if (dx || dw) CVAE_TRY(scratch2(t, m, what, &cols, rows * pc, &xcn, cin * pc));
-    cvae__conv_transpose2d_backward(dx, dw, db, cols, xcn, nd->out->grad, x->data, w->data, n, cin, g);
+    float *cols, *xcn, *dym;
+    CVAE_TRY(scratch(t, m, "cvae_op_conv_transpose2d backward", &cols, rows * pc, &xcn, cin * pc, &dym, ym));
+    cvae__conv_transpose2d_backward(dx, dw, db, cols, xcn, dym, nd->out->grad,
+                                    c->relu ? nd->out->data : NULL, x->data, w->data, n, cin, g);
     cvae__tape_release(t, m);
     return CVAE_OK;
 }
 
-cvae_status cvae_op_conv_transpose2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
-                                     const cvae_conv_opts *o, cvae_tensor **y)
+static cvae_status conv_transpose2d_op(const char *fn, cvae_tape *t, cvae_tensor *x, cvae_tensor *w,
+                                       cvae_tensor *b, const cvae_conv_opts *o, int relu, cvae_tensor **y)
 {
-    static const char *fn = "cvae_op_conv_transpose2d";
     CVAE_TRY(check_args(fn, t, x, w, b, o, y, 0));
     cvae_conv_geom g;
     CVAE_TRY(cvae__conv_transpose2d_plan(&g, fn, x, w->shape[1], w->shape[2], w->shape[3], o));
@@ -523,8 +575,21 @@ cvae_status cvae_op_conv_transpose2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *
     const int64_t rows = cout * g.kh * g.kw, pc = cvae__conv_chunk(rows, g.ho * g.wo, n) * g.ho * g.wo;
     float *xcn, *cols;
     cvae_tape_mark m = cvae__tape_mark(t);
-    CVAE_TRY(scratch2(t, m, fn, &xcn, cin * pc, &cols, rows * pc));
-    cvae__conv_transpose2d_forward(out->data, xcn, cols, x->data, w->data, b ? b->data : NULL, n, cin, &g);
+    CVAE_TRY(scratch(t, m, fn, &xcn, cin * pc, &cols, rows * pc, NULL, 0));
+    cvae__conv_transpose2d_forward(out->data, xcn, cols, x->data, w->data, b ? b->data : NULL, n, cin, &g,
+                                   relu);
     cvae__tape_release(t, m);
-    return record(t, conv_transpose2d_backward, out, in, n_in, &g, y);
+    return record(t, conv_transpose2d_backward, out, in, n_in, &g, relu, y);
+}
+
+cvae_status cvae_op_conv_transpose2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
+                                     const cvae_conv_opts *o, cvae_tensor **y)
+{
+    return conv_transpose2d_op("cvae_op_conv_transpose2d", t, x, w, b, o, 0, y);
+}
+
+cvae_status cvae__op_conv_transpose2d_relu(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
+                                           const cvae_conv_opts *o, cvae_tensor **y)
+{
+    return conv_transpose2d_op("cvae_op_conv_transpose2d (relu)", t, x, w, b, o, 1, y);
 }

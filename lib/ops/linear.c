@@ -1,6 +1,8 @@
 #include <cblas.h>
 
 #include "cvae/ops.h"
+#include "ops/activation.h"
+#include "ops/conv.h"
 #include "ops/linear.h"
 #include "tape/tape_internal.h"
 
@@ -52,21 +54,39 @@ void cvae__linear_backward_ref(float *dx, float *dw, float *db, const float *dy,
         }
 }
 
-static cvae_status linear_backward(cvae_tape *t, const cvae_node *nd)
+static cvae_status linear_backward_with(cvae_tape *t, const cvae_node *nd, int relu)
 {
     cvae_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->n_in > 2 ? nd->in[2] : NULL;
     float *dx = NULL, *dw = NULL, *db = NULL;
     if (cvae__needs_grad(x) && !(dx = cvae__tape_grad(t, x))) return CVAE_ERR_NOMEM;
     if (cvae__needs_grad(w) && !(dw = cvae__tape_grad(t, w))) return CVAE_ERR_NOMEM;
     if (cvae__needs_grad(b) && !(db = cvae__tape_grad(t, b))) return CVAE_ERR_NOMEM;
-    cvae__linear_backward(dx, dw, db, nd->out->grad, x->data, w->data, x->shape[0], x->shape[1],
-                          w->shape[0]);
+    const float *dy = nd->out->grad;
+    cvae_tape_mark m = cvae__tape_mark(t);
+    if (relu) { /* dY: dy where the ReLU passed */
+        float *dym = cvae__tape_floats(t, nd->out->size, "cvae_op_linear (relu) backward");
+        if (!dym) return CVAE_ERR_NOMEM;
+        cvae__relu_mask(dym, dy, nd->out->data, nd->out->size);
+        dy = dym;
+    }
+    cvae__linear_backward(dx, dw, db, dy, x->data, w->data, x->shape[0], x->shape[1], w->shape[0]);
+    cvae__tape_release(t, m);
     return CVAE_OK;
 }
 
-cvae_status cvae_op_linear(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b, cvae_tensor **y)
+static cvae_status linear_backward(cvae_tape *t, const cvae_node *nd)
 {
-    static const char *fn = "cvae_op_linear";
+    return linear_backward_with(t, nd, 0);
+}
+
+static cvae_status linear_relu_backward(cvae_tape *t, const cvae_node *nd)
+{
+    return linear_backward_with(t, nd, 1);
+}
+
+static cvae_status linear_op(const char *fn, cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
+                             int relu, cvae_tensor **y)
+{
     CVAE_CHECK_NULL(t, fn);
     CVAE_CHECK_NULL(x, fn);
     CVAE_CHECK_NULL(w, fn);
@@ -87,9 +107,21 @@ cvae_status cvae_op_linear(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_te
     CVAE_TRY(cvae__tape_output(t, 2, shape, in, n_in, &out));
     cvae__linear_forward(out->data, x->data, w->data, b ? b->data : NULL, x->shape[0], x->shape[1],
                          w->shape[0]);
-    CVAE_TRY(cvae__tape_record(t, linear_backward, out, in, n_in, 0, NULL));
+    if (relu) cvae__relu_forward(out->data, out->data, out->size);
+    CVAE_TRY(cvae__tape_record(t, relu ? linear_relu_backward : linear_backward, out, in, n_in, 0, NULL));
     *y = out;
     return CVAE_OK;
+}
+
+cvae_status cvae_op_linear(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b, cvae_tensor **y)
+{
+    return linear_op("cvae_op_linear", t, x, w, b, 0, y);
+}
+
+cvae_status cvae__op_linear_relu(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
+                                 cvae_tensor **y)
+{
+    return linear_op("cvae_op_linear (relu)", t, x, w, b, 1, y);
 }
 
 /* ---- matmul ---- */

@@ -103,7 +103,7 @@ static double masked_pass(setup *s, masked *m, const cvae_conv_geom *g, int back
     memset(m->y, 0, (size_t)ysz * sizeof(float));
     for (int64_t l = 0; l < k; l++) {
         cvae__conv2d_forward(m->yk, m->cols, m->ycn, s->x->data, s->table->data + l * cout * ckk,
-                             s->tbias->data + l * cout, N, cout, g);
+                             s->tbias->data + l * cout, N, cout, g, 0);
         for (int64_t n = 0; n < N; n++) {
             const float a = m->mask[n * k + l];
             for (int64_t i = 0; i < cout * hw; i++)
@@ -118,7 +118,7 @@ static double masked_pass(setup *s, masked *m, const cvae_conv_geom *g, int back
                     m->dyk[n * cout * hw + i] = a * s->dy[n * cout * hw + i];
             }
             cvae__conv2d_backward(s->c->x_grad ? m->dx : NULL, m->dw + l * cout * ckk,
-                                  m->db + l * cout, m->ycn, m->dcols, m->dyk, s->x->data,
+                                  m->db + l * cout, m->ycn, m->dcols, m->dyk, NULL, s->x->data,
                                   s->table->data + l * cout * ckk, N, cout, g);
         }
     return now() - t0;

@@ -100,21 +100,16 @@ static int64_t max_group(const cvae__label_groups *gr)
     return m;
 }
 
-/* Returns sum(src[0..n)) (8 partial sums) and copies src to dst unless dst is NULL; with mask
+/* Returns sum(src[0..n)) (cvae__sum_floats) and copies src to dst unless dst is NULL; with mask
  * not NULL, src[i] counts (and is copied) only where mask[i] > 0, 0 elsewhere. */
 static float copy_sum(float *dst, const float *src, const float *mask, int64_t n)
 {
-    float a[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) a[j] += mask && !(mask[i + j] > 0.0f) ? 0.0f : src[i + j];
-    float tail = 0.0f;
-    for (; i < n; i++) tail += mask && !(mask[i] > 0.0f) ? 0.0f : src[i];
-    if (dst && mask)
+    if (!dst) return cvae__sum_floats(src, mask, n);
+    if (mask)
         cvae__relu_mask(dst, src, mask, n);
-    else if (dst)
+    else
         memcpy(dst, src, (size_t)n * sizeof(float));
-    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])) + tail;
+    return cvae__sum_floats(dst, NULL, n);
 }
 
 /* Inputs of the node: x, table, bias_table, w, b (any but x and table may be NULL). */

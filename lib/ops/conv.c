@@ -7,6 +7,22 @@
 
 /* ---- layout helpers ---- */
 
+float cvae__sum_floats(const float *x, const float *mask, int64_t n)
+{
+    float a[8] = {0}, tail = 0.0f;
+    int64_t i = 0;
+    if (mask) {
+        for (; i + 8 <= n; i += 8)
+            for (int j = 0; j < 8; j++) a[j] += mask[i + j] > 0.0f ? x[i + j] : 0.0f;
+        for (; i < n; i++) tail += mask[i] > 0.0f ? x[i] : 0.0f;
+    } else {
+        for (; i + 8 <= n; i += 8)
+            for (int j = 0; j < 8; j++) a[j] += x[i + j];
+        for (; i < n; i++) tail += x[i];
+    }
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])) + tail;
+}
+
 void cvae__nchw_to_cn(float *cn, const float *x, const int64_t *idx, int64_t n, int64_t c, int64_t hw,
                       float *csum, const float *mask)
 {
@@ -20,11 +36,7 @@ void cvae__nchw_to_cn(float *cn, const float *x, const int64_t *idx, int64_t n, 
                 cvae__relu_mask(dst, src, mask + off + ch * hw, hw);
             else
                 memcpy(dst, src, (size_t)hw * sizeof(float));
-            if (csum) {
-                float acc = 0.0f;
-                for (int64_t p = 0; p < hw; p++) acc += dst[p];
-                csum[ch] += acc;
-            }
+            if (csum) csum[ch] += cvae__sum_floats(dst, NULL, hw);
         }
     }
 }
@@ -62,12 +74,7 @@ void cvae__channel_sums(float *db, const float *dy, int64_t n, int64_t c, int64_
     for (int64_t s = 0; s < n; s++)
         for (int64_t ch = 0; ch < c; ch++) {
             const int64_t off = (s * c + ch) * hw;
-            float acc = 0.0f;
-            if (mask)
-                for (int64_t p = 0; p < hw; p++) acc += mask[off + p] > 0.0f ? dy[off + p] : 0.0f;
-            else
-                for (int64_t p = 0; p < hw; p++) acc += dy[off + p];
-            db[ch] += acc;
+            db[ch] += cvae__sum_floats(dy + off, mask ? mask + off : NULL, hw);
         }
 }
 

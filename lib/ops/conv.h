@@ -43,6 +43,10 @@ void cvae__cn_to_nchw(float *x, const float *cn, const int64_t *idx, int64_t n, 
  * like dy) is not NULL.  dy: [n, C, hw]. */
 void cvae__channel_sums(float *db, const float *dy, int64_t n, int64_t c, int64_t hw, const float *mask);
 
+/* sum(x[0..n)), or of the x[i] with mask[i] > 0 when mask is not NULL, in 8 interleaved
+ * partial sums (a fixed order the compiler can vectorize). */
+float cvae__sum_floats(const float *x, const float *mask, int64_t n);
+
 /* dst[i] = mask[i] > 0 ? src[i] : 0 for i < count (dst may be src). */
 void cvae__relu_mask(float *dst, const float *src, const float *mask, int64_t count);
 

@@ -252,8 +252,8 @@ static int64_t phase_tap(const phase_plan *q, int64_t i, int64_t j)
 
 /* rows rows of length wo from src (row pitch sp) to dst (pitch dp): copied, or added. */
 #define COPY_ROWS(W)                                                                               \
-    for (int64_t r = 0; r < rows; r++, dst += dp, src += sp)                                       \
-        for (int64_t k = 0; k < (W); k++) dst[k] = src[k]
+    for (int64_t r = 0; r < rows; r++, dst += dp, src += sp) /* a few overlapping vector moves */  \
+        memcpy(dst, src, sizeof(float) * (size_t)(W))
 #define ADD_ROWS(W)                                                                                \
     for (int64_t r = 0; r < rows; r++, dst += dp, src += sp)                                       \
         for (int64_t k = 0; k < (W); k++) dst[k] += src[k]

@@ -118,12 +118,32 @@ static void test_reparameterize_gradcheck(void **state)
 }
 
 /* The stable forms against plain double formulas on moderate values (rtol 1e-5, atol 1e-5). */
+/* BCE of large logits (where e^-|x| underflows) against the stable form in double. */
+static void test_bce_extreme_logits(void **state)
+{
+    (void)state;
+    const float x[8] = {20.0f, -20.0f, 60.0f, -60.0f, 87.5f, -90.0f, 1000.0f, -3e38f};
+    const float z[8] = {1.0f, 0.0f, 0.25f, 0.75f, 1.0f, 0.5f, 0.0f, 1.0f};
+    for (int i = 0; i < 8; i++) {
+        double got, dx = 0.0;
+        cvae__bce_with_logits_rows(&got, x + i, z + i, 1, 1);
+        const double v = x[i], want = fmax(v, 0.0) - v * z[i] + log1p(exp(-fabs(v)));
+        if (!(fabs(got - want) <= 1e-6 * fmax(fabs(want), 1.0)))
+            fail_msg("bce(%g, %g) = %.9g, want %.9g", x[i], z[i], got, want);
+        float g = 0.0f, one = 1.0f;
+        cvae__bce_with_logits_backward(&g, &one, 0, 1.0f, x + i, z + i, 1, 1);
+        dx = (v >= 0 ? 1.0 / (1.0 + exp(-v)) : exp(v) / (1.0 + exp(v))) - z[i];
+        if (!(fabs(g - dx) <= 1e-6)) fail_msg("bce gradient at %g: %.9g, want %.9g", x[i], g, dx);
+    }
+}
+
 static void test_losses_match_reference(void **state)
 {
     (void)state;
     test_rng r = {15};
     for (int trial = 0; trial < 20; trial++) {
-        int64_t n = test_rand_int(&r, 1, 9), d = test_rand_int(&r, 1, 30);
+        /* rows longer than the kernel's block of 256 terms in every other trial */
+        int64_t n = test_rand_int(&r, 1, 9), d = test_rand_int(&r, 1, trial % 2 ? 600 : 30);
         float *x = malloc(sizeof(float) * (size_t)(n * d)),
               *z = malloc(sizeof(float) * (size_t)(n * d));
         test_fill(&r, x, n * d, -8.0f, 8.0f, 0.0f);
@@ -278,6 +298,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bce_gradcheck),
+        cmocka_unit_test(test_bce_extreme_logits),
         cmocka_unit_test(test_kl_gradcheck),
         cmocka_unit_test(test_xent_gradcheck),
         cmocka_unit_test(test_reparameterize_gradcheck),

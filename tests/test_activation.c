@@ -153,6 +153,8 @@ static void test_fast_exp_log1p(void **state)
         assert_true(v > 0.0f && v < 1.7e-38f);
         assert_true(cvae__log1p_unit(v) >= 0.0f);
     }
+    assert_true(isnan(cvae__exp_nonpos(NAN)));
+    assert_true(isnan(cvae__log1p_unit(NAN)));
     print_message("exp_nonpos max rel error %.3g, log1p_unit %.3g\n", worst_exp, worst_log);
 }
 

@@ -37,14 +37,15 @@ void cvae__log_backward(float *dx, const float *dy, const float *x, int64_t n);
 
 /* e^x for x <= 0, in plain arithmetic that the compiler vectorizes (glibc's expf is a call per
  * element): x = n ln2 + r with |r| <= ln2 / 2, e^r by its Taylor polynomial of degree 7,
- * 2^n from the exponent bits. Below -87 it returns e^-87 (~1.6e-38; no denormals).
- * Relative error < 3e-7 (tests/test_activation.c). */
+ * 2^n from the exponent bits. Below -87 it returns e^-87 (~1.6e-38; no denormals); NaN gives
+ * NaN. Relative error < 3e-7 (tests/test_activation.c). */
 static inline float cvae__exp_nonpos(float x)
 {
-    x = x < -87.0f ? -87.0f : x;
-    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    const float n = (x * 1.44269504f + magic) - magic;
-    const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f; /* ln2 in two parts */
+    const float xc = x >= -87.0f ? x : -87.0f; /* NaN too: the int conversion stays defined */
+    const float magic = 12582912.0f;           /* 1.5 * 2^23: adding it rounds to an integer */
+    const float n = (xc * 1.44269504f + magic) - magic;
+    float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f; /* ln2 in two parts */
+    r = x == x ? r : x;                                      /* NaN in, NaN out */
     float p = 1.0f / 5040.0f;
     p = p * r + 1.0f / 720.0f;
     p = p * r + 1.0f / 120.0f;

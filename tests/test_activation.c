@@ -124,14 +124,15 @@ static void test_activation_values(void **state)
     cvae_tensor_free(x);
 }
 
-/* The vectorizable exp and log1p of the BCE loss against double precision: every float in
- * a dense sweep of their domains and the edges; relative error < 3e-7 (about 2.5 ulp). */
+/* The vectorizable exp and log1p (BCE, sigmoid) against double precision: a dense sweep of
+ * their domains and the edges; relative error < 3e-7 (about 2.5 ulp) where e^x is a normal
+ * float, within one subnormal step below, exactly 0 below e^-104 like expf. */
 static void test_fast_exp_log1p(void **state)
 {
     (void)state;
     double worst_exp = 0, worst_log = 0;
     for (int i = 0; i <= 2000000; i++) {
-        const float x = -87.0f * (float)i / 2000000.0f; /* [-87, 0] */
+        const float x = -87.0f * (float)i / 2000000.0f; /* [-87, 0]: normal results */
         const double want = exp((double)x), got = cvae__exp_nonpos(x);
         worst_exp = fmax(worst_exp, fabs(got - want) / want);
         const float e = (float)i / 2000000.0f; /* [0, 1] */
@@ -146,13 +147,14 @@ static void test_fast_exp_log1p(void **state)
     }
     if (!(worst_exp < 3e-7)) fail_msg("exp_nonpos: max relative error %.3g", worst_exp);
     if (!(worst_log < 3e-7)) fail_msg("log1p_unit: max relative error %.3g", worst_log);
-    /* below -87: e^-87 (no denormals), positive and tiny; still finite logs */
-    const float below[] = {-87.5f, -100.0f, -1e4f, -3.4e38f};
-    for (size_t i = 0; i < sizeof below / sizeof below[0]; i++) {
-        const float v = cvae__exp_nonpos(below[i]);
-        assert_true(v > 0.0f && v < 1.7e-38f);
-        assert_true(cvae__log1p_unit(v) >= 0.0f);
+    for (int i = 0; i <= 20000; i++) { /* [-104, -87]: subnormal results, one step (2^-149) */
+        const float x = -87.0f - 17.0f * (float)i / 20000.0f;
+        const double want = exp((double)x), got = cvae__exp_nonpos(x);
+        if (!(fabs(got - want) <= 3e-7 * want + 1.5e-45))
+            fail_msg("exp_nonpos(%.9g) = %.9g, want %.9g", x, got, want);
     }
+    const float below[] = {-104.5f, -1000.0f, -3.4e38f, -INFINITY};
+    for (size_t i = 0; i < sizeof below / sizeof below[0]; i++) assert_true(cvae__exp_nonpos(below[i]) == 0.0f);
     assert_true(isnan(cvae__exp_nonpos(NAN)));
     assert_true(isnan(cvae__log1p_unit(NAN)));
     print_message("exp_nonpos max rel error %.3g, log1p_unit %.3g\n", worst_exp, worst_log);

@@ -4,6 +4,7 @@
 #include <pthread.h>
 
 #include "model/model_internal.h"
+#include "ops/activation.h"
 #include "ops/loss.h"
 
 static pthread_key_t tape_key;
@@ -124,8 +125,7 @@ static void copy_rows(float *dst, const cvae_tensor *src, int64_t r0)
 
 static void sigmoid_rows(float *dst, const cvae_tensor *logits, int64_t r0)
 {
-    dst += r0 * (logits->size / logits->shape[0]);
-    for (int64_t i = 0; i < logits->size; i++) dst[i] = 1.0f / (1.0f + expf(-logits->data[i]));
+    cvae__sigmoid_forward(dst + r0 * (logits->size / logits->shape[0]), logits->data, logits->size);
 }
 
 static cvae_status forward_rows(const rows_job *j, cvae_tape *t, int64_t r0, int64_t r1)

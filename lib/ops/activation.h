@@ -37,13 +37,14 @@ void cvae__log_backward(float *dx, const float *dy, const float *x, int64_t n);
 
 /* e^x for x <= 0, in plain arithmetic that the compiler vectorizes (glibc's expf is a call per
  * element): x = n ln2 + r with |r| <= ln2 / 2, e^r by its Taylor polynomial of degree 7,
- * 2^n from the exponent bits. Below -87 it returns e^-87 (~1.6e-38; no denormals); NaN gives
- * NaN. Relative error < 3e-7 (tests/test_activation.c). */
+ * 2^n from exponent bits in two factors (so that results below FLT_MIN round into the
+ * subnormals, and below e^-104 to 0, as expf's do); NaN gives NaN. Relative error < 3e-7 for
+ * normal results (tests/test_activation.c). */
 static inline float cvae__exp_nonpos(float x)
 {
-    const float xc = x >= -87.0f ? x : -87.0f; /* NaN too: the int conversion stays defined */
-    const float magic = 12582912.0f;           /* 1.5 * 2^23: adding it rounds to an integer */
-    const float n = (xc * 1.44269504f + magic) - magic;
+    const float xc = x >= -104.0f ? x : -104.0f; /* NaN too: the int conversion stays defined */
+    const float magic = 12582912.0f;             /* 1.5 * 2^23: adding it rounds to an integer */
+    const float n = (xc * 1.44269504f + magic) - magic; /* in [-150, 0] */
     float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f; /* ln2 in two parts */
     r = x == x ? r : x;                                      /* NaN in, NaN out */
     float p = 1.0f / 5040.0f;
@@ -54,10 +55,10 @@ static inline float cvae__exp_nonpos(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    const int32_t bits = ((int32_t)n + 127) * (1 << 23); /* 2^n, n in [-126, 0] */
+    const int32_t bits = ((int32_t)n + 64 + 127) * (1 << 23); /* 2^(n + 64), a normal float */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    return p * scale * 5.42101086e-20f; /* 2^-64 */
 }
 
 /* log(1 + e) for e in [0, 1], as 2 atanh(s), s = e / (2 + e) in [0, 1/3], by its series to
@@ -77,12 +78,12 @@ static inline float cvae__log1p_unit(float e)
     return 2.0f * s * p;
 }
 
-/* Numerically stable logistic function of one value. */
+/* Logistic function of one value without overflow (only e^-|x| is formed), vectorizable
+ * through cvae__exp_nonpos; NaN gives NaN. */
 static inline float cvae__sigmoidf(float x)
 {
-    if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
-    float e = expf(x);
-    return e / (1.0f + e);
+    const float e = cvae__exp_nonpos(-fabsf(x)), inv = 1.0f / (1.0f + e);
+    return x >= 0.0f ? inv : e * inv;
 }
 
 #endif

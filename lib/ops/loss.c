@@ -38,11 +38,7 @@ void cvae__bce_with_logits_backward(float *dx, const float *dy, int per_row, flo
 {
     for (int64_t r = 0; r < n; r++) {
         const float g = row_grad(dy, per_row, scale, r);
-        for (int64_t j = r * d; j < (r + 1) * d; j++) {
-            const float e = cvae__exp_nonpos(-fabsf(x[j])), inv = 1.0f / (1.0f + e);
-            const float sig = x[j] >= 0.0f ? inv : e * inv; /* sigmoid without overflow */
-            dx[j] += g * (sig - z[j]);
-        }
+        for (int64_t j = r * d; j < (r + 1) * d; j++) dx[j] += g * (cvae__sigmoidf(x[j]) - z[j]);
     }
 }
 

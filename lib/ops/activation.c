@@ -17,6 +17,14 @@ void cvae__relu_backward(float *dx, const float *dy, const float *x, int64_t n)
     }
 }
 
+void cvae__relu_mask(float *dst, const float *src, const float *mask, int64_t count)
+{
+    for (int64_t i = 0; i < count; i++) {
+        const float d = src[i], m = mask[i]; /* both loaded unconditionally: the loop vectorizes */
+        dst[i] = m > 0.0f ? d : 0.0f;
+    }
+}
+
 void cvae__elu_forward(float *y, const float *x, float alpha, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : alpha * expm1f(x[i]);

@@ -10,6 +10,9 @@
 /* y = max(x, 0);  f' = [x > 0]. */
 void cvae__relu_forward(float *y, const float *x, int64_t n);
 void cvae__relu_backward(float *dx, const float *dy, const float *x, int64_t n);
+/* dst[i] = mask[i] > 0 ? src[i] : 0 for i < count (dst may be src): the backward of a ReLU
+ * whose output is mask, writing instead of accumulating (the fused ReLU ops, ops/conv.h). */
+void cvae__relu_mask(float *dst, const float *src, const float *mask, int64_t count);
 /* y = x if x > 0 else alpha (e^x - 1);  f' = 1 or y + alpha. */
 void cvae__elu_forward(float *y, const float *x, float alpha, int64_t n);
 void cvae__elu_backward(float *dx, const float *dy, const float *x, const float *y, float alpha,

@@ -2,6 +2,7 @@
 #include <cblas.h>
 #include <limits.h>
 
+#include "ops/activation.h"
 #include "ops/conditional_conv.h"
 #include "ops/conv.h"
 

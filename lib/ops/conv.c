@@ -78,14 +78,6 @@ void cvae__channel_sums(float *db, const float *dy, int64_t n, int64_t c, int64_
         }
 }
 
-void cvae__relu_mask(float *dst, const float *src, const float *mask, int64_t count)
-{
-    for (int64_t i = 0; i < count; i++) {
-        const float d = src[i], m = mask[i]; /* both loaded unconditionally: the loop vectorizes */
-        dst[i] = m > 0.0f ? d : 0.0f;
-    }
-}
-
 /* ---- chunking ---- */
 
 /* Floats of a lowered chunk: small enough to stay in L2 between the lowering and the

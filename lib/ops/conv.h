@@ -17,7 +17,7 @@
  * pass that writes y anyway, and the backward masks dy by y > 0 (the same as pre-activation
  * > 0) in a pass over dy it makes anyway, so that no pre-activation tensor, no gradient
  * buffer for it and no separate activation node exist. Kernels take the post-activation
- * output y as `mask` (NULL: no activation). */
+ * output y as `mask` (NULL: no activation) and mask with cvae__relu_mask (ops/activation.h). */
 
 /* ---- layout helpers ---- */
 
@@ -46,9 +46,6 @@ void cvae__channel_sums(float *db, const float *dy, int64_t n, int64_t c, int64_
 /* sum(x[0..n)), or of the x[i] with mask[i] > 0 when mask is not NULL, in 8 interleaved
  * partial sums (a fixed order the compiler can vectorize). */
 float cvae__sum_floats(const float *x, const float *mask, int64_t n);
-
-/* dst[i] = mask[i] > 0 ? src[i] : 0 for i < count (dst may be src). */
-void cvae__relu_mask(float *dst, const float *src, const float *mask, int64_t count);
 
 /* Samples per chunk for a lowering of `rows` rows and hw columns per sample (1..n).
  * Every workspace below is sized for one chunk: S = cvae__conv_chunk(rows, hw, n),

@@ -180,15 +180,15 @@ static int phase_fits(const cvae_conv_geom *g, phase_plan *q)
     }
 
 /* Stride 2 across: column ix = 2x + e of an input row lives in phase column (ix + pad_left) / 2
- * of phase (ix + pad_left) % 2. For input row iy, *p0 and *p1 are the phase rows of the even
- * (e = 0) and odd (e = 1) columns; the odd-width tail column W - 1 is p0[W / 2]. */
-static void phase_rows2(const float **p0, const float **p1, const float *ph, const cvae_conv_geom *g,
-                        const phase_plan *q, int64_t iy)
+ * of phase (ix + pad_left) % 2. For input row iy, *o0 and *o1 are the offsets in the phases of
+ * the rows of its even (e = 0) and odd (e = 1) columns; the odd-width tail column W - 1 is
+ * element W / 2 of the even row. */
+static void phase_rows2(int64_t *o0, int64_t *o1, const cvae_conv_geom *g, const phase_plan *q, int64_t iy)
 {
     const int64_t pl = g->o.pad_left, py = iy + g->o.pad_top;
-    const float *row = ph + (py % q->sh) * 2 * q->plane + (py / q->sh) * q->wq;
-    *p0 = row + (pl % 2) * q->plane + pl / 2;
-    *p1 = row + ((1 + pl) % 2) * q->plane + (1 + pl) / 2;
+    const int64_t row = (py % q->sh) * 2 * q->plane + (py / q->sh) * q->wq;
+    *o0 = row + (pl % 2) * q->plane + pl / 2;
+    *o1 = row + ((1 + pl) % 2) * q->plane + (1 + pl) / 2;
 }
 
 /* One row, stride 2: p0[x] = s[2x], p1[x] = s[2x + 1] for x < half (restrict parameters: the
@@ -218,11 +218,11 @@ static void split_phases(float *restrict ph, const float *restrict src, const cv
     }
     const int64_t w = g->w, half = w / 2;
     for (int64_t iy = 0; iy < g->h; iy++) {
-        const float *p0, *p1;
-        phase_rows2(&p0, &p1, ph, g, q, iy);
+        int64_t o0, o1;
+        phase_rows2(&o0, &o1, g, q, iy);
         const float *sr = src + iy * w;
-        split_row2((float *)p0, (float *)p1, sr, half); /* rows of ph itself */
-        if (w % 2) ((float *)p0)[half] = sr[w - 1];
+        split_row2(ph + o0, ph + o1, sr, half);
+        if (w % 2) ph[o0 + half] = sr[w - 1];
     }
 }
 
@@ -236,11 +236,11 @@ static void merge_phases(float *restrict dst, const float *restrict ph, const cv
     }
     const int64_t w = g->w, half = w / 2;
     for (int64_t iy = 0; iy < g->h; iy++) {
-        const float *p0, *p1;
-        phase_rows2(&p0, &p1, ph, g, q, iy);
+        int64_t o0, o1;
+        phase_rows2(&o0, &o1, g, q, iy);
         float *d = dst + iy * w;
-        merge_row2(d, p0, p1, half);
-        if (w % 2) d[w - 1] += p0[half];
+        merge_row2(d, ph + o0, ph + o1, half);
+        if (w % 2) d[w - 1] += ph[o0 + half];
     }
 }
 

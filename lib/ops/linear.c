@@ -2,7 +2,6 @@
 
 #include "cvae/ops.h"
 #include "ops/activation.h"
-#include "ops/conv.h"
 #include "ops/linear.h"
 #include "tape/tape_internal.h"
 

@@ -1,5 +1,5 @@
 /* Data-parallel thread team (see team.h): one mutex, two condition variables. */
-#include <cblas.h>
+#include "core/blas.h"
 #include <pthread.h>
 #include <stdio.h>
 
@@ -38,8 +38,8 @@ static void blas_single_begin(void)
 {
     pthread_mutex_lock(&blas_mu);
     if (blas_users++ == 0) {
-        blas_saved = openblas_get_num_threads();
-        if (blas_saved != 1) openblas_set_num_threads(1);
+        blas_saved = cvae__blas_threads();
+        if (blas_saved != 1) cvae__blas_set_threads(1);
     }
     pthread_mutex_unlock(&blas_mu);
 }
@@ -47,7 +47,7 @@ static void blas_single_begin(void)
 static void blas_single_end(void)
 {
     pthread_mutex_lock(&blas_mu);
-    if (--blas_users == 0 && blas_saved != 1) openblas_set_num_threads(blas_saved);
+    if (--blas_users == 0 && blas_saved != 1) cvae__blas_set_threads(blas_saved);
     pthread_mutex_unlock(&blas_mu);
 }
 

@@ -1,5 +1,5 @@
 /* The reentrant inference entry points: each thread runs on its own tape. */
-#include <cblas.h>
+#include "core/blas.h"
 #include <math.h>
 #include <pthread.h>
 
@@ -45,7 +45,7 @@ void cvae_thread_workspace_release(void)
 
 int cvae__default_threads(void)
 {
-    const int n = openblas_get_num_threads();
+    const int n = cvae__blas_threads();
     return n < 1 ? 1 : n > 64 ? 64 : n;
 }
 

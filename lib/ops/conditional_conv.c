@@ -1,5 +1,5 @@
 /* cvae_op_conditional_conv2d: hard labels, grouped by label. */
-#include <cblas.h>
+#include "core/blas.h"
 #include <limits.h>
 
 #include "ops/activation.h"
@@ -166,18 +166,13 @@ static cvae_status cconv_backward(cvae_tape *t, const cvae_node *nd)
         const float *cg =
             dt || dw ? group_cols(c->cols, c->blocked, ckk, s0, cn, np, p, &ldc) : NULL;
         if (dw)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cl, (int)ckk, (int)cn, 1.0f,
-                        dyg, (int)cn, cg, ldc, 1.0f, dw, (int)ckk);
+            cvae__sgemm(false, true, cl, ckk, cn, 1.0f, dyg, cn, cg, ldc, 1.0f, dw, ckk);
         if (dt)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cout, (int)ckk, (int)cn, 1.0f,
-                        dyg + cl * cn, (int)cn, cg, ldc, 1.0f,
-                        dt + (int64_t)gr->label[gi] * cout * ckk, (int)ckk);
+            cvae__sgemm(false, true, cout, ckk, cn, 1.0f, dyg + cl * cn, cn, cg, ldc, 1.0f, dt + (int64_t)gr->label[gi] * cout * ckk, ckk);
         if (!dx) continue;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)cn, (int)cout, 1.0f, wl,
-                    (int)ckk, dyg + cl * cn, (int)cn, 0.0f, dcols, (int)cn);
+        cvae__sgemm(true, false, ckk, cn, cout, 1.0f, wl, ckk, dyg + cl * cn, cn, 0.0f, dcols, cn);
         if (cl)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)cn, (int)cl, 1.0f,
-                        w->data, (int)ckk, dyg, (int)cn, 1.0f, dcols, (int)cn);
+            cvae__sgemm(true, false, ckk, cn, cl, 1.0f, w->data, ckk, dyg, cn, 1.0f, dcols, cn);
         cvae__col2im(dx, dcols, gr->order + s0, ng, g);
     }
     cvae__tape_release(t, m);
@@ -291,12 +286,10 @@ static cvae_status cond_conv2d(const char *fn, cvae_tape *t, cvae_tensor *x, con
 
     if (all_k) {
         cvae__im2col(cols, x->data, gr.order, n, &g);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(k * cout), (int)np, (int)ckk,
-                    1.0f, table->data, (int)ckk, cols, (int)np, 0.0f, ys, (int)np);
+        cvae__sgemm(false, false, (k * cout), np, ckk, 1.0f, table->data, ckk, cols, np, 0.0f, ys, np);
         float *yl = ys + k * cout * np;
         if (cl)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cl, (int)np, (int)ckk, 1.0f,
-                        w->data, (int)ckk, cols, (int)np, 0.0f, yl, (int)np);
+            cvae__sgemm(false, false, cl, np, ckk, 1.0f, w->data, ckk, cols, np, 0.0f, yl, np);
         for (int64_t gi = 0; gi < gr.n_groups; gi++) {
             const int64_t l = gr.label[gi], off = gr.start[gi] * p;
             if (cl) scatter_group(out->data, yl + off, np, lb, cl, 0, ctot, &gr, gi, p, relu);
@@ -310,11 +303,8 @@ static cvae_status cond_conv2d(const char *fn, cvae_tape *t, cvae_tensor *x, con
             float *cg = keep_cols ? cols + ckk * s0 * p : cols;
             cvae__im2col(cg, x->data, gr.order + s0, ng, &g);
             if (cl)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cl, (int)cn, (int)ckk,
-                            1.0f, w->data, (int)ckk, cg, (int)cn, 0.0f, ys, (int)cn);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cout, (int)cn, (int)ckk,
-                        1.0f, table->data + l * cout * ckk, (int)ckk, cg, (int)cn, 0.0f,
-                        ys + cl * cn, (int)cn);
+                cvae__sgemm(false, false, cl, cn, ckk, 1.0f, w->data, ckk, cg, cn, 0.0f, ys, cn);
+            cvae__sgemm(false, false, cout, cn, ckk, 1.0f, table->data + l * cout * ckk, ckk, cg, cn, 0.0f, ys + cl * cn, cn);
             if (cl) scatter_group(out->data, ys, cn, lb, cl, 0, ctot, &gr, gi, p, relu);
             scatter_group(out->data, ys + cl * cn, cn, bd ? bd + l * cout : NULL, cout, cl, ctot,
                           &gr, gi, p, relu);

@@ -1,6 +1,6 @@
 /* cvae_op_conditional_conv2d_soft: y[n] = sum_k alpha[n,k] (conv(x[n], table[k]) + bias[k]).
  * One GEMM of all K kernels Y_all = W_all cols: [K Cout, N P], then a weighted sum over k. */
-#include <cblas.h>
+#include "core/blas.h"
 #include <limits.h>
 #include <stdio.h>
 
@@ -71,11 +71,9 @@ static cvae_status soft_backward(cvae_tape *t, const cvae_node *nd)
                 for (int64_t q = 0; q < p; q++) dst[q] = w * gy[q];
             }
     if (dt)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)kc, (int)ckk, (int)np, 1.0f,
-                    dyall, (int)np, c->cols, (int)np, 1.0f, dt, (int)ckk);
+        cvae__sgemm(false, true, kc, ckk, np, 1.0f, dyall, np, c->cols, np, 1.0f, dt, ckk);
     if (dx) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)np, (int)kc, 1.0f,
-                    table->data, (int)ckk, dyall, (int)np, 0.0f, dcols, (int)np);
+        cvae__sgemm(true, false, ckk, np, kc, 1.0f, table->data, ckk, dyall, np, 0.0f, dcols, np);
         cvae__col2im(dx, dcols, NULL, n, g);
     }
     cvae__tape_release(t, m);
@@ -158,8 +156,7 @@ cvae_status cvae_op_conditional_conv2d_soft(cvae_tape *t, cvae_tensor *x, cvae_t
     }
 
     cvae__im2col(cols, x->data, NULL, n, &g);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)kc, (int)np, (int)ckk, 1.0f,
-                table->data, (int)ckk, cols, (int)np, 0.0f, yall, (int)np);
+    cvae__sgemm(false, false, kc, np, ckk, 1.0f, table->data, ckk, cols, np, 0.0f, yall, np);
     const float *a = alpha->data;
     for (int64_t s = 0; s < n; s++)
         for (int64_t co = 0; co < cout; co++) {

@@ -3,7 +3,7 @@
  * cols_g = table[l]^T [Cout kH kW, Cin] x X_g [Cin, n_l H W] and a col2im of the
  * group. X is gathered group-blocked (group g a compact [Cin, n_g H W] matrix),
  * the layout that keeps the per-label GEMMs fast (see conditional_conv.c). */
-#include <cblas.h>
+#include "core/blas.h"
 #include <limits.h>
 
 #include "ops/conditional_conv.h"
@@ -84,11 +84,9 @@ static cvae_status cconvt_backward(cvae_tape *t, const cvae_node *nd)
         const int64_t woff = (int64_t)gr->label[gi] * cin * ckk;
         cvae__im2col(dcols, dy, gr->order + s0, ng, gt);
         if (dt)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cin, (int)ckk, (int)cn, 1.0f,
-                        c->xs + cin * s0 * hw, (int)cn, dcols, (int)cn, 1.0f, dt + woff, (int)ckk);
+            cvae__sgemm(false, true, cin, ckk, cn, 1.0f, c->xs + cin * s0 * hw, cn, dcols, cn, 1.0f, dt + woff, ckk);
         if (!dx) continue;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cin, (int)cn, (int)ckk, 1.0f,
-                    table->data + woff, (int)ckk, dcols, (int)cn, 0.0f, dxs, (int)cn);
+        cvae__sgemm(false, false, cin, cn, ckk, 1.0f, table->data + woff, ckk, dcols, cn, 0.0f, dxs, cn);
         for (int64_t s = s0; s < s0 + ng; s++)
             for (int64_t ci = 0; ci < cin; ci++) {
                 float *dst = dx + (gr->order[s] * cin + ci) * hw;
@@ -160,9 +158,7 @@ cvae_status cvae_op_conditional_conv_transpose2d(cvae_tape *t, cvae_tensor *x,
             for (int64_t ci = 0; ci < cin; ci++)
                 memcpy(xg + ci * cn + (s - s0) * hw, x->data + (gr.order[s] * cin + ci) * hw,
                        (size_t)hw * sizeof(float));
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)cn, (int)cin, 1.0f,
-                    table->data + (int64_t)gr.label[gi] * cin * ckk, (int)ckk, xg, (int)cn, 0.0f,
-                    cols, (int)cn);
+        cvae__sgemm(true, false, ckk, cn, cin, 1.0f, table->data + (int64_t)gr.label[gi] * cin * ckk, ckk, xg, cn, 0.0f, cols, cn);
         cvae__col2im(out->data, cols, gr.order + s0, ng, &gt);
     }
     for (int64_t gi = 0; bias && gi < gr.n_groups; gi++)

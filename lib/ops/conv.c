@@ -1,4 +1,4 @@
-#include <cblas.h>
+#include "core/blas.h"
 #include <limits.h>
 
 #include "ops/activation.h"
@@ -101,8 +101,7 @@ void cvae__conv2d_forward(float *y, float *cols, float *ycn, const float *x, con
     for (int64_t s0 = 0; s0 < n; s0 += chunk) {
         const int64_t ns = n - s0 < chunk ? n - s0 : chunk, pc = ns * hw;
         cvae__im2col(cols, x + s0 * chw, NULL, ns, g);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cout, (int)pc, (int)ckk, 1.0f, w,
-                    (int)ckk, cols, (int)pc, 0.0f, ycn, (int)pc);
+        cvae__sgemm(false, false, cout, pc, ckk, 1.0f, w, ckk, cols, pc, 0.0f, ycn, pc);
         cvae__cn_to_nchw(y + s0 * cout * hw, ycn, NULL, ns, cout, hw, b, relu ? CVAE__CN_RELU : CVAE__CN_STORE);
     }
 }
@@ -123,12 +122,10 @@ void cvae__conv2d_backward(float *dx, float *dw, float *db, float *dycn, float *
                          mask ? mask + s0 * cout * hw : NULL);
         if (dw) {
             cvae__im2col(cols, x + s0 * chw, NULL, ns, g);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cout, (int)ckk, (int)pc, 1.0f,
-                        dycn, (int)pc, cols, (int)pc, 1.0f, dw, (int)ckk);
+            cvae__sgemm(false, true, cout, ckk, pc, 1.0f, dycn, pc, cols, pc, 1.0f, dw, ckk);
         }
         if (dx) {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)pc, (int)cout, 1.0f, w,
-                        (int)ckk, dycn, (int)pc, 0.0f, cols, (int)pc);
+            cvae__sgemm(true, false, ckk, pc, cout, 1.0f, w, ckk, dycn, pc, 0.0f, cols, pc);
             cvae__col2im(dx + s0 * chw, cols, NULL, ns, g);
         }
     }
@@ -225,8 +222,7 @@ void cvae__conv_transpose2d_forward(float *y, float *xcn, float *cols, const flo
     for (int64_t s0 = 0; s0 < n; s0 += chunk) {
         const int64_t ns = n - s0 < chunk ? n - s0 : chunk, pc = ns * hw;
         cvae__nchw_to_cn(xcn, x + s0 * cin * hw, NULL, ns, cin, hw, NULL, NULL);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)pc, (int)cin, 1.0f, w,
-                    (int)rows, xcn, (int)pc, 0.0f, cols, (int)pc);
+        cvae__sgemm(true, false, rows, pc, cin, 1.0f, w, rows, xcn, pc, 0.0f, cols, pc);
         float *ys = y + s0 * g->c * yhw;
         for (int64_t k = 0; k < ns * g->c; k++) {
             const float bv = b ? b[k % g->c] : 0.0f;
@@ -258,12 +254,10 @@ void cvae__conv_transpose2d_backward(float *dx, float *dw, float *db, float *col
         cvae__im2col(cols, dys, NULL, ns, g);
         if (dw) {
             cvae__nchw_to_cn(xcn, x + s0 * cin * hw, NULL, ns, cin, hw, NULL, NULL);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cin, (int)rows, (int)pc, 1.0f, xcn,
-                        (int)pc, cols, (int)pc, 1.0f, dw, (int)rows);
+            cvae__sgemm(false, true, cin, rows, pc, 1.0f, xcn, pc, cols, pc, 1.0f, dw, rows);
         }
         if (dx) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cin, (int)pc, (int)rows, 1.0f, w,
-                        (int)rows, cols, (int)pc, 0.0f, xcn, (int)pc);
+            cvae__sgemm(false, false, cin, pc, rows, 1.0f, w, rows, cols, pc, 0.0f, xcn, pc);
             cvae__cn_to_nchw(dx + s0 * cin * hw, xcn, NULL, ns, cin, hw, NULL, CVAE__CN_ADD);
         }
     }

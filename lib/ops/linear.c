@@ -1,4 +1,4 @@
-#include <cblas.h>
+#include "core/blas.h"
 
 #include "cvae/ops.h"
 #include "ops/activation.h"
@@ -10,19 +10,16 @@ void cvae__linear_forward(float *y, const float *x, const float *w, const float 
 {
     for (int64_t i = 0; i < n; i++)
         if (b) memcpy(y + i * out, b, (size_t)out * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)out, (int)in, 1.0f, x, (int)in,
-                w, (int)in, b ? 1.0f : 0.0f, y, (int)out);
+    cvae__sgemm(false, true, n, out, in, 1.0f, x, in, w, in, b ? 1.0f : 0.0f, y, out);
 }
 
 void cvae__linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                            const float *w, int64_t n, int64_t in, int64_t out)
 {
     if (dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)in, (int)out, 1.0f, dy,
-                    (int)out, w, (int)in, 1.0f, dx, (int)in);
+        cvae__sgemm(false, false, n, in, out, 1.0f, dy, out, w, in, 1.0f, dx, in);
     if (dw)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out, (int)in, (int)n, 1.0f, dy,
-                    (int)out, x, (int)in, 1.0f, dw, (int)in);
+        cvae__sgemm(true, false, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
     if (db)
         for (int64_t i = 0; i < n; i++)
             for (int64_t o = 0; o < out; o++) db[o] += dy[i * out + o];
@@ -125,14 +122,11 @@ cvae_status cvae__op_linear_relu(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, c
 
 /* ---- matmul ---- */
 
-static CBLAS_TRANSPOSE tr(int t) { return t ? CblasTrans : CblasNoTrans; }
-
 void cvae__matmul_forward(float *y, const float *a, const float *b, int ta, int tb, int64_t m,
                           int64_t k, int64_t n)
 {
     int lda = (int)(ta ? m : k), ldb = (int)(tb ? k : n);
-    cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), (int)m, (int)n, (int)k, 1.0f, a, lda, b, ldb, 0.0f,
-                y, (int)n);
+    cvae__sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, y, n);
 }
 
 void cvae__matmul_backward(float *da, float *db, const float *dy, const float *a, const float *b,
@@ -140,17 +134,13 @@ void cvae__matmul_backward(float *da, float *db, const float *dy, const float *a
 {
     int lda = (int)(ta ? m : k), ldb = (int)(tb ? k : n);
     if (da && !ta) /* da[M,K] += dy[M,N] op(b)^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, tr(!tb), (int)m, (int)k, (int)n, 1.0f, dy, (int)n,
-                    b, ldb, 1.0f, da, lda);
+        cvae__sgemm(false, !tb, m, k, n, 1.0f, dy, n, b, ldb, 1.0f, da, lda);
     if (da && ta) /* da[K,M] += op(b)[K,N] dy^T */
-        cblas_sgemm(CblasRowMajor, tr(tb), CblasTrans, (int)k, (int)m, (int)n, 1.0f, b, ldb, dy,
-                    (int)n, 1.0f, da, lda);
+        cvae__sgemm(tb, true, k, m, n, 1.0f, b, ldb, dy, n, 1.0f, da, lda);
     if (db && !tb) /* db[K,N] += op(a)^T[K,M] dy */
-        cblas_sgemm(CblasRowMajor, tr(!ta), CblasNoTrans, (int)k, (int)n, (int)m, 1.0f, a, lda, dy,
-                    (int)n, 1.0f, db, ldb);
+        cvae__sgemm(!ta, false, k, n, m, 1.0f, a, lda, dy, n, 1.0f, db, ldb);
     if (db && tb) /* db[N,K] += dy^T op(a) */
-        cblas_sgemm(CblasRowMajor, CblasTrans, tr(ta), (int)n, (int)k, (int)m, 1.0f, dy, (int)n, a,
-                    lda, 1.0f, db, ldb);
+        cvae__sgemm(true, ta, n, k, m, 1.0f, dy, n, a, lda, 1.0f, db, ldb);
 }
 
 /* Offsets of op(a)[i, p] and op(b)[p, j] in their stored layouts. */

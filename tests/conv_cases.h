@@ -21,7 +21,7 @@ typedef struct conv_fn_ctx {
 } conv_fn_ctx;
 
 /* stride, pads (top, bottom, left, right), dilation (h, w) */
-#define CONV_OPTS(s, pt, pb, pl, pr, dh, dw) {s, s, pt, pb, pl, pr, dh, dw, 0, 0}
+#define CONV_OPTS(s, pt, pb, pl, pr, dh, dw) {s, s, pt, pb, pl, pr, dh, dw, 0, 0, CVAE_ACT_NONE, 0.0f}
 
 static const conv_case conv_fixed_cases[] = {
     {2, 3, 4, 7, 6, 3, 3, CONV_OPTS(1, 1, 1, 1, 1, 1, 1)}, /* 3x3, stride 1, pad 1 */
@@ -47,7 +47,7 @@ static inline conv_case conv_random_case(test_rng *r)
                        test_rand_int(r, 1, 5),
                        {s, (int)test_rand_int(r, 1, 3), (int)test_rand_int(r, 0, 2), (int)test_rand_int(r, 0, 2),
                         (int)test_rand_int(r, 0, 2), (int)test_rand_int(r, 0, 2), (int)test_rand_int(r, 1, 2),
-                        (int)test_rand_int(r, 1, 2), 0, 0}};
+                        (int)test_rand_int(r, 1, 2), 0, 0, CVAE_ACT_NONE, 0.0f}};
         int64_t eh = c.h + c.o.pad_top + c.o.pad_bottom - c.o.dilation_h * (c.kh - 1) - 1;
         int64_t ew = c.w + c.o.pad_left + c.o.pad_right - c.o.dilation_w * (c.kw - 1) - 1;
         if (eh >= 0 && ew >= 0) return c;

@@ -69,7 +69,7 @@ static void random_geom(test_rng *r, cvae_conv_geom *g, int64_t max)
         cvae_conv_opts o = {(int)test_rand_int(r, 1, 3), (int)test_rand_int(r, 1, 3),
                             (int)test_rand_int(r, 0, 2), (int)test_rand_int(r, 0, 2),
                             (int)test_rand_int(r, 0, 2), (int)test_rand_int(r, 0, 2),
-                            (int)test_rand_int(r, 1, 2), (int)test_rand_int(r, 1, 2), 0, 0};
+                            (int)test_rand_int(r, 1, 2), (int)test_rand_int(r, 1, 2), 0, 0, CVAE_ACT_NONE, 0.0f};
         if (max > 9 && test_rand_int(r, 0, 1))
             o.stride_h = o.stride_w = 2, o.dilation_h = o.dilation_w = 1;
         int64_t c = test_rand_int(r, 1, 3), h = random_extent(r, max), w = random_extent(r, max);

@@ -12,7 +12,9 @@
 extern "C" {
 #endif
 
-/** Geometry of a 2-D convolution. Zero padding per side; dilation >= 1.
+/** Options of a 2-D convolution: geometry and a fused activation. Zero padding per side;
+ *  dilation >= 1. Fields left zero by a designated initializer mean "none" (stride and
+ *  dilation 0 are invalid: start from cvae_conv_opts_make).
  *  Output extent: Ho = (H + pad_top + pad_bottom - dilation_h (kH - 1) - 1) / stride_h + 1.
  *  For transposed convolutions: Ho = (H - 1) stride_h - pad_top - pad_bottom
  *  + dilation_h (kH - 1) + output_pad_h + 1 (output_pad < stride). */
@@ -27,9 +29,11 @@ typedef struct cvae_conv_opts {
     int dilation_w;   /**< horizontal spacing of kernel taps, >= 1 */
     int output_pad_h; /**< extra output rows (transposed convolutions only; < stride_h) */
     int output_pad_w; /**< extra output columns (transposed convolutions only; < stride_w) */
+    cvae_activation activation; /**< fused into the op's output (CVAE_ACT_NONE: none) */
+    float alpha;      /**< parameter of the activation (see cvae_activation) */
 } cvae_conv_opts;
 
-/** Square stride `stride`, the same padding `pad` on every side, dilation 1. */
+/** Square stride `stride`, the same padding `pad` on every side, dilation 1, no activation. */
 CVAE_API cvae_conv_opts cvae_conv_opts_make(int stride, int pad);
 
 /** y = conv(x, w) + b.  x: [N, Cin, H, W], w: [Cout, Cin, kH, kW], b: [Cout] or NULL
@@ -51,6 +55,18 @@ CVAE_API cvae_status cvae_op_conv_transpose2d(cvae_tape *t, cvae_tensor *x, cvae
 CVAE_API cvae_status cvae_op_conditional_conv2d(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
                                                 cvae_tensor *table, cvae_tensor *bias_table,
                                                 const cvae_conv_opts *o, cvae_tensor **y);
+
+/** Learned filters next to label-indexed ones, sharing one lowering of x (the layer of the
+ *  original question): y[n] = concat over channels (conv(x[n], w) + b,
+ *  conv(x[n], table[labels[n]]) + bias_table[labels[n]]), then o's activation.
+ *  x: [N, Cin, H, W], labels: int32[N] in [0, K), w: [Cl, Cin, kH, kW] or NULL (Cl = 0),
+ *  b: [Cl] or NULL (needs w), table: [K, Cc, Cin, kH, kW], bias_table: [K, Cc] or NULL
+ *  -> y: [N, Cl + Cc, Ho, Wo]. Costs one plain conv with Cl + Cc filters. */
+CVAE_API cvae_status cvae_op_conditional_conv2d_concat(cvae_tape *t, cvae_tensor *x,
+                                                       const int32_t *labels, cvae_tensor *w,
+                                                       cvae_tensor *b, cvae_tensor *table,
+                                                       cvae_tensor *bias_table,
+                                                       const cvae_conv_opts *o, cvae_tensor **y);
 
 /** Soft labels (CondConv): the kernel of sample n is sum_k alpha[n, k] table[k]
  *  (and likewise the bias).  alpha: [N, K], finite; other shapes as above.

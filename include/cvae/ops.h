@@ -20,11 +20,38 @@ typedef enum cvae_reduction {
     CVAE_REDUCE_ROWS = 2  /**< [N]: sum over all dimensions but the first */
 } cvae_reduction;
 
+/** An activation, fused into the op that computes its input (Keras' `activation=`): applied
+ *  in the pass that writes the op's output, and differentiated from that output in the pass
+ *  that reads the incoming gradient, so no pre-activation tensor is kept. The same functions,
+ *  unfused, are cvae_op_activation and the ops below (cvae_op_relu, ...). */
+typedef enum cvae_activation {
+    CVAE_ACT_NONE = 0,       /**< y = v */
+    CVAE_ACT_RELU = 1,       /**< y = max(v, 0) */
+    CVAE_ACT_LEAKY_RELU = 2, /**< y = v if v > 0 else alpha v; alpha > 0, 0 means 0.01 (PyTorch's) */
+    CVAE_ACT_ELU = 3,        /**< y = v if v > 0 else alpha (e^v - 1); alpha > 0, 0 means 1 */
+    CVAE_ACT_SIGMOID = 4,    /**< y = 1 / (1 + e^-v) */
+    CVAE_ACT_TANH = 5        /**< y = tanh v */
+} cvae_activation;
+
+/** Lower-case name of an activation ("none", "relu", "leaky_relu", "elu", "sigmoid", "tanh");
+ *  "?" for a value outside the enum. */
+CVAE_API const char *cvae_activation_name(cvae_activation a);
+
+/** y = act(x) elementwise, unfused (alpha as in cvae_activation).  x: any shape -> y: x's shape.
+ *  Bitwise equal to the fused form of the same activation. */
+CVAE_API cvae_status cvae_op_activation(cvae_tape *t, cvae_tensor *x, cvae_activation act,
+                                        float alpha, cvae_tensor **y);
+
 /* ---- linear algebra ---- */
 
 /** y = x w^T + b.  x: [N, I], w: [O, I], b: [O] or NULL -> y: [N, O]. */
 CVAE_API cvae_status cvae_op_linear(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
                                     cvae_tensor **y);
+
+/** y = act(x w^T + b), the activation fused (see cvae_activation).  Shapes as cvae_op_linear. */
+CVAE_API cvae_status cvae_op_linear_act(cvae_tape *t, cvae_tensor *x, cvae_tensor *w,
+                                        cvae_tensor *b, cvae_activation act, float alpha,
+                                        cvae_tensor **y);
 
 /** y = op(a) op(b), op = transpose when the flag is set.  op(a): [M, K], op(b): [K, N] -> [M, N]. */
 CVAE_API cvae_status cvae_op_matmul(cvae_tape *t, cvae_tensor *a, cvae_tensor *b, int trans_a,

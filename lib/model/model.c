@@ -151,7 +151,7 @@ cvae_status cvae__model_check_batch(const cvae_model *m, const char *fn, const f
     return CVAE_OK;
 }
 
-static const cvae_conv_opts S2P1 = {2, 2, 1, 1, 1, 1, 1, 1, 0, 0};
+static const cvae_conv_opts S2P1 = {2, 2, 1, 1, 1, 1, 1, 1, 0, 0, CVAE_ACT_NONE, 0.0f};
 
 cvae_status cvae__model_encode(const cvae_model *m, cvae_tape *t, cvae_tensor *x,
                                const int32_t *labels, cvae_tensor **mu, cvae_tensor **logvar)

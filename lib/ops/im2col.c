@@ -4,7 +4,7 @@
 
 cvae_conv_opts cvae_conv_opts_make(int stride, int pad)
 {
-    cvae_conv_opts o = {stride, stride, pad, pad, pad, pad, 1, 1, 0, 0};
+    cvae_conv_opts o = {stride, stride, pad, pad, pad, pad, 1, 1, 0, 0, CVAE_ACT_NONE, 0.0f};
     return o;
 }
 

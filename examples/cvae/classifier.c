@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "classifier.h"
+#include "cli.h"
 
 #define CVAE_TRY_CLI(expr)                                                                 \
     do {                                                                                   \
@@ -71,12 +72,7 @@ cvae_status classifier_train(const cvae_dataset *ds, int epochs, uint64_t seed, 
     cvae_status s = (!x || !y || !order) ? CVAE_ERR_NOMEM : build(ds, seed, c);
     if (!s) s = cvae_optim_new_adam(c->p, &ao, &opt);
     for (int e = 0; e < epochs && !s; e++) {
-        cvae_rng r = cvae_rng_make(seed, 100 + (uint64_t)e);
-        for (int64_t i = 0; i < ds->n; i++) order[i] = i;
-        for (int64_t i = ds->n - 1; i > 0; i--) {
-            int64_t j = (int64_t)(((uint64_t)cvae_rng_u32(&r) * (uint64_t)(i + 1)) >> 32), t = order[i];
-            order[i] = order[j], order[j] = t;
-        }
+        cli_shuffle(order, ds->n, seed, 100 + (uint64_t)e);
         for (int64_t b = 0; b < ds->n && !s; b += bs) {
             int64_t n = ds->n - b < bs ? ds->n - b : bs;
             const int64_t shape[4] = {n, 1, c->h, c->w};

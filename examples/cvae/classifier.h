@@ -7,7 +7,7 @@
 
 typedef struct classifier classifier;
 
-/* Trains on ds (grey values) for `epochs` epochs with Adam; prints one line per epoch. */
+/* Trains on ds (grey values) for `epochs` epochs with Adam. */
 cvae_status classifier_train(const cvae_dataset *ds, int epochs, uint64_t seed, classifier **out);
 void classifier_free(classifier *c);
 

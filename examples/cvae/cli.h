@@ -6,13 +6,20 @@
 
 #include <cvae/cvae.h>
 
+#include "options.h"
+
+/* The commands (each in its own file). */
+extern const cli_command cli_train, cli_eval, cli_sample, cli_info;
+
 /* Prints "cvae: <what>: <status>: <message>" to stderr and returns 1 when s != CVAE_OK. */
 int cli_fail(cvae_status s, const char *what);
 
-/* Option scanning: argv[*i] is "--name"; returns its value and advances *i, or NULL (with a message). */
-const char *cli_value(int argc, char **argv, int *i);
-int cli_int(const char *s, long lo, long hi, long *out);
-int cli_float(const char *s, double lo, double hi, double *out);
+/* Seconds on a monotonic clock. */
+double cli_now(void);
+
+/* order[0..n) = a Fisher-Yates permutation of 0..n-1 from the counter RNG (seed, stream);
+ * an epoch's order takes stream = a base of the caller's + epoch. */
+void cli_shuffle(int64_t *order, int64_t n, uint64_t seed, uint64_t stream);
 
 /* The bundled digits unless --data names another MNIST-format directory. */
 const char *cli_default_data_dir(void);
@@ -31,12 +38,8 @@ int cli_make_parent_dir(const char *path);
 int cli_test_elbo(const cvae_model *m, const cvae_dataset *ds, cvae_binarize mode, uint64_t seed,
                   double *elbo, double *rec, double *kl);
 
+/* --binarize's choices (cvae_binarize values) and a phrase for each mode. */
+extern const cli_choice cli_binarize_choices[];
 const char *cli_binarize_name(cvae_binarize mode);
-int cli_parse_binarize(const char *s, cvae_binarize *mode);
-
-int cmd_train(int argc, char **argv);
-int cmd_eval(int argc, char **argv);
-int cmd_sample(int argc, char **argv);
-int cmd_info(int argc, char **argv);
 
 #endif

@@ -1,8 +1,8 @@
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -14,39 +14,23 @@ int cli_fail(cvae_status s, const char *what)
     return 1;
 }
 
-const char *cli_value(int argc, char **argv, int *i)
+double cli_now(void)
 {
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "cvae: option %s needs a value\n", argv[*i]);
-        return NULL;
-    }
-    return argv[++*i];
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-int cli_int(const char *s, long lo, long hi, long *out)
+void cli_shuffle(int64_t *order, int64_t n, uint64_t seed, uint64_t stream)
 {
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || !*s || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "cvae: '%s' is not an integer in [%ld, %ld]\n", s ? s : "", lo, hi);
-        return 0;
+    cvae_rng r = cvae_rng_make(seed, stream);
+    for (int64_t i = 0; i < n; i++) order[i] = i;
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)(((uint64_t)cvae_rng_u32(&r) * (uint64_t)(i + 1)) >> 32);
+        int64_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
     }
-    *out = v;
-    return 1;
-}
-
-int cli_float(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = s ? strtod(s, &end) : 0;
-    if (!s || !*s || *end || errno || !isfinite(v) || v < lo || v > hi) {
-        fprintf(stderr, "cvae: '%s' is not a number in [%g, %g]\n", s ? s : "", lo, hi);
-        return 0;
-    }
-    *out = v;
-    return 1;
 }
 
 /* CVAE_DATA_DIR, else the digits installed beside the program
@@ -123,24 +107,20 @@ int cli_test_elbo(const cvae_model *m, const cvae_dataset *ds, cvae_binarize mod
     return 1;
 }
 
+const cli_choice cli_binarize_choices[] = {{"none", CVAE_BINARIZE_NONE},
+                                           {"threshold", CVAE_BINARIZE_THRESHOLD},
+                                           {"stochastic", CVAE_BINARIZE_STOCHASTIC},
+                                           {NULL, 0}};
+
 const char *cli_binarize_name(cvae_binarize mode)
 {
     switch (mode) {
-    case CVAE_BINARIZE_NONE: return "grey values";
-    case CVAE_BINARIZE_THRESHOLD: return "binarized at 0.5";
-    case CVAE_BINARIZE_STOCHASTIC: return "stochastically binarized";
+    case CVAE_BINARIZE_NONE:
+        return "grey values";
+    case CVAE_BINARIZE_THRESHOLD:
+        return "binarized at 0.5";
+    case CVAE_BINARIZE_STOCHASTIC:
+        return "stochastically binarized";
     }
     return "?";
-}
-
-int cli_parse_binarize(const char *s, cvae_binarize *mode)
-{
-    if (s && !strcmp(s, "none")) *mode = CVAE_BINARIZE_NONE;
-    else if (s && !strcmp(s, "threshold")) *mode = CVAE_BINARIZE_THRESHOLD;
-    else if (s && !strcmp(s, "stochastic")) *mode = CVAE_BINARIZE_STOCHASTIC;
-    else {
-        fprintf(stderr, "cvae: --binarize takes none, threshold or stochastic\n");
-        return 0;
-    }
-    return 1;
 }

@@ -1,31 +1,40 @@
 /* cvae eval: test -ELBO, importance-weighted NLL, and conditional fidelity
  * (a CNN classifier trained on the same training set judges generated digits). */
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #include "classifier.h"
 #include "cli.h"
 
-static int eval_usage(void)
-{
-    printf("usage: cvae eval [options]\n"
-           "  --model PATH        model file (default out/cvae.safetensors)\n"
-           "  --data DIR          MNIST-format directory (default: the bundled digits)\n"
-           "  --k N               importance samples per test image (default 1000; 0 skips)\n"
-           "  --n-test N          evaluate on the first N test images (default all)\n"
-           "  --per-label N       generated samples per label for fidelity (default 100)\n"
-           "  --binarize MODE     none (default), threshold, stochastic\n"
-           "  --seed N            (default 1)\n");
-    return 0;
-}
+typedef struct eval_args {
+    const char *model, *data;
+    long k, n_test, per_label, seed;
+    int binarize; /* cvae_binarize */
+} eval_args;
 
-static double seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+static const cli_option eval_options[] = {
+    CLI_STRING(eval_args, model, "model", "PATH", "out/cvae.safetensors", "model file"),
+    CLI_STRING(eval_args, data, "data", "DIR", NULL,
+               "MNIST-format directory (default: the bundled digits)"),
+    CLI_INT(eval_args, k, "k", "N", 0, 100000, "1000",
+            "importance samples per test image, 0 skips the IW-NLL"),
+    CLI_INT(eval_args, n_test, "n-test", "N", 1, 1L << 30, NULL,
+            "IW-NLL on the first N test images (default all)"),
+    CLI_INT(eval_args, per_label, "per-label", "N", 1, 100000, "100",
+            "generated samples per label for fidelity"),
+    CLI_ENUM(eval_args, binarize, "binarize", "MODE", cli_binarize_choices, "none",
+             "binarization of the pixels"),
+    CLI_INT(eval_args, seed, "seed", "N", 0, 2147483647, "1",
+            "seed of the noise, the samples and the classifier"),
+    CLI_END};
+
+static int run(int argc, char **argv);
+
+const cli_command cli_eval = {
+    .name = "eval",
+    .synopsis = "[options]",
+    .about = "test -ELBO, importance-weighted NLL and conditional fidelity of a model",
+    .options = eval_options,
+    .run = run};
 
 static int iw_nll(const cvae_model *m, const cvae_dataset *ds, int64_t n_test, int k,
                   cvae_binarize mode, uint64_t seed, double *out)
@@ -59,7 +68,7 @@ static int fidelity(const cvae_model *m, const cvae_dataset *train, const cvae_d
         return 1;
     }
     classifier *cls = NULL;
-    double t0 = seconds();
+    double t0 = cli_now();
     if (cli_fail(classifier_train(train, 10, seed, &cls), "training the classifier")) return 0;
     const int64_t nt = test->n, ng = K * per_label;
     int64_t nmax = nt > ng ? nt : ng;
@@ -74,7 +83,7 @@ static int fidelity(const cvae_model *m, const cvae_dataset *train, const cvae_d
     for (int64_t i = 0; ok && i < nt; i++) right += pred[i] == y[i];
     if (ok)
         printf("classifier (CNN, 10 epochs, %.1fs): accuracy on the real test set %.2f%% (%lld/%lld)\n",
-               seconds() - t0, 100.0 * (double)right / (double)nt, (long long)right, (long long)nt);
+               cli_now() - t0, 100.0 * (double)right / (double)nt, (long long)right, (long long)nt);
     for (int64_t i = 0; ok && i < ng; i++) y[i] = (int32_t)(i / per_label);
     ok = ok && !cli_fail(cvae_model_generate(m, y, ng, seed, x), "generating") &&
          !cli_fail(classifier_predict(cls, x, ng, pred), "classifying");
@@ -103,46 +112,31 @@ static int fidelity(const cvae_model *m, const cvae_dataset *train, const cvae_d
     return ok;
 }
 
-int cmd_eval(int argc, char **argv)
+static int run(int argc, char **argv)
 {
-    const char *model = "out/cvae.safetensors", *data = cli_default_data_dir();
-    long k = 1000, n_test = -1, per_label = 100, seed = 1;
-    cvae_binarize mode = CVAE_BINARIZE_NONE;
-    for (int i = 1; i < argc; i++) {
-        const char *o = argv[i], *v = NULL;
-        if (!strcmp(o, "--help") || !strcmp(o, "-h")) return eval_usage();
-        if (!(v = cli_value(argc, argv, &i))) return 2;
-        if (!strcmp(o, "--model")) model = v;
-        else if (!strcmp(o, "--data")) data = v;
-        else if (!strcmp(o, "--k")) { if (!cli_int(v, 0, 100000, &k)) return 2; }
-        else if (!strcmp(o, "--n-test")) { if (!cli_int(v, 1, 1L << 30, &n_test)) return 2; }
-        else if (!strcmp(o, "--per-label")) { if (!cli_int(v, 1, 100000, &per_label)) return 2; }
-        else if (!strcmp(o, "--seed")) { if (!cli_int(v, 0, 2147483647, &seed)) return 2; }
-        else if (!strcmp(o, "--binarize")) { if (!cli_parse_binarize(v, &mode)) return 2; }
-        else {
-            fprintf(stderr, "cvae eval: unknown option '%s' (see --help)\n", o);
-            return 2;
-        }
-    }
+    eval_args a = {.data = cli_default_data_dir(), .n_test = -1};
+    int p = cli_parse(&cli_eval, argc, argv, &a, NULL);
+    if (p >= 0) return p;
+    const cvae_binarize mode = (cvae_binarize)a.binarize;
+    const uint64_t seed = (uint64_t)a.seed;
     cvae_model *m = NULL;
     cvae_dataset *train = NULL, *test = NULL;
     int rc = 1;
-    if (cli_fail(cvae_model_load(model, &m), model) || !cli_load(data, "train", &train) ||
-        !cli_load(data, "t10k", &test))
+    if (cli_fail(cvae_model_load(a.model, &m), a.model) || !cli_load(a.data, "train", &train) ||
+        !cli_load(a.data, "t10k", &test))
         goto done;
-    if (n_test < 0 || n_test > test->n) n_test = test->n;
-    printf("model %s on %s (%lld test images, %s)\n", model, data, (long long)n_test,
+    if (a.n_test < 0 || a.n_test > test->n) a.n_test = test->n;
+    printf("model %s on %s (%lld test images, %s)\n", a.model, a.data, (long long)a.n_test,
            cli_binarize_name(mode));
-    double elbo, rec, kl, t0 = seconds();
-    if (!cli_test_elbo(m, test, mode, (uint64_t)seed, &elbo, &rec, &kl)) goto done;
+    double elbo, rec, kl;
+    if (!cli_test_elbo(m, test, mode, seed, &elbo, &rec, &kl)) goto done;
     printf("test -ELBO: %.3f nats/image (reconstruction %.3f + KL %.3f)\n", elbo, rec, kl);
-    if (k > 0) {
-        double nll;
-        t0 = seconds();
-        if (!iw_nll(m, test, n_test, (int)k, mode, (uint64_t)seed, &nll)) goto done;
-        printf("test IW-NLL (k = %ld): %.3f nats/image (%.1fs)\n", k, nll, seconds() - t0);
+    if (a.k > 0) {
+        double nll, t0 = cli_now();
+        if (!iw_nll(m, test, a.n_test, (int)a.k, mode, seed, &nll)) goto done;
+        printf("test IW-NLL (k = %ld): %.3f nats/image (%.1fs)\n", a.k, nll, cli_now() - t0);
     }
-    rc = fidelity(m, train, test, per_label, (uint64_t)seed) ? 0 : 1;
+    rc = fidelity(m, train, test, a.per_label, seed) ? 0 : 1;
 done:
     cvae_model_free(m);
     cvae_dataset_free(train);

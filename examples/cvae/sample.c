@@ -5,17 +5,35 @@
 
 #include "cli.h"
 
-static int sample_usage(void)
+typedef struct sample_args {
+    const char *model, *data, *out;
+    long seed;
+} sample_args;
+
+static const cli_option sample_options[] = {
+    CLI_STRING(sample_args, model, "model", "PATH", "out/cvae.safetensors", "model file"),
+    CLI_STRING(sample_args, data, "data", "DIR", NULL,
+               "MNIST-format directory for test images (default: the bundled digits)"),
+    CLI_STRING(sample_args, out, "out", "DIR", "out", "where the pictures go"),
+    CLI_INT(sample_args, seed, "seed", "N", 0, 2147483647, "1", "seed of the samples and noise"),
+    CLI_END};
+
+static void sample_epilog(FILE *f)
 {
-    printf("usage: cvae sample [options]\n"
-           "  --model PATH   model file (default out/cvae.safetensors)\n"
-           "  --data DIR     MNIST-format directory for test images (default: bundled digits)\n"
-           "  --out DIR      where the pictures go (default out)\n"
-           "  --seed N       (default 1)\n"
-           "writes samples.png (a row per label), class_swap.png, reconstructions.png,\n"
-           "latent_scatter.png, interpolation.png and kernels.png (conditional kernels per label)\n");
-    return 0;
+    fprintf(
+        f,
+        "\nwrites samples.png (a row per label), class_swap.png, reconstructions.png,\n"
+        "latent_scatter.png, interpolation.png and kernels.png (conditional kernels per label)\n");
 }
+
+static int run(int argc, char **argv);
+
+const cli_command cli_sample = {.name = "sample",
+                                .synopsis = "[options]",
+                                .about = "write PNG pictures of a model",
+                                .options = sample_options,
+                                .epilog = sample_epilog,
+                                .run = run};
 
 typedef struct ctx {
     const cvae_model *m;
@@ -246,35 +264,24 @@ static int kernels(const ctx *x, cvae_model *m)
     return ok;
 }
 
-int cmd_sample(int argc, char **argv)
+static int run(int argc, char **argv)
 {
-    const char *model = "out/cvae.safetensors", *data = cli_default_data_dir(), *dir = "out";
-    long seed = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *o = argv[i], *v;
-        if (!strcmp(o, "--help") || !strcmp(o, "-h")) return sample_usage();
-        if (!(v = cli_value(argc, argv, &i))) return 2;
-        if (!strcmp(o, "--model")) model = v;
-        else if (!strcmp(o, "--data")) data = v;
-        else if (!strcmp(o, "--out")) dir = v;
-        else if (!strcmp(o, "--seed")) { if (!cli_int(v, 0, 2147483647, &seed)) return 2; }
-        else {
-            fprintf(stderr, "cvae sample: unknown option '%s' (see --help)\n", o);
-            return 2;
-        }
-    }
+    sample_args a = {.data = cli_default_data_dir()};
+    int p = cli_parse(&cli_sample, argc, argv, &a, NULL);
+    if (p >= 0) return p;
     cvae_model *m = NULL;
     cvae_dataset *test = NULL;
     char probe[4096];
-    snprintf(probe, sizeof probe, "%s/x", dir);
-    if (cli_fail(cvae_model_load(model, &m), model) || !cli_load(data, "t10k", &test) ||
+    snprintf(probe, sizeof probe, "%s/x", a.out);
+    if (cli_fail(cvae_model_load(a.model, &m), a.model) || !cli_load(a.data, "t10k", &test) ||
         !cli_make_parent_dir(probe)) {
         cvae_model_free(m);
         cvae_dataset_free(test);
         return 1;
     }
     const cvae_model_config *c = cvae_model_get_config(m);
-    ctx x = {m, c, test, dir, (uint64_t)seed, (int64_t)c->image_channels * c->image_h * c->image_w};
+    ctx x = {
+        m, c, test, a.out, (uint64_t)a.seed, (int64_t)c->image_channels * c->image_h * c->image_w};
     const int64_t K = c->num_labels, cap = (K + 1) * (K + 10) + 100;
     float *buf = malloc(sizeof(float) * (size_t)(cap * x.per));
     int32_t *y = malloc(sizeof(int32_t) * (size_t)cap);

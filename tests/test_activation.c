@@ -1,5 +1,6 @@
 /* activations: gradient checks on random shapes, softplus against its plain formula,
- * overflow-free softplus/sigmoid, and bad inputs (log of non-positive values). */
+ * overflow-free softplus/sigmoid, and bad inputs (log of non-positive values, parameters).
+ * cvae_op_activation's fused twins: tests/test_fused_activation.c. */
 #include "ops/activation.h"
 #include "testutil.h"
 
@@ -7,9 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { RELU, ELU, LEAKY, SIGMOID, TANH, SOFTPLUS, EXP, LOG, N_ACT } act;
-static const char *act_names[N_ACT] = {"relu", "elu",      "leaky_relu", "sigmoid",
-                                       "tanh", "softplus", "exp",        "log"};
+typedef enum { RELU, ELU, LEAKY, SIGMOID, TANH, SOFTPLUS, EXP, LOG, ACT_ELU, ACT_LEAKY, N_ACT } act;
+static const char *act_names[N_ACT] = {
+    "relu", "elu", "leaky_relu", "sigmoid", "tanh", "softplus", "exp", "log",
+    "activation elu (default alpha 1)", "activation leaky_relu 0.3"};
 
 static cvae_status act_fn(cvae_tape *t, cvae_tensor **in, void *ctx, cvae_tensor **out)
 {
@@ -28,6 +30,10 @@ static cvae_status act_fn(cvae_tape *t, cvae_tensor **in, void *ctx, cvae_tensor
         return cvae_op_softplus(t, in[0], out);
     case EXP:
         return cvae_op_exp(t, in[0], out);
+    case ACT_ELU:
+        return cvae_op_activation(t, in[0], CVAE_ACT_ELU, 0.0f, out);
+    case ACT_LEAKY:
+        return cvae_op_activation(t, in[0], CVAE_ACT_LEAKY_RELU, 0.3f, out);
     default:
         return cvae_op_log(t, in[0], out);
     }
@@ -112,6 +118,12 @@ static void test_activation_values(void **state)
             case EXP:
                 w = exp(v);
                 break;
+            case ACT_ELU:
+                w = v > 0 ? v : exp(v) - 1;
+                break;
+            case ACT_LEAKY:
+                w = v > 0 ? v : 0.3 * v;
+                break;
             default:
                 w = log(v);
                 break;
@@ -179,6 +191,12 @@ static void test_activation_bad_inputs(void **state)
     CVAE_EXPECT_ERR(CVAE_ERR_NUMERIC, cvae_op_log(t, x, &y));
     assert_int_equal(cvae_tape_capacity(t), cap); /* nothing was allocated, let alone written */
     CVAE_EXPECT_ERR(CVAE_ERR_NUMERIC, cvae_op_elu(t, x, NAN, &y));
+    CVAE_EXPECT_ERR(CVAE_ERR_NUMERIC, cvae_op_leaky_relu(t, x, INFINITY, &y));
+    /* the derivative is read from y, which a negative parameter would make ambiguous */
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_op_leaky_relu(t, x, -0.1f, &y));
+    assert_non_null(strstr(cvae_last_error(), "cvae_op_leaky_relu: slope -0.1 is negative"));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_op_elu(t, x, -1.0f, &y));
+    assert_int_equal(cvae_tape_capacity(t), cap);
     CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_op_relu(t, NULL, &y));
     CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_op_sigmoid(NULL, x, &y));
     CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_op_tanh(t, x, NULL));

@@ -65,7 +65,7 @@ static void check_case(test_rng *r, const hard_case *c, cvae__cconv_algo algo, i
     cvae_tensor *b = with_bias ? conv_tape_copy(t, b0, 1) : NULL, *y;
     cvae__cconv_algo used;
     CVAE_OK_OR_FAIL(
-        cvae__op_conditional_conv2d_algo(t, x, c->labels, tab, b, &c->o, algo, &y, &used));
+        cvae__op_conditional_conv2d_algo(t, x, c->labels, NULL, NULL, tab, b, &c->o, algo, &y, &used));
     if (algo != CVAE__CCONV_AUTO) assert_int_equal(used, algo);
     cvae_conv_geom g;
     CVAE_OK_OR_FAIL(cvae__conv_geom(&g, "test", c->cin, c->h, c->w, c->kh, c->kw, &c->o));
@@ -158,8 +158,8 @@ typedef struct hard_ctx {
 static cvae_status hard_fn(cvae_tape *t, cvae_tensor **in, void *ctx, cvae_tensor **out)
 {
     hard_ctx *c = ctx;
-    return cvae__op_conditional_conv2d_algo(t, in[0], c->labels, in[1], in[2], &c->o, c->algo, out,
-                                            NULL);
+    return cvae__op_conditional_conv2d_algo(t, in[0], c->labels, NULL, NULL, in[1], in[2], &c->o,
+                                            c->algo, out, NULL);
 }
 
 static void test_cconv_gradcheck(void **state)
@@ -202,7 +202,7 @@ static void check_shared(test_rng *r, const hard_case *c, int64_t cl, cvae__ccon
     cvae_tensor *b = with_bias ? conv_tape_copy(t, b0, 1) : NULL,
                 *lb = with_bias ? conv_tape_copy(t, lb0, 1) : NULL, *y;
     CVAE_OK_OR_FAIL(
-        cvae__op_cond_conv2d_shared(t, x, c->labels, w, lb, tab, b, &c->o, algo, &y, NULL));
+        cvae__op_conditional_conv2d_algo(t, x, c->labels, w, lb, tab, b, &c->o, algo, &y, NULL));
     cvae_conv_geom g;
     CVAE_OK_OR_FAIL(cvae__conv_geom(&g, "test", c->cin, c->h, c->w, c->kh, c->kw, &c->o));
     const int64_t p = g.ho * g.wo, ctot = cl + c->cout;
@@ -282,8 +282,8 @@ typedef struct shared_ctx {
 static cvae_status shared_fn(cvae_tape *t, cvae_tensor **in, void *ctx, cvae_tensor **out)
 {
     shared_ctx *c = ctx;
-    return cvae__op_cond_conv2d_shared(t, in[0], c->labels, in[3], in[4], in[1], in[2], &c->o,
-                                       c->algo, out, NULL);
+    return cvae__op_conditional_conv2d_algo(t, in[0], c->labels, in[3], in[4], in[1], in[2], &c->o,
+                                            c->algo, out, NULL);
 }
 
 static void test_cconv_shared_gradcheck(void **state)
@@ -453,15 +453,11 @@ static void test_cconv_bad_inputs(void **state)
     CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_op_conditional_conv2d(t, x, ok, tab, b, NULL, &y));
     int64_t sw[4] = {2, 2, 3, 2}, slb[1] = {3};
     cvae_tensor *w = test_tensor(&r, 4, sw), *lb = test_tensor(&r, 1, slb);
-    CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae__op_cond_conv2d_shared(t, x, ok, w, NULL, tab, b, &o,
-                                                                CVAE__CCONV_AUTO, &y, NULL));
+    CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae_op_conditional_conv2d_concat(t, x, ok, w, NULL, tab, b, &o, &y));
     sw[3] = 3;
     cvae_tensor *w2 = test_tensor(&r, 4, sw);
-    CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae__op_cond_conv2d_shared(t, x, ok, w2, lb, tab, b, &o,
-                                                                CVAE__CCONV_AUTO, &y, NULL));
-    CVAE_EXPECT_ERR(
-        CVAE_ERR_INVALID_ARG,
-        cvae__op_cond_conv2d_shared(t, x, ok, NULL, lb, tab, b, &o, CVAE__CCONV_AUTO, &y, NULL));
+    CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae_op_conditional_conv2d_concat(t, x, ok, w2, lb, tab, b, &o, &y));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_op_conditional_conv2d_concat(t, x, ok, NULL, lb, tab, b, &o, &y));
     cvae_tensor_free(w), cvae_tensor_free(w2), cvae_tensor_free(lb);
     assert_ptr_equal(y, (cvae_tensor *)0x1);
     assert_int_equal(cvae_tape_capacity(t), 0); /* nothing was allocated */

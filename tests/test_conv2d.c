@@ -21,7 +21,7 @@ static void check_against_ref(test_rng *r, const conv_case *c, int with_bias)
     float *y1 = conv_zeros(ny), *y2 = conv_zeros(ny), *cols = conv_zeros(ckk * p),
           *ycn = conv_zeros(ny), *dy = conv_zeros(ny);
     const float *bias = with_bias ? b->data : NULL;
-    cvae__conv2d_forward(y1, cols, ycn, x->data, w->data, bias, c->n, c->cout, &g, 0);
+    cvae__conv2d_forward(y1, cols, ycn, x->data, w->data, bias, c->n, c->cout, &g);
     cvae__conv2d_forward_ref(y2, x->data, w->data, bias, c->n, c->cout, &g);
     conv_assert_rel(y1, y2, ny, 1e-5, "conv2d forward");
 

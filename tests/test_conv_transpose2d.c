@@ -43,7 +43,7 @@ static void check_against_ref(test_rng *r, const conv_case *c, int with_bias)
     float *y1 = conv_zeros(ny), *y2 = conv_zeros(ny), *xcn = conv_zeros(c->cin * p),
           *cols = conv_zeros(rows * p), *dy = conv_zeros(ny);
     const float *bias = with_bias ? b->data : NULL;
-    cvae__conv_transpose2d_forward(y1, xcn, cols, x->data, w->data, bias, c->n, c->cin, &g, 0);
+    cvae__conv_transpose2d_forward(y1, xcn, cols, x->data, w->data, bias, c->n, c->cin, &g);
     cvae__conv_transpose2d_forward_ref(y2, x->data, w->data, bias, c->n, c->cin, &g);
     conv_assert_rel(y1, y2, ny, 1e-5, "conv_transpose2d forward");
 

@@ -2,7 +2,10 @@
  * cvae/conv.h: convolutions (NCHW, float32), the label-indexed conditional
  * convolution, pooling, batch normalization and upsampling. Ops follow the
  * conventions of cvae/ops.h: they run on a tape, check every argument before
- * writing anything, and record their backward when gradients are wanted. */
+ * writing anything, and record their backward when gradients are wanted.
+ * Every convolution applies the activation of its options, o->activation (see
+ * cvae_activation), in the pass that writes y: y = act(conv(x, w) + b). Ho, Wo below are
+ * the output extents of cvae_conv_opts (the transposed ones for the transposed ops). */
 #ifndef CVAE_CONV_H
 #define CVAE_CONV_H
 
@@ -36,47 +39,54 @@ typedef struct cvae_conv_opts {
 /** Square stride `stride`, the same padding `pad` on every side, dilation 1, no activation. */
 CVAE_API cvae_conv_opts cvae_conv_opts_make(int stride, int pad);
 
-/** y = conv(x, w) + b.  x: [N, Cin, H, W], w: [Cout, Cin, kH, kW], b: [Cout] or NULL
- *  -> y: [N, Cout, Ho, Wo]. No input gradient is computed when x needs none. */
+/** y = act(conv(x, w) + b), act = o->activation.  x: [N, Cin, H, W], w: [Cout, Cin, kH, kW],
+ *  b: [Cout] or NULL -> y: [N, Cout, Ho, Wo]. No input gradient is computed when x needs none. */
 CVAE_API cvae_status cvae_op_conv2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
                                     const cvae_conv_opts *o, cvae_tensor **y);
 
-/** The adjoint of conv2d in x, plus a bias.  x: [N, Cin, H, W], w: [Cin, Cout, kH, kW]
- *  (PyTorch's ConvTranspose2d layout), b: [Cout] or NULL -> y: [N, Cout, Ho, Wo]. */
+/** y = act(conv_transpose(x, w) + b), act = o->activation: the adjoint of conv2d in x, plus a
+ *  bias.  x: [N, Cin, H, W], w: [Cin, Cout, kH, kW] (PyTorch's ConvTranspose2d layout),
+ *  b: [Cout] or NULL -> y: [N, Cout, Ho, Wo] (transposed extents). */
 CVAE_API cvae_status cvae_op_conv_transpose2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *w,
                                               cvae_tensor *b, const cvae_conv_opts *o,
                                               cvae_tensor **y);
 
-/** y[n] = conv(x[n], table[labels[n]]) + bias_table[labels[n]].
+/** y[n] = act(conv(x[n], table[labels[n]]) + bias_table[labels[n]]), act = o->activation.
  *  x: [N, Cin, H, W], labels: int32[N] in [0, K), table: [K, Cout, Cin, kH, kW],
  *  bias_table: [K, Cout] or NULL -> y: [N, Cout, Ho, Wo]. Costs about one plain
  *  conv: samples are grouped by label, one GEMM per label present. Gradients go
- *  to x and into the table rows of the labels present (none when frozen). */
+ *  to x and into the table rows of the labels present (none when frozen). The labels are
+ *  read during the call only (their grouping is kept on the tape): the array may change after. */
 CVAE_API cvae_status cvae_op_conditional_conv2d(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
                                                 cvae_tensor *table, cvae_tensor *bias_table,
                                                 const cvae_conv_opts *o, cvae_tensor **y);
 
 /** Learned filters next to label-indexed ones, sharing one lowering of x (the layer of the
- *  original question): y[n] = concat over channels (conv(x[n], w) + b,
- *  conv(x[n], table[labels[n]]) + bias_table[labels[n]]), then o's activation.
+ *  original question): y[n] = act(concat over channels (conv(x[n], w) + b,
+ *  conv(x[n], table[labels[n]]) + bias_table[labels[n]])), act = o->activation.
  *  x: [N, Cin, H, W], labels: int32[N] in [0, K), w: [Cl, Cin, kH, kW] or NULL (Cl = 0),
  *  b: [Cl] or NULL (needs w), table: [K, Cc, Cin, kH, kW], bias_table: [K, Cc] or NULL
- *  -> y: [N, Cl + Cc, Ho, Wo]. Costs one plain conv with Cl + Cc filters. */
+ *  -> y: [N, Cl + Cc, Ho, Wo]. Costs one plain conv with Cl + Cc filters. The labels are
+ *  read during the call only, as in cvae_op_conditional_conv2d. */
 CVAE_API cvae_status cvae_op_conditional_conv2d_concat(cvae_tape *t, cvae_tensor *x,
                                                        const int32_t *labels, cvae_tensor *w,
                                                        cvae_tensor *b, cvae_tensor *table,
                                                        cvae_tensor *bias_table,
                                                        const cvae_conv_opts *o, cvae_tensor **y);
 
-/** Soft labels (CondConv): the kernel of sample n is sum_k alpha[n, k] table[k]
- *  (and likewise the bias).  alpha: [N, K], finite; other shapes as above.
+/** Soft labels (CondConv): y[n] = act(conv(x[n], sum_k alpha[n, k] table[k])
+ *  + sum_k alpha[n, k] bias_table[k]), act = o->activation.  x: [N, Cin, H, W], alpha: [N, K],
+ *  finite, table: [K, Cout, Cin, kH, kW], bias_table: [K, Cout] or NULL -> y: [N, Cout, Ho, Wo].
  *  Gradients also flow to alpha. One-hot alpha equals the hard-label op. */
 CVAE_API cvae_status cvae_op_conditional_conv2d_soft(cvae_tape *t, cvae_tensor *x, cvae_tensor *alpha,
                                                      cvae_tensor *table, cvae_tensor *bias_table,
                                                      const cvae_conv_opts *o, cvae_tensor **y);
 
-/** y[n] = conv_transpose(x[n], table[labels[n]]) + bias_table[labels[n]].
- *  x: [N, Cin, H, W], table: [K, Cin, Cout, kH, kW], bias_table: [K, Cout] or NULL. */
+/** y[n] = act(conv_transpose(x[n], table[labels[n]]) + bias_table[labels[n]]),
+ *  act = o->activation.  x: [N, Cin, H, W], labels: int32[N] in [0, K),
+ *  table: [K, Cin, Cout, kH, kW], bias_table: [K, Cout] or NULL -> y: [N, Cout, Ho, Wo]
+ *  (transposed extents). The labels are read during the call only, as in
+ *  cvae_op_conditional_conv2d. */
 CVAE_API cvae_status cvae_op_conditional_conv_transpose2d(cvae_tape *t, cvae_tensor *x,
                                                           const int32_t *labels, cvae_tensor *table,
                                                           cvae_tensor *bias_table,

@@ -3,6 +3,9 @@
  * allocates its output there (valid until cvae_tape_reset) and records its
  * backward when recording is on and an input requires a gradient. Inputs are
  * checked first; on error nothing is written and *out is untouched.
+ * The input tensors of a recorded op must stay alive and unchanged until the tape's
+ * backward has run (or the tape is reset): the backward reads them. Label arrays are
+ * not tensors: each op that takes one says whether it keeps a copy.
  * Shapes in comments: x: [N, D] means a 2-D tensor of N rows of D. */
 #ifndef CVAE_OPS_H
 #define CVAE_OPS_H
@@ -65,7 +68,7 @@ CVAE_API cvae_status cvae_op_add(cvae_tape *t, cvae_tensor *a, cvae_tensor *b, c
 CVAE_API cvae_status cvae_op_sub(cvae_tape *t, cvae_tensor *a, cvae_tensor *b, cvae_tensor **y);
 /** y = a * b (elementwise).  a, b: same shape. */
 CVAE_API cvae_status cvae_op_mul(cvae_tape *t, cvae_tensor *a, cvae_tensor *b, cvae_tensor **y);
-/** y = s * x. */
+/** y = s * x.  x: any shape -> y: x's shape. */
 CVAE_API cvae_status cvae_op_scale(cvae_tape *t, cvae_tensor *x, float s, cvae_tensor **y);
 /** y[n, c, ...] = x[n, c, ...] + b[c].  x: [N, C, ...], b: [C]. */
 CVAE_API cvae_status cvae_op_bias_add(cvae_tape *t, cvae_tensor *x, cvae_tensor *b, cvae_tensor **y);
@@ -74,9 +77,10 @@ CVAE_API cvae_status cvae_op_bias_add(cvae_tape *t, cvae_tensor *x, cvae_tensor 
 
 /** y = max(x, 0). */
 CVAE_API cvae_status cvae_op_relu(cvae_tape *t, cvae_tensor *x, cvae_tensor **y);
-/** y = x if x > 0 else alpha (e^x - 1). */
+/** y = x if x > 0 else alpha (e^x - 1); alpha finite (else CVAE_ERR_NUMERIC) and >= 0
+ *  (else CVAE_ERR_INVALID_ARG), 0 meaning 0 (unlike cvae_op_activation). */
 CVAE_API cvae_status cvae_op_elu(cvae_tape *t, cvae_tensor *x, float alpha, cvae_tensor **y);
-/** y = x if x > 0 else slope x. */
+/** y = x if x > 0 else slope x; slope finite and >= 0 as cvae_op_elu's alpha. */
 CVAE_API cvae_status cvae_op_leaky_relu(cvae_tape *t, cvae_tensor *x, float slope, cvae_tensor **y);
 /** y = 1 / (1 + e^-x). */
 CVAE_API cvae_status cvae_op_sigmoid(cvae_tape *t, cvae_tensor *x, cvae_tensor **y);
@@ -114,10 +118,13 @@ CVAE_API cvae_status cvae_op_sum_rows(cvae_tape *t, cvae_tensor *x, cvae_tensor 
 
 /* ---- labels ---- */
 
-/** y: [N, K] = one-hot rows of labels[0..N), each in [0, K). No gradient. */
+/** y: [N, K] = one-hot rows of labels[0..N), each in [0, K). No gradient; the labels are
+ *  read during the call only. */
 CVAE_API cvae_status cvae_op_one_hot(cvae_tape *t, const int32_t *labels, int64_t n, int64_t k,
                                      cvae_tensor **y);
-/** y[i] = table[labels[i]].  table: [K, D] -> y: [N, D]; backward scatter-adds into table rows. */
+/** y[i] = table[labels[i]].  table: [K, D], labels: int32[N] in [0, K) -> y: [N, D]; backward
+ *  scatter-adds into table rows. The labels are copied onto the tape: the array may change
+ *  after the call. */
 CVAE_API cvae_status cvae_op_embedding(cvae_tape *t, cvae_tensor *table, const int32_t *labels,
                                        int64_t n, cvae_tensor **y);
 
@@ -130,7 +137,9 @@ CVAE_API cvae_status cvae_op_bce_with_logits(cvae_tape *t, cvae_tensor *logits, 
 /** KL(N(mu, e^logvar) || N(0, I)) = 0.5 sum(e^lv + mu^2 - 1 - lv), reduced.  mu, logvar: [N, D]. */
 CVAE_API cvae_status cvae_op_kl_normal(cvae_tape *t, cvae_tensor *mu, cvae_tensor *logvar,
                                        cvae_reduction r, cvae_tensor **y);
-/** Softmax cross-entropy: l[i] = logsumexp(x[i]) - x[i, labels[i]].  logits: [N, K], reduced. */
+/** Softmax cross-entropy: l[i] = logsumexp(x[i]) - x[i, labels[i]].  logits: [N, K],
+ *  labels: int32[N] in [0, K) -> y: [1] or [N] (see cvae_reduction). The labels are copied
+ *  onto the tape: the array may change after the call. */
 CVAE_API cvae_status cvae_op_softmax_cross_entropy(cvae_tape *t, cvae_tensor *logits,
                                                    const int32_t *labels, cvae_reduction r,
                                                    cvae_tensor **y);

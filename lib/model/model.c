@@ -152,6 +152,7 @@ cvae_status cvae__model_check_batch(const cvae_model *m, const char *fn, const f
 }
 
 static const cvae_conv_opts S2P1 = {2, 2, 1, 1, 1, 1, 1, 1, 0, 0, CVAE_ACT_NONE, 0.0f};
+static const cvae_conv_opts S2P1_RELU = {2, 2, 1, 1, 1, 1, 1, 1, 0, 0, CVAE_ACT_RELU, 0.0f};
 
 cvae_status cvae__model_encode(const cvae_model *m, cvae_tape *t, cvae_tensor *x,
                                const int32_t *labels, cvae_tensor **mu, cvae_tensor **logvar)
@@ -159,13 +160,13 @@ cvae_status cvae__model_encode(const cvae_model *m, cvae_tape *t, cvae_tensor *x
     const cvae_model_config *c = &m->cfg;
     cvae_tensor *h, *h2, *flat, *onehot, *e, *stats, *halves[2];
     /* h = relu(concat(conv(x, w1) + b1, conv(x, table[y]) + table_b[y])) from one lowering of x;
-     * every ReLU of the model is fused into the node before it (ops/conv.h, "fused ReLU") */
+     * every ReLU of the model is fused into the op before it (cvae_activation) */
     if (c->cond_channels)
-        CVAE_TRY(cvae__op_cond_conv2d_relu(t, x, labels, m->conv1_w, m->conv1_b, m->table, m->table_b,
-                                           &S2P1, &h));
+        CVAE_TRY(cvae_op_conditional_conv2d_concat(t, x, labels, m->conv1_w, m->conv1_b, m->table,
+                                                   m->table_b, &S2P1_RELU, &h));
     else
-        CVAE_TRY(cvae__op_conv2d_relu(t, x, m->conv1_w, m->conv1_b, &S2P1, &h));
-    CVAE_TRY(cvae__op_conv2d_relu(t, h, m->conv2_w, m->conv2_b, &S2P1, &h2));
+        CVAE_TRY(cvae_op_conv2d(t, x, m->conv1_w, m->conv1_b, &S2P1_RELU, &h));
+    CVAE_TRY(cvae_op_conv2d(t, h, m->conv2_w, m->conv2_b, &S2P1_RELU, &h2));
     CVAE_TRY(cvae_op_flatten(t, h2, &flat));
     CVAE_TRY(cvae_op_one_hot(t, labels, x->shape[0], c->num_labels, &onehot));
     cvae_tensor *cat[2] = {flat, onehot};
@@ -187,13 +188,13 @@ cvae_status cvae__model_decode(const cvae_model *m, cvae_tape *t, cvae_tensor *z
     CVAE_TRY(cvae_op_one_hot(t, labels, n, c->num_labels, &onehot));
     cvae_tensor *cat[2] = {z, onehot};
     CVAE_TRY(cvae_op_concat(t, cat, 2, 1, &dz));
-    CVAE_TRY(cvae__op_linear_relu(t, dz, m->dec_fc_w, m->dec_fc_b, &d));
+    CVAE_TRY(cvae_op_linear_act(t, dz, m->dec_fc_w, m->dec_fc_b, CVAE_ACT_RELU, 0.0f, &d));
     const int64_t shape[4] = {n, c->enc2_channels, c->image_h / 4, c->image_w / 4};
     CVAE_TRY(cvae_op_reshape(t, d, 4, shape, &d));
-    CVAE_TRY(cvae__op_conv_transpose2d_relu(t, d, m->deconv1_w, m->deconv1_b, &S2P1, &d1));
+    CVAE_TRY(cvae_op_conv_transpose2d(t, d, m->deconv1_w, m->deconv1_b, &S2P1_RELU, &d1));
     if (c->cond_decoder) {
-        CVAE_TRY(cvae_op_conditional_conv_transpose2d(t, d, labels, m->dtable, m->dtable_b, &S2P1, &dc));
-        CVAE_TRY(cvae_op_relu(t, dc, &dc));
+        CVAE_TRY(cvae_op_conditional_conv_transpose2d(t, d, labels, m->dtable, m->dtable_b, &S2P1_RELU,
+                                                      &dc));
         cvae_tensor *both[2] = {d1, dc};
         CVAE_TRY(cvae_op_concat(t, both, 2, 1, &d1));
     }

@@ -127,8 +127,8 @@ cvae_status cvae_cond_conv2d_forward(const cvae_cond_conv2d *l, cvae_tape *t, cv
                            l->table->name ? l->table->name : "?", (long long)l->config.in_channels,
                            cvae__shape_str(x, sx, sizeof sx));
     }
-    return cvae__op_cond_conv2d_shared(t, x, labels, l->weight, l->bias, l->table, l->table_bias,
-                                       &l->config.conv, CVAE__CCONV_AUTO, y, NULL);
+    return cvae_op_conditional_conv2d_concat(t, x, labels, l->weight, l->bias, l->table,
+                                             l->table_bias, &l->config.conv, y);
 }
 
 cvae_status cvae_cond_conv2d_set_table_trainable(cvae_cond_conv2d *l, int trainable)

@@ -1,5 +1,11 @@
-/* Raw kernels of the elementwise activations (no tape). x, y, dy, dx: n floats each;
- * every backward accumulates dx += dy * f'(x), using y = f(x) where that is cheaper. */
+/* Raw kernels of the elementwise activations (no tape). x, y, dy, dx: n floats each.
+ *
+ * The activations of cvae_activation exist once, as the scalar forms below (cvae__act_value,
+ * cvae__act_grad_value), used both by the unfused op (cvae_op_activation, cvae_op_relu, ...)
+ * and by the ops that fuse them into the pass writing their output (the conv family, linear):
+ * so that a fused op equals the op followed by the activation bit for bit. The derivative is
+ * read from the output y (sign(y) = sign(v) for the parameters allowed), so no pre-activation
+ * tensor is kept. The loops below switch on the kind outside the element loop. */
 #ifndef CVAE_OPS_ACTIVATION_H
 #define CVAE_OPS_ACTIVATION_H
 
@@ -7,36 +13,19 @@
 #include <stdint.h>
 #include <string.h>
 
-/* y = max(x, 0);  f' = [x > 0]. */
-void cvae__relu_forward(float *y, const float *x, int64_t n);
-void cvae__relu_backward(float *dx, const float *dy, const float *x, int64_t n);
-/* dst[i] = mask[i] > 0 ? src[i] : 0 for i < count (dst may be src): the backward of a ReLU
- * whose output is mask, writing instead of accumulating (the fused ReLU ops, ops/conv.h). */
-void cvae__relu_mask(float *dst, const float *src, const float *mask, int64_t count);
-/* y = x if x > 0 else alpha (e^x - 1);  f' = 1 or y + alpha. */
-void cvae__elu_forward(float *y, const float *x, float alpha, int64_t n);
-void cvae__elu_backward(float *dx, const float *dy, const float *x, const float *y, float alpha,
-                        int64_t n);
-/* y = x if x > 0 else slope x;  f' = 1 or slope. */
-void cvae__leaky_relu_forward(float *y, const float *x, float slope, int64_t n);
-void cvae__leaky_relu_backward(float *dx, const float *dy, const float *x, float slope, int64_t n);
-/* y = 1 / (1 + e^-x), evaluated so that no exponent is positive;  f' = y (1 - y). */
-void cvae__sigmoid_forward(float *y, const float *x, int64_t n);
-void cvae__sigmoid_backward(float *dx, const float *dy, const float *y, int64_t n);
-/* y = tanh x;  f' = 1 - y^2. */
-void cvae__tanh_forward(float *y, const float *x, int64_t n);
-void cvae__tanh_backward(float *dx, const float *dy, const float *y, int64_t n);
-/* y = max(x, 0) + log1p(e^-|x|) = log(1 + e^x) without overflow;  f' = sigmoid(x). */
-void cvae__softplus_forward(float *y, const float *x, int64_t n);
-void cvae__softplus_backward(float *dx, const float *dy, const float *x, int64_t n);
-/* Plain log1p(e^x) in double (overflows for x > ~709; for tests). */
-void cvae__softplus_forward_ref(float *y, const float *x, int64_t n);
-/* y = e^x;  f' = y. */
-void cvae__exp_forward(float *y, const float *x, int64_t n);
-void cvae__exp_backward(float *dx, const float *dy, const float *y, int64_t n);
-/* y = log x (x > 0);  f' = 1 / x. */
-void cvae__log_forward(float *y, const float *x, int64_t n);
-void cvae__log_backward(float *dx, const float *dy, const float *x, int64_t n);
+#include "cvae/ops.h"
+
+/* An activation with its parameter resolved (leaky relu's slope, elu's alpha; 0 otherwise). */
+typedef struct cvae__act {
+    cvae_activation kind;
+    float alpha;
+} cvae__act;
+
+/* *a = `kind` with `alpha` (0: the default, 0.01 for leaky relu, 1 for elu). CVAE_ERR_INVALID_ARG
+ * naming fn for a kind outside the enum, or a leaky relu / elu parameter that is not finite and
+ * > 0 after that substitution (the backward needs sign(y) = sign(v)). alpha is ignored by the
+ * other kinds. */
+cvae_status cvae__act_make(cvae__act *a, const char *fn, cvae_activation kind, float alpha);
 
 /* e^x for x <= 0, in plain arithmetic that the compiler vectorizes (glibc's expf is a call per
  * element): x = n ln2 + r with |r| <= ln2 / 2, e^r by its Taylor polynomial of degree 7,
@@ -47,7 +36,7 @@ static inline float cvae__exp_nonpos(float x)
 {
     const float xc = x >= -104.0f ? x : -104.0f; /* NaN too: the int conversion stays defined */
     const float magic = 12582912.0f;             /* 1.5 * 2^23: adding it rounds to an integer */
-    const float n = (xc * 1.44269504f + magic) - magic; /* in [-150, 0] */
+    const float n = (xc * 1.44269504f + magic) - magic;      /* in [-150, 0] */
     float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f; /* ln2 in two parts */
     r = x == x ? r : x;                                      /* NaN in, NaN out */
     float p = 1.0f / 5040.0f;
@@ -88,5 +77,80 @@ static inline float cvae__sigmoidf(float x)
     const float e = cvae__exp_nonpos(-fabsf(x)), inv = 1.0f / (1.0f + e);
     return x >= 0.0f ? inv : e * inv;
 }
+
+/* ---- the activations of cvae_activation: scalar forms ---- */
+
+/* f(v) for kind k with parameter p (cvae__act.alpha). */
+static inline float cvae__act_value(cvae_activation k, float p, float v)
+{
+    switch (k) {
+    case CVAE_ACT_RELU:
+        return v > 0.0f ? v : 0.0f;
+    case CVAE_ACT_LEAKY_RELU:
+        return v > 0.0f ? v : p * v;
+    case CVAE_ACT_ELU:
+        return v > 0.0f ? v : p * expm1f(v);
+    case CVAE_ACT_SIGMOID:
+        return cvae__sigmoidf(v);
+    case CVAE_ACT_TANH:
+        return tanhf(v);
+    default:
+        return v;
+    }
+}
+
+/* d f'(v) read from y = f(v), for an incoming gradient d: relu [y > 0]; leaky relu 1 or p;
+ * elu 1 or y + p; sigmoid y (1 - y); tanh 1 - y^2. */
+static inline float cvae__act_grad_value(cvae_activation k, float p, float d, float y)
+{
+    switch (k) {
+    case CVAE_ACT_RELU:
+        return y > 0.0f ? d : 0.0f;
+    case CVAE_ACT_LEAKY_RELU:
+        return y > 0.0f ? d : p * d;
+    case CVAE_ACT_ELU:
+        return y > 0.0f ? d : d * (y + p);
+    case CVAE_ACT_SIGMOID:
+        return d * y * (1.0f - y);
+    case CVAE_ACT_TANH:
+        return d * (1.0f - y * y);
+    default:
+        return d;
+    }
+}
+
+/* ---- loops over n elements (y may be x, dv may be dy) ---- */
+
+/* y[i] = f(x[i]). */
+void cvae__act_forward(float *y, const float *x, int64_t n, const cvae__act *a);
+/* y[i] = f(x[i] + bias): the epilogue of a layout copy that adds a bias. */
+void cvae__act_bias_forward(float *y, const float *x, float bias, int64_t n, const cvae__act *a);
+/* dv[i] = 0 + dy[i] f'(v[i]), from y: written, not accumulated (the fused ops' scratch); the
+ * 0 + makes a -0 the +0 that the unfused op's zeroed gradient buffer holds after += -0. */
+void cvae__act_backward(float *dv, const float *dy, const float *y, int64_t n, const cvae__act *a);
+/* dx[i] += dy[i] f'(x[i]), from y (the unfused op). */
+void cvae__act_backward_acc(float *dx, const float *dy, const float *y, int64_t n,
+                            const cvae__act *a);
+/* sum(x[0..n)) in 8 interleaved partial sums (a fixed order the compiler can vectorize). */
+float cvae__sum_floats(const float *x, int64_t n);
+/* The sum of the dv[i] that cvae__act_backward writes, in cvae__sum_floats' order (so that it
+ * equals cvae__sum_floats of them bit for bit), without storing them. */
+float cvae__act_backward_sum(const float *dy, const float *y, int64_t n, const cvae__act *a);
+
+/* ---- the other activations ---- */
+
+/* y = 1 / (1 + e^-x) (as cvae__act_forward with CVAE_ACT_SIGMOID; the model's output). */
+void cvae__sigmoid_forward(float *y, const float *x, int64_t n);
+/* y = max(x, 0) + log1p(e^-|x|) = log(1 + e^x) without overflow;  f' = sigmoid(x). */
+void cvae__softplus_forward(float *y, const float *x, int64_t n);
+void cvae__softplus_backward(float *dx, const float *dy, const float *x, int64_t n);
+/* Plain log1p(e^x) in double (overflows for x > ~709; for tests). */
+void cvae__softplus_forward_ref(float *y, const float *x, int64_t n);
+/* y = e^x;  f' = y. */
+void cvae__exp_forward(float *y, const float *x, int64_t n);
+void cvae__exp_backward(float *dx, const float *dy, const float *y, int64_t n);
+/* y = log x (x > 0);  f' = 1 / x. */
+void cvae__log_forward(float *y, const float *x, int64_t n);
+void cvae__log_backward(float *dx, const float *dy, const float *x, int64_t n);
 
 #endif

@@ -63,7 +63,6 @@ typedef struct cconv_ctx {
     float *
         cols; /* lowered input in group order; NULL when neither w nor the table needs a gradient */
     int blocked; /* cols layout: 1 group-blocked, 0 one [CKK, N P] matrix (see below) */
-    int relu;    /* the node is relu(conv): its output masks the incoming gradient */
 } cconv_ctx;
 
 /* Two layouts of the lowered batch (samples in group order, P = Ho Wo, cn = n_g P):
@@ -79,17 +78,17 @@ static const float *group_cols(const float *cols, int blocked, int64_t ckk, int6
     return blocked ? cols + ckk * s0 * p : cols + s0 * p;
 }
 
-/* y[order[s], c0 + r] = Yg[r, (s - s0) P + q] + bias[r] (then max(., 0) if relu) for r < rows
- * and the samples s of group gi.  Yg: [rows, ld]; y: [N, ctot, P]; bias: [rows] or NULL. */
+/* y[order[s], c0 + r] = act(Yg[r, (s - s0) P + q] + bias[r]) for r < rows and the samples s
+ * of group gi.  Yg: [rows, ld]; y: [N, ctot, P]; bias: [rows] or NULL. */
 static void scatter_group(float *y, const float *yg, int64_t ld, const float *bias, int64_t rows,
                           int64_t c0, int64_t ctot, const cvae__label_groups *gr, int64_t gi,
-                          int64_t p, int relu)
+                          int64_t p, const cvae__act *act)
 {
     const int64_t s0 = gr->start[gi];
     for (int64_t s = s0; s < gr->start[gi + 1]; s++)
         for (int64_t r = 0; r < rows; r++)
             cvae__cn_to_nchw(y + (gr->order[s] * ctot + c0 + r) * p, yg + r * ld + (s - s0) * p, NULL, 1,
-                             1, p, bias ? bias + r : NULL, relu ? CVAE__CN_RELU : CVAE__CN_STORE);
+                             1, p, bias ? bias + r : NULL, CVAE__CN_STORE, act);
 }
 
 /* Largest group, in samples. */
@@ -101,16 +100,18 @@ static int64_t max_group(const cvae__label_groups *gr)
     return m;
 }
 
-/* Returns sum(src[0..n)) (cvae__sum_floats) and copies src to dst unless dst is NULL; with mask
- * not NULL, src[i] counts (and is copied) only where mask[i] > 0, 0 elsewhere. */
-static float copy_sum(float *dst, const float *src, const float *mask, int64_t n)
+/* dY = dy f'(y) of n elements (dy itself when act is NONE): copied to dst (unless NULL) and,
+ * when sum, returned summed (cvae__sum_floats' order); 0 otherwise. */
+static float gather_dy(float *dst, const float *dy, const float *y, int64_t n, const cvae__act *act,
+                       bool sum)
 {
-    if (!dst) return cvae__sum_floats(src, mask, n);
-    if (mask)
-        cvae__relu_mask(dst, src, mask, n);
+    const bool grad = act->kind != CVAE_ACT_NONE;
+    if (!dst) return grad ? cvae__act_backward_sum(dy, y, n, act) : cvae__sum_floats(dy, n);
+    if (grad)
+        cvae__act_backward(dst, dy, y, n, act);
     else
-        memcpy(dst, src, (size_t)n * sizeof(float));
-    return cvae__sum_floats(dst, NULL, n);
+        memcpy(dst, dy, (size_t)n * sizeof(float));
+    return sum ? cvae__sum_floats(dst, n) : 0.0f;
 }
 
 /* Inputs of the node: x, table, bias_table, w, b (any but x and table may be NULL). */
@@ -124,7 +125,7 @@ static cvae_status cconv_backward(cvae_tape *t, const cvae_node *nd)
     const cvae__label_groups *gr = &c->gr;
     const int64_t n = c->n, cl = c->cl, cout = c->cout, ctot = cl + cout;
     const int64_t p = g->ho * g->wo, np = n * p, ckk = g->c * g->kh * g->kw;
-    const float *dy = nd->out->grad, *mask = c->relu ? nd->out->data : NULL;
+    const float *dy = nd->out->grad, *yv = nd->out->data;
     float *dx = NULL, *dt = NULL, *dtb = NULL, *dw = NULL, *db = NULL;
     if (cvae__needs_grad(x) && !(dx = cvae__tape_grad(t, x))) return CVAE_ERR_NOMEM;
     if (cvae__needs_grad(table) && !(dt = cvae__tape_grad(t, table))) return CVAE_ERR_NOMEM;
@@ -151,12 +152,7 @@ static cvae_status cconv_backward(cvae_tape *t, const cvae_node *nd)
             for (int64_t s = s0; s < s0 + ng; s++) {
                 const int64_t off = (gr->order[s] * ctot + r) * p;
                 float *dst = gemms ? dyg + r * cn + (s - s0) * p : NULL;
-                if (sums)
-                    acc += copy_sum(dst, dy + off, mask ? mask + off : NULL, p);
-                else if (mask)
-                    cvae__relu_mask(dst, dy + off, mask + off, p);
-                else
-                    memcpy(dst, dy + off, (size_t)p * sizeof(float));
+                acc += gather_dy(dst, dy + off, yv + off, p, &g->act, sums);
             }
             if (r < cl && db) db[r] += (float)acc;
             if (r >= cl && dtb) dtb[gr->label[gi] * cout + r - cl] += (float)acc;
@@ -249,7 +245,7 @@ static cvae_status check_args(const char *fn, cvae_tape *t, const cvae_tensor *x
 
 static cvae_status cond_conv2d(const char *fn, cvae_tape *t, cvae_tensor *x, const int32_t *labels,
                                cvae_tensor *w, cvae_tensor *b, cvae_tensor *table, cvae_tensor *bias,
-                               const cvae_conv_opts *o, cvae__cconv_algo algo, int relu, cvae_tensor **y,
+                               const cvae_conv_opts *o, cvae__cconv_algo algo, cvae_tensor **y,
                                cvae__cconv_algo *used)
 {
     cvae_conv_geom g;
@@ -292,9 +288,9 @@ static cvae_status cond_conv2d(const char *fn, cvae_tape *t, cvae_tensor *x, con
             cvae__sgemm(false, false, cl, np, ckk, 1.0f, w->data, ckk, cols, np, 0.0f, yl, np);
         for (int64_t gi = 0; gi < gr.n_groups; gi++) {
             const int64_t l = gr.label[gi], off = gr.start[gi] * p;
-            if (cl) scatter_group(out->data, yl + off, np, lb, cl, 0, ctot, &gr, gi, p, relu);
+            if (cl) scatter_group(out->data, yl + off, np, lb, cl, 0, ctot, &gr, gi, p, &g.act);
             scatter_group(out->data, ys + l * cout * np + off, np, bd ? bd + l * cout : NULL, cout,
-                          cl, ctot, &gr, gi, p, relu);
+                          cl, ctot, &gr, gi, p, &g.act);
         }
     } else {
         for (int64_t gi = 0; gi < gr.n_groups; gi++) {
@@ -305,9 +301,9 @@ static cvae_status cond_conv2d(const char *fn, cvae_tape *t, cvae_tensor *x, con
             if (cl)
                 cvae__sgemm(false, false, cl, cn, ckk, 1.0f, w->data, ckk, cg, cn, 0.0f, ys, cn);
             cvae__sgemm(false, false, cout, cn, ckk, 1.0f, table->data + l * cout * ckk, ckk, cg, cn, 0.0f, ys + cl * cn, cn);
-            if (cl) scatter_group(out->data, ys, cn, lb, cl, 0, ctot, &gr, gi, p, relu);
+            if (cl) scatter_group(out->data, ys, cn, lb, cl, 0, ctot, &gr, gi, p, &g.act);
             scatter_group(out->data, ys + cl * cn, cn, bd ? bd + l * cout : NULL, cout, cl, ctot,
-                          &gr, gi, p, relu);
+                          &gr, gi, p, &g.act);
         }
     }
     cvae__tape_release(t, m1);
@@ -319,7 +315,7 @@ static cvae_status cond_conv2d(const char *fn, cvae_tape *t, cvae_tensor *x, con
             cvae__tape_release(t, m_start);
             return st;
         }
-        *c = (cconv_ctx){g, n, cl, cout, gr, keep_cols ? cols : NULL, !all_k, relu};
+        *c = (cconv_ctx){g, n, cl, cout, gr, keep_cols ? cols : NULL, !all_k};
     } else {
         cvae__tape_release(t, m0);
     }
@@ -328,37 +324,29 @@ static cvae_status cond_conv2d(const char *fn, cvae_tape *t, cvae_tensor *x, con
     return CVAE_OK;
 }
 
-cvae_status cvae__op_cond_conv2d_shared(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
-                                        cvae_tensor *w, cvae_tensor *b, cvae_tensor *table,
-                                        cvae_tensor *bias, const cvae_conv_opts *o,
-                                        cvae__cconv_algo algo, cvae_tensor **y,
-                                        cvae__cconv_algo *used)
+cvae_status cvae_op_conditional_conv2d_concat(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
+                                              cvae_tensor *w, cvae_tensor *b, cvae_tensor *table,
+                                              cvae_tensor *bias_table, const cvae_conv_opts *o,
+                                              cvae_tensor **y)
 {
-    return cond_conv2d("cvae_op_conditional_conv2d", t, x, labels, w, b, table, bias, o, algo, 0, y,
-                       used);
-}
-
-cvae_status cvae__op_cond_conv2d_relu(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
-                                      cvae_tensor *w, cvae_tensor *b, cvae_tensor *table,
-                                      cvae_tensor *bias, const cvae_conv_opts *o, cvae_tensor **y)
-{
-    return cond_conv2d("cvae_op_conditional_conv2d (relu)", t, x, labels, w, b, table, bias, o,
-                       CVAE__CCONV_AUTO, 1, y, NULL);
+    return cond_conv2d("cvae_op_conditional_conv2d_concat", t, x, labels, w, b, table, bias_table, o,
+                       CVAE__CCONV_AUTO, y, NULL);
 }
 
 cvae_status cvae__op_conditional_conv2d_algo(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
-                                             cvae_tensor *table, cvae_tensor *bias_table,
-                                             const cvae_conv_opts *o, cvae__cconv_algo algo,
-                                             cvae_tensor **y, cvae__cconv_algo *used)
+                                             cvae_tensor *w, cvae_tensor *b, cvae_tensor *table,
+                                             cvae_tensor *bias_table, const cvae_conv_opts *o,
+                                             cvae__cconv_algo algo, cvae_tensor **y,
+                                             cvae__cconv_algo *used)
 {
-    return cvae__op_cond_conv2d_shared(t, x, labels, NULL, NULL, table, bias_table, o, algo, y,
-                                       used);
+    return cond_conv2d(w ? "cvae_op_conditional_conv2d_concat" : "cvae_op_conditional_conv2d", t, x,
+                       labels, w, b, table, bias_table, o, algo, y, used);
 }
 
 cvae_status cvae_op_conditional_conv2d(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
                                        cvae_tensor *table, cvae_tensor *bias_table,
                                        const cvae_conv_opts *o, cvae_tensor **y)
 {
-    return cvae__op_cond_conv2d_shared(t, x, labels, NULL, NULL, table, bias_table, o,
-                                       CVAE__CCONV_AUTO, y, NULL);
+    return cond_conv2d("cvae_op_conditional_conv2d", t, x, labels, NULL, NULL, table, bias_table, o,
+                       CVAE__CCONV_AUTO, y, NULL);
 }

@@ -45,28 +45,13 @@ typedef enum cvae__cconv_algo {
 cvae__cconv_algo cvae__cconv_choose(int64_t k, int64_t cout, int64_t ckk, int64_t n_groups,
                                     int64_t n);
 
-/* cvae_op_conditional_conv2d with a forced forward algorithm; *used (may be
- * NULL) receives the algorithm that ran. */
+/* cvae_op_conditional_conv2d_concat (w, b NULL: cvae_op_conditional_conv2d) with a forced
+ * forward algorithm; *used (may be NULL) receives the algorithm that ran. */
 cvae_status cvae__op_conditional_conv2d_algo(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
-                                             cvae_tensor *table, cvae_tensor *bias_table,
-                                             const cvae_conv_opts *o, cvae__cconv_algo algo,
-                                             cvae_tensor **y, cvae__cconv_algo *used);
-
-/* The same op with ordinary learned filters sharing the lowering of x:
- * y[n] = concat over channels (conv(x[n], w) + b, conv(x[n], table[l_n]) + bias_table[l_n]).
- * w: [Cl, Cin, kH, kW] or NULL (Cl = 0), b: [Cl] or NULL (needs w) -> y: [N, Cl + Cout, Ho, Wo].
- * Per label present: one lowering of its samples, GEMMs against w and table[l]. */
-cvae_status cvae__op_cond_conv2d_shared(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
-                                        cvae_tensor *w, cvae_tensor *b, cvae_tensor *table,
-                                        cvae_tensor *bias_table, const cvae_conv_opts *o,
-                                        cvae__cconv_algo algo, cvae_tensor **y,
-                                        cvae__cconv_algo *used);
-
-/* relu(cvae__op_cond_conv2d_shared(..., CVAE__CCONV_AUTO, ...)) in one node (see "fused ReLU"
- * in ops/conv.h). */
-cvae_status cvae__op_cond_conv2d_relu(cvae_tape *t, cvae_tensor *x, const int32_t *labels,
-                                      cvae_tensor *w, cvae_tensor *b, cvae_tensor *table,
-                                      cvae_tensor *bias, const cvae_conv_opts *o, cvae_tensor **y);
+                                             cvae_tensor *w, cvae_tensor *b, cvae_tensor *table,
+                                             cvae_tensor *bias_table, const cvae_conv_opts *o,
+                                             cvae__cconv_algo algo, cvae_tensor **y,
+                                             cvae__cconv_algo *used);
 
 /* ---- plain references: per-sample direct loops (no GEMM, no lowering) ----
  * g describes one sample's convolution (g->c = Cin, H, W -> Ho, Wo). Backward

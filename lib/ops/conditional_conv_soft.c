@@ -7,7 +7,7 @@
 #include "ops/conditional_conv.h"
 
 typedef struct soft_ctx {
-    cvae_conv_geom g;
+    cvae_conv_geom g; /* with the fused activation, differentiated from the node's output */
     int64_t n, k, cout;
     float *cols; /* [CKK, N P], natural sample order; NULL when the table needs no gradient */
     float *yall; /* [K Cout, N P] (bias not added); NULL when alpha needs no gradient */
@@ -21,12 +21,20 @@ static cvae_status soft_backward(cvae_tape *t, const cvae_node *nd)
     const cvae_conv_geom *g = &c->g;
     const int64_t n = c->n, k = c->k, cout = c->cout, p = g->ho * g->wo, np = n * p;
     const int64_t ckk = g->c * g->kh * g->kw, kc = k * cout;
+    static const char *what = "cvae_op_conditional_conv2d_soft backward";
     const float *dy = nd->out->grad, *a = alpha->data, *b = bias ? bias->data : NULL;
     float *dx = NULL, *da = NULL, *dt = NULL, *db = NULL;
     if (cvae__needs_grad(x) && !(dx = cvae__tape_grad(t, x))) return CVAE_ERR_NOMEM;
     if (cvae__needs_grad(alpha) && !(da = cvae__tape_grad(t, alpha))) return CVAE_ERR_NOMEM;
     if (cvae__needs_grad(table) && !(dt = cvae__tape_grad(t, table))) return CVAE_ERR_NOMEM;
     if (cvae__needs_grad(bias) && !(db = cvae__tape_grad(t, bias))) return CVAE_ERR_NOMEM;
+    cvae_tape_mark m = cvae__tape_mark(t);
+    if (g->act.kind != CVAE_ACT_NONE) { /* dY = dy f'(y), read by everything below */
+        float *dya = cvae__tape_floats(t, nd->out->size, what);
+        if (!dya) return CVAE_ERR_NOMEM;
+        cvae__act_backward(dya, dy, nd->out->data, nd->out->size, &g->act);
+        dy = dya;
+    }
 
     for (int64_t s = 0; da && s < n; s++)
         for (int64_t l = 0; l < k; l++) {
@@ -52,13 +60,12 @@ static cvae_status soft_backward(cvae_tape *t, const cvae_node *nd)
             }
             db[l * cout + co] += (float)acc;
         }
-    if (!dx && !dt) return CVAE_OK;
-
-    cvae_tape_mark m = cvae__tape_mark(t);
-    float *dyall = cvae__tape_floats(t, kc * np, "cvae_op_conditional_conv2d_soft backward");
-    float *dcols = dx && dyall
-                       ? cvae__tape_floats(t, ckk * np, "cvae_op_conditional_conv2d_soft backward")
-                       : NULL;
+    if (!dx && !dt) {
+        cvae__tape_release(t, m);
+        return CVAE_OK;
+    }
+    float *dyall = cvae__tape_floats(t, kc * np, what);
+    float *dcols = dx && dyall ? cvae__tape_floats(t, ckk * np, what) : NULL;
     if (!dyall || (dx && !dcols)) {
         cvae__tape_release(t, m);
         return CVAE_ERR_NOMEM;
@@ -169,6 +176,7 @@ cvae_status cvae_op_conditional_conv2d_soft(cvae_tape *t, cvae_tensor *x, cvae_t
                 const float w = a[s * k + l], *src = yall + (l * cout + co) * np + s * p;
                 for (int64_t q = 0; q < p; q++) dst[q] += w * src[q];
             }
+            cvae__act_forward(dst, dst, p, &g.act);
         }
     cvae__tape_release(t, m1);
 

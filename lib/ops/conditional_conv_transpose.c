@@ -35,7 +35,7 @@ cvae_status cvae__cconvt_geom(cvae_conv_geom *gt, const char *fn, int64_t cout, 
 }
 
 typedef struct cconvt_ctx {
-    cvae_conv_geom gt;
+    cvae_conv_geom gt; /* with the fused activation, differentiated from the node's output */
     int64_t n, cin;
     cvae__label_groups gr;
     float *xs; /* group-blocked [Cin, n_g H W] per group; NULL when the table needs no gradient */
@@ -43,6 +43,7 @@ typedef struct cconvt_ctx {
 
 static cvae_status cconvt_backward(cvae_tape *t, const cvae_node *nd)
 {
+    static const char *what = "cvae_op_conditional_conv_transpose2d backward";
     const cconvt_ctx *c = nd->ctx;
     cvae_tensor *x = nd->in[0], *table = nd->in[1], *bias = nd->n_in > 2 ? nd->in[2] : NULL;
     const cvae_conv_geom *gt = &c->gt;
@@ -55,38 +56,49 @@ static cvae_status cconvt_backward(cvae_tape *t, const cvae_node *nd)
     if (cvae__needs_grad(table) && !(dt = cvae__tape_grad(t, table))) return CVAE_ERR_NOMEM;
     if (cvae__needs_grad(bias) && !(db = cvae__tape_grad(t, bias))) return CVAE_ERR_NOMEM;
 
-    for (int64_t gi = 0; db && gi < gr->n_groups; gi++)
-        for (int64_t co = 0; co < cout; co++) {
-            double acc = 0.0;
-            for (int64_t s = gr->start[gi]; s < gr->start[gi + 1]; s++) {
-                const float *src = dy + (gr->order[s] * cout + co) * p;
-                for (int64_t q = 0; q < p; q++) acc += src[q];
-            }
-            db[gr->label[gi] * cout + co] += (float)acc;
-        }
-    if (!dx && !dt) return CVAE_OK;
-
+    const bool act = gt->act.kind != CVAE_ACT_NONE, gemms = dx || dt;
     int64_t maxg = 0;
     for (int64_t gi = 0; gi < gr->n_groups; gi++)
         if (gr->start[gi + 1] - gr->start[gi] > maxg) maxg = gr->start[gi + 1] - gr->start[gi];
     cvae_tape_mark m = cvae__tape_mark(t);
-    float *dcols =
-        cvae__tape_floats(t, ckk * maxg * hw, "cvae_op_conditional_conv_transpose2d backward");
-    float *dxs = dx && dcols ? cvae__tape_floats(t, cin * maxg * hw,
-                                                 "cvae_op_conditional_conv_transpose2d backward")
-                             : NULL;
-    if (!dcols || (dx && !dxs)) {
+    float *dyg = act ? cvae__tape_floats(t, cout * maxg * p, what) : NULL; /* dY of a group */
+    float *dcols = gemms && (dyg || !act) ? cvae__tape_floats(t, ckk * maxg * hw, what) : NULL;
+    float *dxs = dx && dcols ? cvae__tape_floats(t, cin * maxg * hw, what) : NULL;
+    if ((act && !dyg) || (gemms && !dcols) || (dx && !dxs)) {
         cvae__tape_release(t, m);
         return CVAE_ERR_NOMEM;
     }
     for (int64_t gi = 0; gi < gr->n_groups; gi++) {
         const int64_t s0 = gr->start[gi], ng = gr->start[gi + 1] - s0, cn = ng * hw;
         const int64_t woff = (int64_t)gr->label[gi] * cin * ckk;
-        cvae__im2col(dcols, dy, gr->order + s0, ng, gt);
+        /* dY of the group's samples: dy itself (rows order[s0..]) or gathered as dy f'(y) */
+        const float *dyv = dy;
+        const int64_t *idx = gr->order + s0;
+        if (act) {
+            for (int64_t s = 0; s < ng; s++) {
+                const int64_t off = idx[s] * cout * p;
+                cvae__act_backward(dyg + s * cout * p, dy + off, nd->out->data + off, cout * p,
+                                   &gt->act);
+            }
+            dyv = dyg;
+            idx = NULL;
+        }
+        for (int64_t co = 0; db && co < cout; co++) {
+            double acc = 0.0;
+            for (int64_t s = 0; s < ng; s++) {
+                const float *src = dyv + ((idx ? idx[s] : s) * cout + co) * p;
+                for (int64_t q = 0; q < p; q++) acc += src[q];
+            }
+            db[gr->label[gi] * cout + co] += (float)acc;
+        }
+        if (!gemms) continue;
+        cvae__im2col(dcols, dyv, idx, ng, gt);
         if (dt)
-            cvae__sgemm(false, true, cin, ckk, cn, 1.0f, c->xs + cin * s0 * hw, cn, dcols, cn, 1.0f, dt + woff, ckk);
+            cvae__sgemm(false, true, cin, ckk, cn, 1.0f, c->xs + cin * s0 * hw, cn, dcols, cn, 1.0f,
+                        dt + woff, ckk);
         if (!dx) continue;
-        cvae__sgemm(false, false, cin, cn, ckk, 1.0f, table->data + woff, ckk, dcols, cn, 0.0f, dxs, cn);
+        cvae__sgemm(false, false, cin, cn, ckk, 1.0f, table->data + woff, ckk, dcols, cn, 0.0f, dxs,
+                    cn);
         for (int64_t s = s0; s < s0 + ng; s++)
             for (int64_t ci = 0; ci < cin; ci++) {
                 float *dst = dx + (gr->order[s] * cin + ci) * hw;
@@ -158,15 +170,20 @@ cvae_status cvae_op_conditional_conv_transpose2d(cvae_tape *t, cvae_tensor *x,
             for (int64_t ci = 0; ci < cin; ci++)
                 memcpy(xg + ci * cn + (s - s0) * hw, x->data + (gr.order[s] * cin + ci) * hw,
                        (size_t)hw * sizeof(float));
-        cvae__sgemm(true, false, ckk, cn, cin, 1.0f, table->data + (int64_t)gr.label[gi] * cin * ckk, ckk, xg, cn, 0.0f, cols, cn);
+        cvae__sgemm(true, false, ckk, cn, cin, 1.0f,
+                    table->data + (int64_t)gr.label[gi] * cin * ckk, ckk, xg, cn, 0.0f, cols, cn);
         cvae__col2im(out->data, cols, gr.order + s0, ng, &gt);
     }
-    for (int64_t gi = 0; bias && gi < gr.n_groups; gi++)
+    /* the bias of each sample's label, then the activation (the rows just raised by col2im) */
+    for (int64_t gi = 0; (bias || gt.act.kind != CVAE_ACT_NONE) && gi < gr.n_groups; gi++)
         for (int64_t s = gr.start[gi]; s < gr.start[gi + 1]; s++)
             for (int64_t co = 0; co < cout; co++) {
                 float *dst = out->data + (gr.order[s] * cout + co) * p;
-                const float b = bias->data[gr.label[gi] * cout + co];
-                for (int64_t q = 0; q < p; q++) dst[q] += b;
+                if (bias)
+                    cvae__act_bias_forward(dst, dst, bias->data[gr.label[gi] * cout + co], p,
+                                           &gt.act);
+                else
+                    cvae__act_forward(dst, dst, p, &gt.act);
             }
     cvae__tape_release(t, m1);
 

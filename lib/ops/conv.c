@@ -7,43 +7,29 @@
 
 /* ---- layout helpers ---- */
 
-float cvae__sum_floats(const float *x, const float *mask, int64_t n)
-{
-    float a[8] = {0}, tail = 0.0f;
-    int64_t i = 0;
-    if (mask) {
-        for (; i + 8 <= n; i += 8)
-            for (int j = 0; j < 8; j++) a[j] += mask[i + j] > 0.0f ? x[i + j] : 0.0f;
-        for (; i < n; i++) tail += mask[i] > 0.0f ? x[i] : 0.0f;
-    } else {
-        for (; i + 8 <= n; i += 8)
-            for (int j = 0; j < 8; j++) a[j] += x[i + j];
-        for (; i < n; i++) tail += x[i];
-    }
-    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])) + tail;
-}
-
 void cvae__nchw_to_cn(float *cn, const float *x, const int64_t *idx, int64_t n, int64_t c, int64_t hw,
-                      float *csum, const float *mask)
+                      float *csum, const float *y, const cvae__act *act)
 {
     const int64_t ld = n * hw;
+    const bool grad = act && act->kind != CVAE_ACT_NONE;
     for (int64_t s = 0; s < n; s++) {
         const int64_t off = (idx ? idx[s] : s) * c * hw;
         for (int64_t ch = 0; ch < c; ch++) {
             const float *src = x + off + ch * hw;
             float *dst = cn + ch * ld + s * hw;
-            if (mask)
-                cvae__relu_mask(dst, src, mask + off + ch * hw, hw);
+            if (grad)
+                cvae__act_backward(dst, src, y + off + ch * hw, hw, act);
             else
                 memcpy(dst, src, (size_t)hw * sizeof(float));
-            if (csum) csum[ch] += cvae__sum_floats(dst, NULL, hw);
+            if (csum) csum[ch] += cvae__sum_floats(dst, hw);
         }
     }
 }
 
 void cvae__cn_to_nchw(float *x, const float *cn, const int64_t *idx, int64_t n, int64_t c, int64_t hw,
-                      const float *bias, cvae__cn_write op)
+                      const float *bias, cvae__cn_write op, const cvae__act *act)
 {
+    static const cvae__act none = {CVAE_ACT_NONE, 0.0f};
     const int64_t ld = n * hw;
     for (int64_t s = 0; s < n; s++) {
         float *xs = x + (idx ? idx[s] : s) * c * hw;
@@ -51,30 +37,22 @@ void cvae__cn_to_nchw(float *x, const float *cn, const int64_t *idx, int64_t n, 
             const float *src = cn + ch * ld + s * hw;
             float *dst = xs + ch * hw;
             const float bv = bias ? bias[ch] : 0.0f;
-            switch (op) {
-            case CVAE__CN_STORE:
-                for (int64_t p = 0; p < hw; p++) dst[p] = src[p] + bv;
-                break;
-            case CVAE__CN_ADD:
+            if (op == CVAE__CN_ADD)
                 for (int64_t p = 0; p < hw; p++) dst[p] += src[p] + bv;
-                break;
-            case CVAE__CN_RELU:
-                for (int64_t p = 0; p < hw; p++) {
-                    const float v = src[p] + bv;
-                    dst[p] = v > 0.0f ? v : 0.0f;
-                }
-                break;
-            }
+            else
+                cvae__act_bias_forward(dst, src, bv, hw, act ? act : &none);
         }
     }
 }
 
-void cvae__channel_sums(float *db, const float *dy, int64_t n, int64_t c, int64_t hw, const float *mask)
+void cvae__channel_sums(float *db, const float *dy, int64_t n, int64_t c, int64_t hw, const float *y,
+                        const cvae__act *act)
 {
+    const bool grad = act && act->kind != CVAE_ACT_NONE;
     for (int64_t s = 0; s < n; s++)
         for (int64_t ch = 0; ch < c; ch++) {
             const int64_t off = (s * c + ch) * hw;
-            db[ch] += cvae__sum_floats(dy + off, mask ? mask + off : NULL, hw);
+            db[ch] += grad ? cvae__act_backward_sum(dy + off, y + off, hw, act) : cvae__sum_floats(dy + off, hw);
         }
 }
 
@@ -94,7 +72,7 @@ int64_t cvae__conv_chunk(int64_t rows, int64_t hw, int64_t n)
 /* ---- conv2d ---- */
 
 void cvae__conv2d_forward(float *y, float *cols, float *ycn, const float *x, const float *w,
-                          const float *b, int64_t n, int64_t cout, const cvae_conv_geom *g, int relu)
+                          const float *b, int64_t n, int64_t cout, const cvae_conv_geom *g)
 {
     const int64_t ckk = g->c * g->kh * g->kw, hw = g->ho * g->wo, chw = g->c * g->h * g->w;
     const int64_t chunk = cvae__conv_chunk(ckk, hw, n);
@@ -102,24 +80,24 @@ void cvae__conv2d_forward(float *y, float *cols, float *ycn, const float *x, con
         const int64_t ns = n - s0 < chunk ? n - s0 : chunk, pc = ns * hw;
         cvae__im2col(cols, x + s0 * chw, NULL, ns, g);
         cvae__sgemm(false, false, cout, pc, ckk, 1.0f, w, ckk, cols, pc, 0.0f, ycn, pc);
-        cvae__cn_to_nchw(y + s0 * cout * hw, ycn, NULL, ns, cout, hw, b, relu ? CVAE__CN_RELU : CVAE__CN_STORE);
+        cvae__cn_to_nchw(y + s0 * cout * hw, ycn, NULL, ns, cout, hw, b, CVAE__CN_STORE, &g->act);
     }
 }
 
 void cvae__conv2d_backward(float *dx, float *dw, float *db, float *dycn, float *cols, const float *dy,
-                           const float *mask, const float *x, const float *w, int64_t n, int64_t cout,
+                           const float *y, const float *x, const float *w, int64_t n, int64_t cout,
                            const cvae_conv_geom *g)
 {
     const int64_t ckk = g->c * g->kh * g->kw, hw = g->ho * g->wo, chw = g->c * g->h * g->w;
     if (!dx && !dw) {
-        if (db) cvae__channel_sums(db, dy, n, cout, hw, mask);
+        if (db) cvae__channel_sums(db, dy, n, cout, hw, y, &g->act);
         return;
     }
     const int64_t chunk = cvae__conv_chunk(ckk, hw, n);
     for (int64_t s0 = 0; s0 < n; s0 += chunk) {
         const int64_t ns = n - s0 < chunk ? n - s0 : chunk, pc = ns * hw;
-        cvae__nchw_to_cn(dycn, dy + s0 * cout * hw, NULL, ns, cout, hw, db,
-                         mask ? mask + s0 * cout * hw : NULL);
+        const float *ys = g->act.kind != CVAE_ACT_NONE ? y + s0 * cout * hw : NULL;
+        cvae__nchw_to_cn(dycn, dy + s0 * cout * hw, NULL, ns, cout, hw, db, ys, &g->act);
         if (dw) {
             cvae__im2col(cols, x + s0 * chw, NULL, ns, g);
             cvae__sgemm(false, true, cout, ckk, pc, 1.0f, dycn, pc, cols, pc, 1.0f, dw, ckk);
@@ -214,14 +192,13 @@ void cvae__conv2d_db_ref(float *db, const float *dy, int64_t n, int64_t cout, in
 /* ---- conv_transpose2d ---- */
 
 void cvae__conv_transpose2d_forward(float *y, float *xcn, float *cols, const float *x, const float *w,
-                                    const float *b, int64_t n, int64_t cin, const cvae_conv_geom *g,
-                                    int relu)
+                                    const float *b, int64_t n, int64_t cin, const cvae_conv_geom *g)
 {
     const int64_t rows = g->c * g->kh * g->kw, hw = g->ho * g->wo, yhw = g->h * g->w;
     const int64_t chunk = cvae__conv_chunk(rows, hw, n);
     for (int64_t s0 = 0; s0 < n; s0 += chunk) {
         const int64_t ns = n - s0 < chunk ? n - s0 : chunk, pc = ns * hw;
-        cvae__nchw_to_cn(xcn, x + s0 * cin * hw, NULL, ns, cin, hw, NULL, NULL);
+        cvae__nchw_to_cn(xcn, x + s0 * cin * hw, NULL, ns, cin, hw, NULL, NULL, NULL);
         cvae__sgemm(true, false, rows, pc, cin, 1.0f, w, rows, xcn, pc, 0.0f, cols, pc);
         float *ys = y + s0 * g->c * yhw;
         for (int64_t k = 0; k < ns * g->c; k++) {
@@ -229,36 +206,36 @@ void cvae__conv_transpose2d_forward(float *y, float *xcn, float *cols, const flo
             for (int64_t q = 0; q < yhw; q++) ys[k * yhw + q] = bv;
         }
         cvae__col2im(ys, cols, NULL, ns, g);
-        if (relu) cvae__relu_forward(ys, ys, ns * g->c * yhw); /* the chunk is still in cache */
+        cvae__act_forward(ys, ys, ns * g->c * yhw, &g->act); /* the chunk is still in cache */
     }
 }
 
 void cvae__conv_transpose2d_backward(float *dx, float *dw, float *db, float *cols, float *xcn,
-                                     float *dym, const float *dy, const float *mask, const float *x,
+                                     float *dym, const float *dy, const float *y, const float *x,
                                      const float *w, int64_t n, int64_t cin, const cvae_conv_geom *g)
 {
     const int64_t rows = g->c * g->kh * g->kw, hw = g->ho * g->wo, yhw = g->h * g->w;
     if (!dx && !dw) {
-        if (db) cvae__channel_sums(db, dy, n, g->c, yhw, mask);
+        if (db) cvae__channel_sums(db, dy, n, g->c, yhw, y, &g->act);
         return;
     }
     const int64_t chunk = cvae__conv_chunk(rows, hw, n);
     for (int64_t s0 = 0; s0 < n; s0 += chunk) {
         const int64_t ns = n - s0 < chunk ? n - s0 : chunk, pc = ns * hw;
         const float *dys = dy + s0 * g->c * yhw;
-        if (mask) { /* dY of the chunk: dy where the ReLU passed */
-            cvae__relu_mask(dym, dys, mask + s0 * g->c * yhw, ns * g->c * yhw);
+        if (g->act.kind != CVAE_ACT_NONE) { /* dY of the chunk */
+            cvae__act_backward(dym, dys, y + s0 * g->c * yhw, ns * g->c * yhw, &g->act);
             dys = dym;
         }
-        if (db) cvae__channel_sums(db, dys, ns, g->c, yhw, NULL);
+        if (db) cvae__channel_sums(db, dys, ns, g->c, yhw, NULL, NULL);
         cvae__im2col(cols, dys, NULL, ns, g);
         if (dw) {
-            cvae__nchw_to_cn(xcn, x + s0 * cin * hw, NULL, ns, cin, hw, NULL, NULL);
+            cvae__nchw_to_cn(xcn, x + s0 * cin * hw, NULL, ns, cin, hw, NULL, NULL, NULL);
             cvae__sgemm(false, true, cin, rows, pc, 1.0f, xcn, pc, cols, pc, 1.0f, dw, rows);
         }
         if (dx) {
             cvae__sgemm(false, false, cin, pc, rows, 1.0f, w, rows, cols, pc, 0.0f, xcn, pc);
-            cvae__cn_to_nchw(dx + s0 * cin * hw, xcn, NULL, ns, cin, hw, NULL, CVAE__CN_ADD);
+            cvae__cn_to_nchw(dx + s0 * cin * hw, xcn, NULL, ns, cin, hw, NULL, CVAE__CN_ADD, NULL);
         }
     }
 }
@@ -410,9 +387,8 @@ cvae_status cvae__conv_transpose2d_plan(cvae_conv_geom *g, const char *fn, const
 /* ---- tape ops ---- */
 
 typedef struct conv_ctx {
-    cvae_conv_geom g;
+    cvae_conv_geom g; /* with the fused activation, differentiated from the node's output */
     int keep_w; /* w needed a gradient when recorded (the backward re-lowers x chunk by chunk) */
-    int relu;   /* the node is relu(conv): its output masks the incoming gradient */
 } conv_ctx;
 
 /* Gradient buffers for the inputs of nd that need one (allocated before any scratch). */
@@ -466,9 +442,9 @@ static cvae_status check_args(const char *fn, const cvae_tape *t, const cvae_ten
     return CVAE_OK;
 }
 
-/* Records out's backward (ctx: g, whether w needs a gradient, relu); *y = out. */
+/* Records out's backward (ctx: g, whether w needs a gradient); *y = out. */
 static cvae_status record(cvae_tape *t, cvae__backward_fn bw, cvae_tensor *out, cvae_tensor **in,
-                          int n_in, const cvae_conv_geom *g, int relu, cvae_tensor **y)
+                          int n_in, const cvae_conv_geom *g, cvae_tensor **y)
 {
     const int keep = cvae_tape_recording(t) && cvae__needs_grad(out) && cvae__needs_grad(in[1]);
     void *vctx;
@@ -477,7 +453,6 @@ static cvae_status record(cvae_tape *t, cvae__backward_fn bw, cvae_tensor *out, 
         conv_ctx *c = vctx;
         c->g = *g;
         c->keep_w = keep;
-        c->relu = relu;
     }
     *y = out;
     return CVAE_OK;
@@ -495,15 +470,16 @@ static cvae_status conv2d_backward(cvae_tape *t, const cvae_node *nd)
     cvae_tape_mark m = cvae__tape_mark(t);
     float *dycn, *cols;
     CVAE_TRY(scratch(t, m, "cvae_op_conv2d backward", &dycn, cout * pc, &cols, ckk * pc, NULL, 0));
-    cvae__conv2d_backward(dx, dw, db, dycn, cols, nd->out->grad, c->relu ? nd->out->data : NULL,
-                          x->data, w->data, n, cout, g);
+    cvae__conv2d_backward(dx, dw, db, dycn, cols, nd->out->grad, nd->out->data, x->data, w->data, n, cout,
+                          g);
     cvae__tape_release(t, m);
     return CVAE_OK;
 }
 
-static cvae_status conv2d_op(const char *fn, cvae_tape *t, cvae_tensor *x, cvae_tensor *w,
-                             cvae_tensor *b, const cvae_conv_opts *o, int relu, cvae_tensor **y)
+cvae_status cvae_op_conv2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
+                           const cvae_conv_opts *o, cvae_tensor **y)
 {
+    static const char *fn = "cvae_op_conv2d";
     CVAE_TRY(check_args(fn, t, x, w, b, o, y, 1));
     cvae_conv_geom g;
     CVAE_TRY(cvae__conv2d_plan(&g, fn, x, w->shape[0], w->shape[2], w->shape[3], o));
@@ -517,21 +493,9 @@ static cvae_status conv2d_op(const char *fn, cvae_tape *t, cvae_tensor *x, cvae_
     float *cols, *ycn;
     cvae_tape_mark m = cvae__tape_mark(t);
     CVAE_TRY(scratch(t, m, fn, &cols, ckk * pc, &ycn, cout * pc, NULL, 0));
-    cvae__conv2d_forward(out->data, cols, ycn, x->data, w->data, b ? b->data : NULL, n, cout, &g, relu);
+    cvae__conv2d_forward(out->data, cols, ycn, x->data, w->data, b ? b->data : NULL, n, cout, &g);
     cvae__tape_release(t, m);
-    return record(t, conv2d_backward, out, in, n_in, &g, relu, y);
-}
-
-cvae_status cvae_op_conv2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
-                           const cvae_conv_opts *o, cvae_tensor **y)
-{
-    return conv2d_op("cvae_op_conv2d", t, x, w, b, o, 0, y);
-}
-
-cvae_status cvae__op_conv2d_relu(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
-                                 const cvae_conv_opts *o, cvae_tensor **y)
-{
-    return conv2d_op("cvae_op_conv2d (relu)", t, x, w, b, o, 1, y);
+    return record(t, conv2d_backward, out, in, n_in, &g, y);
 }
 
 static cvae_status conv_transpose2d_backward(cvae_tape *t, const cvae_node *nd)
@@ -543,19 +507,20 @@ static cvae_status conv_transpose2d_backward(cvae_tape *t, const cvae_node *nd)
     CVAE_TRY(grads(t, nd, c->keep_w, &dx, &dw, &db));
     const int64_t n = x->shape[0], cin = x->shape[1], hw = g->ho * g->wo, rows = g->c * g->kh * g->kw;
     const int64_t chunk = dx || dw ? cvae__conv_chunk(rows, hw, n) : 0, pc = chunk * hw;
-    const int64_t ym = c->relu ? chunk * g->c * g->h * g->w : 0; /* masked dy of a chunk */
+    const int64_t ym = g->act.kind != CVAE_ACT_NONE ? chunk * g->c * g->h * g->w : 0; /* dY of a chunk */
     cvae_tape_mark m = cvae__tape_mark(t);
     float *cols, *xcn, *dym;
     CVAE_TRY(scratch(t, m, "cvae_op_conv_transpose2d backward", &cols, rows * pc, &xcn, cin * pc, &dym, ym));
-    cvae__conv_transpose2d_backward(dx, dw, db, cols, xcn, dym, nd->out->grad,
-                                    c->relu ? nd->out->data : NULL, x->data, w->data, n, cin, g);
+    cvae__conv_transpose2d_backward(dx, dw, db, cols, xcn, dym, nd->out->grad, nd->out->data, x->data,
+                                    w->data, n, cin, g);
     cvae__tape_release(t, m);
     return CVAE_OK;
 }
 
-static cvae_status conv_transpose2d_op(const char *fn, cvae_tape *t, cvae_tensor *x, cvae_tensor *w,
-                                       cvae_tensor *b, const cvae_conv_opts *o, int relu, cvae_tensor **y)
+cvae_status cvae_op_conv_transpose2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
+                                     const cvae_conv_opts *o, cvae_tensor **y)
 {
+    static const char *fn = "cvae_op_conv_transpose2d";
     CVAE_TRY(check_args(fn, t, x, w, b, o, y, 0));
     cvae_conv_geom g;
     CVAE_TRY(cvae__conv_transpose2d_plan(&g, fn, x, w->shape[1], w->shape[2], w->shape[3], o));
@@ -569,20 +534,7 @@ static cvae_status conv_transpose2d_op(const char *fn, cvae_tape *t, cvae_tensor
     float *xcn, *cols;
     cvae_tape_mark m = cvae__tape_mark(t);
     CVAE_TRY(scratch(t, m, fn, &xcn, cin * pc, &cols, rows * pc, NULL, 0));
-    cvae__conv_transpose2d_forward(out->data, xcn, cols, x->data, w->data, b ? b->data : NULL, n, cin, &g,
-                                   relu);
+    cvae__conv_transpose2d_forward(out->data, xcn, cols, x->data, w->data, b ? b->data : NULL, n, cin, &g);
     cvae__tape_release(t, m);
-    return record(t, conv_transpose2d_backward, out, in, n_in, &g, relu, y);
-}
-
-cvae_status cvae_op_conv_transpose2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
-                                     const cvae_conv_opts *o, cvae_tensor **y)
-{
-    return conv_transpose2d_op("cvae_op_conv_transpose2d", t, x, w, b, o, 0, y);
-}
-
-cvae_status cvae__op_conv_transpose2d_relu(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
-                                           const cvae_conv_opts *o, cvae_tensor **y)
-{
-    return conv_transpose2d_op("cvae_op_conv_transpose2d (relu)", t, x, w, b, o, 1, y);
+    return record(t, conv_transpose2d_backward, out, in, n_in, &g, y);
 }

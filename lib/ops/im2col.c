@@ -22,10 +22,13 @@ cvae_status cvae__conv_geom(cvae_conv_geom *g, const char *fn, int64_t c, int64_
     if (eh < 0 || ew < 0)
         return cvae__error(CVAE_ERR_SHAPE, "%s: kernel %lldx%lld does not fit input %lldx%lld with this padding",
                            fn, (long long)kh, (long long)kw, (long long)h, (long long)w);
+    cvae__act act;
+    CVAE_TRY(cvae__act_make(&act, fn, o->activation, o->alpha));
     g->c = c, g->h = h, g->w = w, g->kh = kh, g->kw = kw;
     g->ho = eh / o->stride_h + 1;
     g->wo = ew / o->stride_w + 1;
     g->o = *o;
+    g->act = act;
     return CVAE_OK;
 }
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "cvae/conv.h"
+#include "ops/activation.h"
 
 /* Geometry of one lowering: input [C, H, W] per image, kernel kH x kW, output Ho x Wo. */
 typedef struct cvae_conv_geom {
@@ -14,10 +15,11 @@ typedef struct cvae_conv_geom {
     int64_t kh, kw;   /* kernel extents */
     int64_t ho, wo;   /* output extents */
     cvae_conv_opts o; /* stride, padding, dilation */
+    cvae__act act;    /* o's activation, its parameter resolved */
 } cvae_conv_geom;
 
-/* Fills g for a forward convolution; CVAE_ERR_SHAPE (with message naming fn) if
- * the options are invalid or the output would be empty. */
+/* Fills g for a forward convolution; CVAE_ERR_SHAPE / CVAE_ERR_INVALID_ARG (with a message
+ * naming fn) if the options (geometry, activation) are invalid or the output would be empty. */
 cvae_status cvae__conv_geom(cvae_conv_geom *g, const char *fn, int64_t c, int64_t h, int64_t w,
                             int64_t kh, int64_t kw, const cvae_conv_opts *o);
 

@@ -50,8 +50,14 @@ void cvae__linear_backward_ref(float *dx, float *dw, float *db, const float *dy,
         }
 }
 
-static cvae_status linear_backward_with(cvae_tape *t, const cvae_node *nd, int relu)
+/* The fused activation, differentiated from the node's output. */
+typedef struct linear_ctx {
+    cvae__act act;
+} linear_ctx;
+
+static cvae_status linear_backward(cvae_tape *t, const cvae_node *nd)
 {
+    const linear_ctx *c = nd->ctx;
     cvae_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->n_in > 2 ? nd->in[2] : NULL;
     float *dx = NULL, *dw = NULL, *db = NULL;
     if (cvae__needs_grad(x) && !(dx = cvae__tape_grad(t, x))) return CVAE_ERR_NOMEM;
@@ -59,29 +65,19 @@ static cvae_status linear_backward_with(cvae_tape *t, const cvae_node *nd, int r
     if (cvae__needs_grad(b) && !(db = cvae__tape_grad(t, b))) return CVAE_ERR_NOMEM;
     const float *dy = nd->out->grad;
     cvae_tape_mark m = cvae__tape_mark(t);
-    if (relu) { /* dY: dy where the ReLU passed */
-        float *dym = cvae__tape_floats(t, nd->out->size, "cvae_op_linear (relu) backward");
-        if (!dym) return CVAE_ERR_NOMEM;
-        cvae__relu_mask(dym, dy, nd->out->data, nd->out->size);
-        dy = dym;
+    if (c->act.kind != CVAE_ACT_NONE) { /* dY = dy f'(y) */
+        float *dya = cvae__tape_floats(t, nd->out->size, "cvae_op_linear_act backward");
+        if (!dya) return CVAE_ERR_NOMEM;
+        cvae__act_backward(dya, dy, nd->out->data, nd->out->size, &c->act);
+        dy = dya;
     }
     cvae__linear_backward(dx, dw, db, dy, x->data, w->data, x->shape[0], x->shape[1], w->shape[0]);
     cvae__tape_release(t, m);
     return CVAE_OK;
 }
 
-static cvae_status linear_backward(cvae_tape *t, const cvae_node *nd)
-{
-    return linear_backward_with(t, nd, 0);
-}
-
-static cvae_status linear_relu_backward(cvae_tape *t, const cvae_node *nd)
-{
-    return linear_backward_with(t, nd, 1);
-}
-
 static cvae_status linear_op(const char *fn, cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
-                             int relu, cvae_tensor **y)
+                             cvae_activation act, float alpha, cvae_tensor **y)
 {
     CVAE_CHECK_NULL(t, fn);
     CVAE_CHECK_NULL(x, fn);
@@ -96,6 +92,8 @@ static cvae_status linear_op(const char *fn, cvae_tape *t, cvae_tensor *x, cvae_
     if (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))
         return cvae__error(CVAE_ERR_SHAPE, "%s: bias %s does not match %lld outputs", fn,
                            cvae__shape_str(b, sx, sizeof sx), (long long)w->shape[0]);
+    cvae__act a;
+    CVAE_TRY(cvae__act_make(&a, fn, act, alpha));
     cvae_tensor *in[3] = {x, w, b};
     int n_in = b ? 3 : 2;
     int64_t shape[2] = {x->shape[0], w->shape[0]};
@@ -103,21 +101,23 @@ static cvae_status linear_op(const char *fn, cvae_tape *t, cvae_tensor *x, cvae_
     CVAE_TRY(cvae__tape_output(t, 2, shape, in, n_in, &out));
     cvae__linear_forward(out->data, x->data, w->data, b ? b->data : NULL, x->shape[0], x->shape[1],
                          w->shape[0]);
-    if (relu) cvae__relu_forward(out->data, out->data, out->size);
-    CVAE_TRY(cvae__tape_record(t, relu ? linear_relu_backward : linear_backward, out, in, n_in, 0, NULL));
+    cvae__act_forward(out->data, out->data, out->size, &a);
+    linear_ctx *c;
+    CVAE_TRY(cvae__tape_record(t, linear_backward, out, in, n_in, sizeof *c, (void **)&c));
+    if (c) c->act = a;
     *y = out;
     return CVAE_OK;
 }
 
 cvae_status cvae_op_linear(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b, cvae_tensor **y)
 {
-    return linear_op("cvae_op_linear", t, x, w, b, 0, y);
+    return linear_op("cvae_op_linear", t, x, w, b, CVAE_ACT_NONE, 0.0f, y);
 }
 
-cvae_status cvae__op_linear_relu(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
-                                 cvae_tensor **y)
+cvae_status cvae_op_linear_act(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
+                               cvae_activation act, float alpha, cvae_tensor **y)
 {
-    return linear_op("cvae_op_linear (relu)", t, x, w, b, 1, y);
+    return linear_op("cvae_op_linear_act", t, x, w, b, act, alpha, y);
 }
 
 /* ---- matmul ---- */

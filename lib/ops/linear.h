@@ -1,5 +1,4 @@
-/* Raw kernels of the linear op (no tape): fast paths through CBLAS and plain references;
- * and the fused linear + ReLU tape op. */
+/* Raw kernels of the linear op (no tape): fast paths through CBLAS and plain references. */
 #ifndef CVAE_OPS_LINEAR_H
 #define CVAE_OPS_LINEAR_H
 
@@ -18,11 +17,6 @@ void cvae__linear_forward_ref(float *y, const float *x, const float *w, const fl
                               int64_t in, int64_t out);
 void cvae__linear_backward_ref(float *dx, float *dw, float *db, const float *dy, const float *x,
                                const float *w, int64_t n, int64_t in, int64_t out);
-
-/* relu(cvae_op_linear(t, x, w, b)) in one node: the backward masks dy by y > 0 into scratch
- * (see "fused ReLU" in ops/conv.h). Arguments and errors as cvae_op_linear. */
-cvae_status cvae__op_linear_relu(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
-                                 cvae_tensor **y);
 
 /* y[M,N] = op(a) op(b), op(a): [M,K], op(b): [K,N]; a is stored [M,K] or, when ta, [K,M]
  * (likewise b: [K,N] or, when tb, [N,K]). */

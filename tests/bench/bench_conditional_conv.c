@@ -84,8 +84,8 @@ static double pass(setup *s, int kind, cvae__cconv_algo algo, int backward, cvae
     if (kind == 0)
         OK(cvae_op_conv2d(s->tape, s->x, s->w, s->b, &s->o, &y));
     else
-        OK(cvae__op_conditional_conv2d_algo(s->tape, s->x, s->labels, s->table, s->tbias, &s->o,
-                                            algo, &y, used));
+        OK(cvae__op_conditional_conv2d_algo(s->tape, s->x, s->labels, NULL, NULL, s->table, s->tbias,
+                                            &s->o, algo, &y, used));
     if (backward) OK(cvae_tape_backward_with(s->tape, y, s->dy));
     return now() - t0;
 }
@@ -103,7 +103,7 @@ static double masked_pass(setup *s, masked *m, const cvae_conv_geom *g, int back
     memset(m->y, 0, (size_t)ysz * sizeof(float));
     for (int64_t l = 0; l < k; l++) {
         cvae__conv2d_forward(m->yk, m->cols, m->ycn, s->x->data, s->table->data + l * cout * ckk,
-                             s->tbias->data + l * cout, N, cout, g, 0);
+                             s->tbias->data + l * cout, N, cout, g);
         for (int64_t n = 0; n < N; n++) {
             const float a = m->mask[n * k + l];
             for (int64_t i = 0; i < cout * hw; i++)

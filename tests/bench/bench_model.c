@@ -363,7 +363,7 @@ static int run_roofline(const opts *o)
             cvae_conv_opts co = cvae_conv_opts_make(2, 1);
             double t0 = now();
             if (L->kind == L_COND)
-                CHECK(cvae__op_cond_conv2d_shared(t, x, labels, w, b, tab, tb, &co, CVAE__CCONV_AUTO, &y, NULL));
+                CHECK(cvae_op_conditional_conv2d_concat(t, x, labels, w, b, tab, tb, &co, &y));
             else if (L->kind == L_CONV) CHECK(cvae_op_conv2d(t, x, w, b, &co, &y));
             else if (L->kind == L_LINEAR) CHECK(cvae_op_linear(t, x, w, b, &y));
             else CHECK(cvae_op_conv_transpose2d(t, x, w, b, &co, &y));
@@ -517,7 +517,7 @@ static int run_scaling(const opts *o)
             CHECK(cvae_tape_tensor(t, 4, s4, &x));
             memcpy(x->data, bt.images, (size_t)bs * 784 * sizeof(float));
             double t0 = now();
-            CHECK(cvae__op_cond_conv2d_shared(t, x, labels, w, b, tab, tb, &co, CVAE__CCONV_AUTO, &y, NULL));
+            CHECK(cvae_op_conditional_conv2d_concat(t, x, labels, w, b, tab, tb, &co, &y));
             CHECK(cvae_tape_backward_with(t, y, ones));
             if (r >= 0) ms[r] = 1e3 * (now() - t0);
         }

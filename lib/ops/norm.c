@@ -1,5 +1,6 @@
 #include <math.h>
 
+#include "cvae/conv.h"
 #include "ops/norm.h"
 #include "tape/tape_internal.h"
 

@@ -381,6 +381,19 @@ static void write_file(const char *path, const void *data, size_t n)
     fclose(f);
 }
 
+static unsigned char *read_file(const char *path, long *size)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    *size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)*size);
+    assert_int_equal(fread(buf, 1, (size_t)*size, f), (size_t)*size);
+    fclose(f);
+    return buf;
+}
+
 /* Points at the first occurrence of `what` in b[0..n) (which must hold it). */
 static unsigned char *find_bytes(unsigned char *b, size_t n, const char *what)
 {
@@ -434,13 +447,8 @@ static void test_metadata_is_checked(void **state)
     CVAE_OK_OR_FAIL(cvae_model_save(m, good));
     CVAE_OK_OR_FAIL(cvae_trainer_save(tr, 1, ckpt));
 
-    FILE *fp = fopen(good, "rb");
-    fseek(fp, 0, SEEK_END);
-    long size = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    unsigned char *buf = malloc((size_t)size);
-    assert_int_equal(fread(buf, 1, (size_t)size, fp), (size_t)size);
-    fclose(fp);
+    long size;
+    unsigned char *buf = read_file(good, &size);
     unsigned char *flag = find_bytes(buf, (size_t)size, "\\\"table_trainable\\\":1");
     flag[strlen("\\\"table_trainable\\\":")] = '0'; /* valid JSON, a valid config: a frozen table */
     write_file(bad, buf, (size_t)size);
@@ -517,13 +525,8 @@ static void test_bad_files(void **state)
     snprintf(good, sizeof good, "%s", tmp_path("good.safetensors"));
     snprintf(bad, sizeof bad, "%s", tmp_path("bad.safetensors"));
     CVAE_OK_OR_FAIL(cvae_model_save(m, good));
-    FILE *f = fopen(good, "rb");
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc((size_t)size);
-    assert_int_equal(fread(buf, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
+    long size;
+    unsigned char *buf = read_file(good, &size);
     const long cuts[] = {0, 7, 8, 100, size / 2, size - 1};
     for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
         write_file(bad, buf, (size_t)cuts[i]);

@@ -97,13 +97,20 @@ static void write_all(const char *path, const void *b, size_t n)
     assert_int_equal(fclose(fp), 0);
 }
 
+/* The header length in the first 8 bytes of a file (little-endian). */
+static uint64_t header_len(const unsigned char *b)
+{
+    uint64_t hlen = 0;
+    for (int k = 7; k >= 0; k--) hlen = hlen << 8 | b[k];
+    return hlen;
+}
+
 /* Format 2's checksum, computed independently: zlib's CRC-32 of the whole file b[0..n) with
  * the 8 digits after the header's (only) "crc32":" read as '0'. */
 static unsigned long whole_file_crc(const unsigned char *b, size_t n)
 {
     static const char mark[] = "\"crc32\":\"";
-    uint64_t hlen = 0;
-    for (int k = 7; k >= 0; k--) hlen = hlen << 8 | b[k];
+    const uint64_t hlen = header_len(b);
     char *hdr = malloc((size_t)hlen + 1);
     memcpy(hdr, b + 8, (size_t)hlen);
     hdr[hlen] = '\0';
@@ -215,8 +222,7 @@ static void test_roundtrip_bit_exact(void **state)
          * digits as zeros (format 2), lowercase hex */
         size_t n;
         unsigned char *b = read_all(path, &n);
-        uint64_t hlen = 0;
-        for (int k = 7; k >= 0; k--) hlen = hlen << 8 | b[k];
+        const uint64_t hlen = header_len(b);
         assert_int_equal((8 + hlen) % 8, 0);
         assert_int_equal(b[8], '{');
         assert_string_equal(CVAE_ST_FORMAT_VERSION, "2");
@@ -343,8 +349,7 @@ static void test_flipped_data_byte_fails_crc(void **state)
     (void)state;
     size_t n;
     unsigned char *b = small_file(&n);
-    uint64_t hlen = 0;
-    for (int k = 7; k >= 0; k--) hlen = hlen << 8 | b[k];
+    const uint64_t hlen = header_len(b);
     for (size_t i = 8 + hlen; i < n; i++) {
         for (int bit = 0; bit < 8; bit += 3) {
             b[i] ^= (unsigned char)(1u << bit);
@@ -365,8 +370,7 @@ static void test_flipped_header_byte_fails(void **state)
     (void)state;
     size_t n;
     unsigned char *b = small_file(&n);
-    uint64_t hlen = 0;
-    for (int k = 7; k >= 0; k--) hlen = hlen << 8 | b[k];
+    const uint64_t hlen = header_len(b);
     int checksum = 0;
     for (size_t i = 0; i < 8 + hlen; i++) {
         b[i] ^= 1;
@@ -399,8 +403,7 @@ static void test_flipped_header_byte_fails(void **state)
 
 /* 8-byte length + header (with "%s" replaced by the CRC) + data. Format 1 (`whole` == 0): the
  * data's CRC; format 2: that of the whole file with "%s" read as 00000000. */
-static unsigned char *craft_crc(const char *fmt, const void *data, size_t dsize, int whole,
-                                size_t *n)
+static unsigned char *craft(const char *fmt, const void *data, size_t dsize, int whole, size_t *n)
 {
     char crc[16], hdr[2048];
     snprintf(crc, sizeof crc, "%08lx", dsize ? crc32(0, data, (uInt)dsize) : 0ul);
@@ -420,16 +423,37 @@ static unsigned char *craft_crc(const char *fmt, const void *data, size_t dsize,
     return b;
 }
 
-static unsigned char *craft(const char *fmt, const void *data, size_t dsize, size_t *n)
-{
-    return craft_crc(fmt, data, dsize, 0, n);
-}
-
 typedef struct bad_case {
     const char *header;
     size_t dsize;
     cvae_status want;
 } bad_case;
+
+/* Opens each case crafted with format 2's checksum (whole != 0) or format 1's and checks the
+ * status; on failure *out untouched and a message. */
+static void run_cases(const bad_case *cases, size_t n_cases, int whole)
+{
+    const float data[4] = {1.5f, -2.5f, 3.0f, 0.125f};
+    for (size_t c = 0; c < n_cases; c++) {
+        size_t n;
+        unsigned char *b = craft(cases[c].header, data, cases[c].dsize, whole, &n);
+        cvae_st_file *f = (cvae_st_file *)0x1;
+        cvae_clear_error();
+        cvae_status s = cvae_safetensors_open_memory(b, n, &f);
+        if (s != cases[c].want)
+            fail_msg("case %zu (%s, format %d checksum): got %s (%s), wanted %s", c,
+                     cases[c].header, whole ? 2 : 1, cvae_status_str(s), cvae_last_error(),
+                     cvae_status_str(cases[c].want));
+        if (s == CVAE_OK) {
+            if (whole) assert_string_equal(cvae_st_meta(f, "format_version"), "2");
+            cvae_safetensors_close(f);
+        } else {
+            assert_ptr_equal(f, (cvae_st_file *)0x1);
+            assert_true(cvae_last_error()[0] != '\0');
+        }
+        free(b);
+    }
+}
 
 #define META "\"__metadata__\": {\"crc32\": \"%s\"}"
 #define T(name, shape, offs)                                                                       \
@@ -515,27 +539,9 @@ static void test_bad_headers(void **state)
         /* format 2 with the data section's CRC (a file of format 1 relabelled) */
         {"{" META2 ", " A1 "}", 4, CVAE_ERR_FORMAT},
     };
-    float data[4] = {1.5f, -2.5f, 3.0f, 0.125f};
-    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        size_t n;
-        unsigned char *b = craft(cases[c].header, data, cases[c].dsize, &n);
-        cvae_st_file *f = (cvae_st_file *)0x1;
-        cvae_clear_error();
-        cvae_status s = cvae_safetensors_open_memory(b, n, &f);
-        if (s != cases[c].want)
-            fail_msg("case %zu (%s): got %s (%s), wanted %s", c, cases[c].header,
-                     cvae_status_str(s), cvae_last_error(), cvae_status_str(cases[c].want));
-        if (s == CVAE_OK) {
-            cvae_safetensors_close(f);
-        } else {
-            assert_ptr_equal(f, (cvae_st_file *)0x1);
-            assert_true(cvae_last_error()[0] != '\0');
-        }
-        free(b);
-    }
-
+    run_cases(cases, sizeof cases / sizeof cases[0], 0);
     /* format 2 by an independent writer: the crc32 value must be written "crc32":"<digits>"
-     * once (it locates the digits), in the header, not elsewhere */
+     * once (it locates the digits) */
     static const bad_case v2[] = {
         {"{" META2 ", " A1 "}", 4, CVAE_OK},
         {"{" A1 ", \"__metadata__\":{\"crc32\":\"%s\",\"format_version\":\"2\"}}   ", 4, CVAE_OK},
@@ -544,25 +550,12 @@ static void test_bad_headers(void **state)
         {"{\"__metadata__\":{\"format_version\":\"2\",\"crc\\u0033\\u0032\":\"%s\"}, " A1 "}", 4,
          CVAE_ERR_FORMAT},
     };
-    for (size_t c = 0; c < sizeof v2 / sizeof v2[0]; c++) {
-        size_t n;
-        unsigned char *b = craft_crc(v2[c].header, data, v2[c].dsize, 1, &n);
-        cvae_st_file *f = NULL;
-        cvae_clear_error();
-        cvae_status s = cvae_safetensors_open_memory(b, n, &f);
-        if (s != v2[c].want)
-            fail_msg("format 2 case %zu (%s): got %s (%s), wanted %s", c, v2[c].header,
-                     cvae_status_str(s), cvae_last_error(), cvae_status_str(v2[c].want));
-        if (s == CVAE_OK) {
-            assert_string_equal(cvae_st_meta(f, "format_version"), "2");
-            cvae_safetensors_close(f);
-        }
-        free(b);
-    }
+    run_cases(v2, sizeof v2 / sizeof v2[0], 1);
+    const float data[4] = {1.5f, -2.5f, 3.0f, 0.125f};
 
     /* header lengths that cannot be right */
     size_t n;
-    unsigned char *b = craft("{" META "}", data, 0, &n);
+    unsigned char *b = craft("{" META "}", data, 0, 0, &n);
     static const uint64_t lens[] = {(uint64_t)1 << 40, 100000001, 0, 1, UINT64_MAX};
     for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
         for (int k = 0; k < 8; k++) b[k] = (unsigned char)(lens[i] >> (8 * k));

@@ -401,6 +401,29 @@ static void test_flipped_header_byte_fails(void **state)
     free(b);
 }
 
+/* Format 2 finds the crc32 digits by the bytes "crc32":" in the header: a tensor named crc32
+ * and metadata holding those bytes (escaped in JSON) do not mislead it. */
+static void test_crc_mark_lookalikes(void **state)
+{
+    (void)state;
+    float a[2] = {1.0f, 2.0f};
+    cvae_st_entry e[1] = {{"crc32", 1, {2}, a}};
+    const char *k[2] = {"\"crc32\":\"", "note"}, *v[2] = {"x", "\"crc32\":\"00000000\""};
+    CVAE_OK_OR_FAIL(cvae_safetensors_save(tmp_path("mark.st"), e, 1, k, v, 2));
+    size_t n;
+    unsigned char *b = read_all(tmp_path("mark.st"), &n);
+    char want[9];
+    snprintf(want, sizeof want, "%08lx", whole_file_crc(b, n));
+    cvae_st_file *f;
+    CVAE_OK_OR_FAIL(cvae_safetensors_open_memory(b, n, &f));
+    assert_string_equal(cvae_st_meta(f, "crc32"), want);
+    assert_string_equal(cvae_st_meta(f, "note"), v[1]);
+    assert_string_equal(cvae_st_meta(f, k[0]), "x");
+    CVAE_OK_OR_FAIL(cvae_st_find(f, "crc32", NULL, NULL, NULL));
+    cvae_safetensors_close(f);
+    free(b);
+}
+
 /* 8-byte length + header (with "%s" replaced by the CRC) + data. Format 1 (`whole` == 0): the
  * data's CRC; format 2: that of the whole file with "%s" read as 00000000. */
 static unsigned char *craft(const char *fmt, const void *data, size_t dsize, int whole, size_t *n)
@@ -883,6 +906,7 @@ int main(void)
         cmocka_unit_test(test_every_truncation_fails),
         cmocka_unit_test(test_flipped_data_byte_fails_crc),
         cmocka_unit_test(test_flipped_header_byte_fails),
+        cmocka_unit_test(test_crc_mark_lookalikes),
         cmocka_unit_test(test_bad_headers),
         cmocka_unit_test(test_format_1_file_opens),
         cmocka_unit_test(test_save_rejects_bad_arguments),

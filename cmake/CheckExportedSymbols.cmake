@@ -4,27 +4,17 @@
 # on its own (_init, _fini, __bss_start, _edata, _end, ...) are ignored, and so
 # are the ODR indicators an AddressSanitizer build adds per exported global.
 cmake_minimum_required(VERSION 3.18)
+include("${CMAKE_CURRENT_LIST_DIR}/CvaeDynamicSymbols.cmake")
 if(NOT PREFIX)
   set(PREFIX cvae_)
 endif()
-execute_process(COMMAND "${NM}" -D --defined-only "${LIB}"
-                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "${NM} -D --defined-only ${LIB} failed (${rc}): ${err}")
-endif()
-string(REPLACE "\n" ";" lines "${out}")
+cvae_dynamic_symbols("${NM}" "${LIB}" names)
 set(ignored _init _fini __bss_start _edata _end __end__ __data_start data_start _DYNAMIC
             _GLOBAL_OFFSET_TABLE_ __dso_handle __TMC_END__)
 set(count 0)
 set(bad "")
-foreach(line IN LISTS lines)
-  # "<address> <type> <name>[@version]"
-  if(NOT line MATCHES "^[0-9a-fA-F]* *([A-Za-z]) (.+)$")
-    continue()
-  endif()
-  set(type "${CMAKE_MATCH_1}")
-  string(REGEX REPLACE "@.*$" "" name "${CMAKE_MATCH_2}")
-  if(type STREQUAL "A" OR name IN_LIST ignored OR name MATCHES "^__odr_asan")
+foreach(name IN LISTS names)
+  if(name IN_LIST ignored OR name MATCHES "^__odr_asan")
     continue()
   endif()
   math(EXPR count "${count} + 1")

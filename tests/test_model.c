@@ -180,6 +180,13 @@ static void test_config_json_round_trip(void **state)
         cvae_status s = cvae_model_config_from_json(bad[i], strlen(bad[i]), &d);
         if (s == CVAE_OK) fail_msg("config '%s' was accepted", bad[i]);
     }
+    /* a key the configuration does not have, or one given twice, is named */
+    const char *unknown = "{\"latent\": 4, \"foo\": 1}", *twice = "{\"latent\": 4, \"latent\": 8}";
+    CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_model_config_from_json(unknown, strlen(unknown), &d));
+    assert_string_equal(cvae_last_error(), "model config: unknown key \"foo\"");
+    CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_model_config_from_json(twice, strlen(twice), &d));
+    assert_string_equal(cvae_last_error(), "model config: key \"latent\" appears twice");
+    config_equal(&c, &d); /* untouched by the failures */
 }
 
 static void train_steps(cvae_trainer *tr, int steps, int offset, float *last)
@@ -374,6 +381,142 @@ static void write_file(const char *path, const void *data, size_t n)
     fclose(f);
 }
 
+static unsigned char *read_file(const char *path, long *size)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    *size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)*size);
+    assert_int_equal(fread(buf, 1, (size_t)*size, f), (size_t)*size);
+    fclose(f);
+    return buf;
+}
+
+/* Points at the first occurrence of `what` in b[0..n) (which must hold it). */
+static unsigned char *find_bytes(unsigned char *b, size_t n, const char *what)
+{
+    for (size_t i = 0; i + strlen(what) <= n; i++)
+        if (memcmp(b + i, what, strlen(what)) == 0) return b + i;
+    fail_msg("'%s' not found", what);
+    return NULL;
+}
+
+/* Re-saves the file at `from` into `to` with metadata `key` replaced by `value`: a file with
+ * a valid checksum whose metadata says something cvae never writes. */
+static void resave_with_meta(const char *from, const char *to, const char *key, const char *value)
+{
+    cvae_st_file *f;
+    CVAE_OK_OR_FAIL(cvae_safetensors_open(from, &f));
+    const int n = cvae_st_count(f), nm = cvae_st_meta_count(f);
+    cvae_st_entry *e = calloc((size_t)n, sizeof *e);
+    const char *keys[8], *vals[8];
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        e[i].name = cvae_st_name(f, i);
+        const float *data;
+        CVAE_OK_OR_FAIL(cvae_st_find(f, e[i].name, &e[i].ndim, e[i].shape, &data));
+        e[i].data = data;
+    }
+    for (int i = 0; i < nm; i++) {
+        const char *mk = cvae_st_meta_key(f, i);
+        if (!strcmp(mk, "format_version") || !strcmp(mk, "crc32")) continue;
+        assert_true(k < 8);
+        keys[k] = mk, vals[k++] = strcmp(mk, key) ? cvae_st_meta(f, mk) : value;
+    }
+    CVAE_OK_OR_FAIL(cvae_safetensors_save(to, e, n, keys, vals, k));
+    free(e);
+    cvae_safetensors_close(f);
+}
+
+/* Found by review: the checksum covered the data only, so a flipped metadata byte
+ * (table_trainable 1 -> 0) loaded silently, and unknown configuration or training-state keys
+ * were ignored. */
+static void test_metadata_is_checked(void **state)
+{
+    (void)state;
+    cvae_model *m = new_model(NULL), *l = (cvae_model *)0x1;
+    cvae_trainer *tr, *lt = (cvae_trainer *)0x1;
+    cvae_train_opts o = cvae_train_opts_default();
+    CVAE_OK_OR_FAIL(cvae_trainer_new(m, &o, &tr));
+    char good[512], ckpt[512], bad[512];
+    snprintf(good, sizeof good, "%s", tmp_path("meta-good.safetensors"));
+    snprintf(ckpt, sizeof ckpt, "%s", tmp_path("meta-ckpt.safetensors"));
+    snprintf(bad, sizeof bad, "%s", tmp_path("meta-bad.safetensors"));
+    CVAE_OK_OR_FAIL(cvae_model_save(m, good));
+    CVAE_OK_OR_FAIL(cvae_trainer_save(tr, 1, ckpt));
+
+    long size;
+    unsigned char *buf = read_file(good, &size);
+    unsigned char *flag = find_bytes(buf, (size_t)size, "\\\"table_trainable\\\":1");
+    flag[strlen("\\\"table_trainable\\\":")] = '0'; /* valid JSON, a valid config: a frozen table */
+    write_file(bad, buf, (size_t)size);
+    CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_model_load(bad, &l));
+    assert_non_null(strstr(cvae_last_error(), "checksum mismatch"));
+    assert_non_null(strstr(cvae_last_error(), bad));
+    free(buf);
+
+    resave_with_meta(good, bad, "cvae.config", "{\"latent\":16,\"foo\":1}");
+    CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_model_load(bad, &l));
+    assert_non_null(strstr(cvae_last_error(), bad));
+    assert_non_null(strstr(cvae_last_error(), "model config: unknown key \"foo\""));
+
+    cvae_st_file *f;
+    CVAE_OK_OR_FAIL(cvae_safetensors_open(ckpt, &f));
+    char train[1024];
+    snprintf(train, sizeof train, "%s", cvae_st_meta(f, "cvae.train"));
+    cvae_safetensors_close(f);
+    resave_with_meta(ckpt, bad, "cvae.train", train); /* re-saved as it was: it loads */
+    cvae_model *cm = NULL;
+    cvae_trainer *ct = NULL;
+    CVAE_OK_OR_FAIL(cvae_trainer_load(bad, &cm, &ct, NULL));
+    cvae_trainer_free(ct);
+    cvae_model_free(cm);
+    snprintf(train + strlen(train) - 1, sizeof train - strlen(train) + 1, ",\"lr_decay\":0.5}");
+    resave_with_meta(ckpt, bad, "cvae.train", train);
+    CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_trainer_load(bad, &l, &lt, NULL));
+    assert_non_null(strstr(cvae_last_error(), "training state: unknown key \"lr_decay\""));
+    assert_ptr_equal(l, (cvae_model *)0x1);
+    assert_ptr_equal(lt, (cvae_trainer *)0x1);
+    cvae_trainer_free(tr);
+    cvae_model_free(m);
+}
+
+/* Files of format 1 (crc32 over the data section only; tests/fuzz/corpus/model_file/v1_*,
+ * written by cvae before format 2) still load, and save again as format 2. */
+static void test_format_1_files_load(void **state)
+{
+    (void)state;
+    const char *model = CVAE_FUZZ_CORPUS_DIR "/model_file/v1_tiny_model";
+    const char *ckpt = CVAE_FUZZ_CORPUS_DIR "/model_file/v1_tiny_checkpoint";
+    cvae_st_file *f;
+    CVAE_OK_OR_FAIL(cvae_safetensors_open(model, &f));
+    assert_string_equal(cvae_st_meta(f, "format_version"), "1");
+    cvae_safetensors_close(f);
+    cvae_model *m = NULL, *back = NULL, *cm = NULL;
+    CVAE_OK_OR_FAIL(cvae_model_load(model, &m));
+    const cvae_model_config *c = cvae_model_get_config(m);
+    assert_int_equal(c->image_h, 8);
+    assert_int_equal(c->num_labels, 3);
+    assert_int_equal(c->latent, 2);
+    CVAE_OK_OR_FAIL(cvae_model_save(m, tmp_path("resaved.safetensors")));
+    CVAE_OK_OR_FAIL(cvae_safetensors_open(tmp_path("resaved.safetensors"), &f));
+    assert_string_equal(cvae_st_meta(f, "format_version"), CVAE_ST_FORMAT_VERSION);
+    cvae_safetensors_close(f);
+    CVAE_OK_OR_FAIL(cvae_model_load(tmp_path("resaved.safetensors"), &back));
+    params_equal(m, back);
+    cvae_trainer *tr = NULL;
+    int64_t epoch = -1;
+    CVAE_OK_OR_FAIL(cvae_trainer_load(ckpt, &cm, &tr, &epoch));
+    assert_int_equal(epoch, 3);
+    assert_int_equal(cvae_trainer_steps(tr), 1);
+    cvae_trainer_free(tr);
+    cvae_model_free(cm);
+    cvae_model_free(back);
+    cvae_model_free(m);
+}
+
 static void test_bad_files(void **state)
 {
     (void)state;
@@ -382,13 +525,8 @@ static void test_bad_files(void **state)
     snprintf(good, sizeof good, "%s", tmp_path("good.safetensors"));
     snprintf(bad, sizeof bad, "%s", tmp_path("bad.safetensors"));
     CVAE_OK_OR_FAIL(cvae_model_save(m, good));
-    FILE *f = fopen(good, "rb");
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc((size_t)size);
-    assert_int_equal(fread(buf, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
+    long size;
+    unsigned char *buf = read_file(good, &size);
     const long cuts[] = {0, 7, 8, 100, size / 2, size - 1};
     for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
         write_file(bad, buf, (size_t)cuts[i]);
@@ -434,6 +572,8 @@ int main(void)
         cmocka_unit_test(test_iw_nll_below_elbo),
         cmocka_unit_test(test_threads_match_serial),
         cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_metadata_is_checked),
+        cmocka_unit_test(test_format_1_files_load),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -97,6 +97,36 @@ static void write_all(const char *path, const void *b, size_t n)
     assert_int_equal(fclose(fp), 0);
 }
 
+/* The header length in the first 8 bytes of a file (little-endian). */
+static uint64_t header_len(const unsigned char *b)
+{
+    uint64_t hlen = 0;
+    for (int k = 7; k >= 0; k--) hlen = hlen << 8 | b[k];
+    return hlen;
+}
+
+/* Format 2's checksum, computed independently: zlib's CRC-32 of the whole file b[0..n) with
+ * the 8 digits after the header's (only) "crc32":" read as '0'. */
+static unsigned long whole_file_crc(const unsigned char *b, size_t n)
+{
+    static const char mark[] = "\"crc32\":\"";
+    const uint64_t hlen = header_len(b);
+    char *hdr = malloc((size_t)hlen + 1);
+    memcpy(hdr, b + 8, (size_t)hlen);
+    hdr[hlen] = '\0';
+    const char *at = strstr(hdr, mark);
+    assert_non_null(at);
+    assert_null(strstr(at + 1, mark));
+    size_t d = 8 + (size_t)(at - hdr) + strlen(mark);
+    free(hdr);
+    unsigned char *z = malloc(n);
+    memcpy(z, b, n);
+    memset(z + d, '0', 8);
+    unsigned long crc = crc32(0, z, (uInt)n);
+    free(z);
+    return crc;
+}
+
 /* A set of random tensors of ranks 1..5 plus one empty tensor. */
 #define N_T 7
 typedef struct tensor_set {
@@ -188,15 +218,16 @@ static void test_roundtrip_bit_exact(void **state)
         assert_null(cvae_st_meta(f, "absent"));
         assert_null(cvae_st_meta_key(f, 5));
 
-        /* layout: header padded to 8, crc32 = zlib's over the data section, lowercase hex */
+        /* layout: header padded to 8, crc32 = zlib's over the whole file with its own
+         * digits as zeros (format 2), lowercase hex */
         size_t n;
         unsigned char *b = read_all(path, &n);
-        uint64_t hlen = 0;
-        for (int k = 7; k >= 0; k--) hlen = hlen << 8 | b[k];
+        const uint64_t hlen = header_len(b);
         assert_int_equal((8 + hlen) % 8, 0);
         assert_int_equal(b[8], '{');
+        assert_string_equal(CVAE_ST_FORMAT_VERSION, "2");
         char want[9];
-        snprintf(want, sizeof want, "%08lx", crc32(0, b + 8 + hlen, (uInt)(n - 8 - hlen)));
+        snprintf(want, sizeof want, "%08lx", whole_file_crc(b, n));
         assert_string_equal(cvae_st_meta(f, "crc32"), want);
 
         /* the same bytes through the memory entry point */
@@ -318,8 +349,7 @@ static void test_flipped_data_byte_fails_crc(void **state)
     (void)state;
     size_t n;
     unsigned char *b = small_file(&n);
-    uint64_t hlen = 0;
-    for (int k = 7; k >= 0; k--) hlen = hlen << 8 | b[k];
+    const uint64_t hlen = header_len(b);
     for (size_t i = 8 + hlen; i < n; i++) {
         for (int bit = 0; bit < 8; bit += 3) {
             b[i] ^= (unsigned char)(1u << bit);
@@ -333,11 +363,74 @@ static void test_flipped_data_byte_fails_crc(void **state)
     free(b);
 }
 
-/* 8-byte length + header (with "%s" replaced by the data's CRC) + data. */
-static unsigned char *craft(const char *fmt, const void *data, size_t dsize, size_t *n)
+/* Every byte of the header (length included) flipped in turn: the file never opens; a
+ * changed metadata value or a format_version turned into "1" fails the checksum. */
+static void test_flipped_header_byte_fails(void **state)
+{
+    (void)state;
+    size_t n;
+    unsigned char *b = small_file(&n);
+    const uint64_t hlen = header_len(b);
+    int checksum = 0;
+    for (size_t i = 0; i < 8 + hlen; i++) {
+        b[i] ^= 1;
+        cvae_st_file *f = (cvae_st_file *)0x1;
+        cvae_clear_error();
+        cvae_status s = cvae_safetensors_open_memory(b, n, &f);
+        if (s != CVAE_ERR_FORMAT && s != CVAE_ERR_UNSUPPORTED)
+            fail_msg("byte %zu flipped: %s (%s)", i, cvae_status_str(s), cvae_last_error());
+        assert_ptr_equal(f, (cvae_st_file *)0x1);
+        checksum += strstr(cvae_last_error(), "checksum") != NULL;
+        b[i] ^= 1;
+    }
+    print_message("%zu header bytes flipped: all rejected, %d by the checksum\n",
+                  (size_t)(8 + hlen), checksum);
+    static const char *const edits[][2] = {
+        {"\"k\":\"v\"", "\"k\":\"w\""}, {"\"format_version\":\"2\"", "\"format_version\":\"1\""}};
+    for (size_t e = 0; e < 2; e++) {
+        unsigned char *at = NULL;
+        for (size_t i = 8; i + strlen(edits[e][0]) <= 8 + hlen && !at; i++)
+            if (memcmp(b + i, edits[e][0], strlen(edits[e][0])) == 0) at = b + i;
+        assert_non_null(at);
+        memcpy(at, edits[e][1], strlen(edits[e][1]));
+        cvae_st_file *f;
+        CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_safetensors_open_memory(b, n, &f));
+        assert_non_null(strstr(cvae_last_error(), "checksum"));
+        memcpy(at, edits[e][0], strlen(edits[e][0]));
+    }
+    free(b);
+}
+
+/* Format 2 finds the crc32 digits by the bytes "crc32":" in the header: a tensor named crc32
+ * and metadata holding those bytes (escaped in JSON) do not mislead it. */
+static void test_crc_mark_lookalikes(void **state)
+{
+    (void)state;
+    float a[2] = {1.0f, 2.0f};
+    cvae_st_entry e[1] = {{"crc32", 1, {2}, a}};
+    const char *k[2] = {"\"crc32\":\"", "note"}, *v[2] = {"x", "\"crc32\":\"00000000\""};
+    CVAE_OK_OR_FAIL(cvae_safetensors_save(tmp_path("mark.st"), e, 1, k, v, 2));
+    size_t n;
+    unsigned char *b = read_all(tmp_path("mark.st"), &n);
+    char want[9];
+    snprintf(want, sizeof want, "%08lx", whole_file_crc(b, n));
+    cvae_st_file *f;
+    CVAE_OK_OR_FAIL(cvae_safetensors_open_memory(b, n, &f));
+    assert_string_equal(cvae_st_meta(f, "crc32"), want);
+    assert_string_equal(cvae_st_meta(f, "note"), v[1]);
+    assert_string_equal(cvae_st_meta(f, k[0]), "x");
+    CVAE_OK_OR_FAIL(cvae_st_find(f, "crc32", NULL, NULL, NULL));
+    cvae_safetensors_close(f);
+    free(b);
+}
+
+/* 8-byte length + header (with "%s" replaced by the CRC) + data. Format 1 (`whole` == 0): the
+ * data's CRC; format 2: that of the whole file with "%s" read as 00000000. */
+static unsigned char *craft(const char *fmt, const void *data, size_t dsize, int whole, size_t *n)
 {
     char crc[16], hdr[2048];
     snprintf(crc, sizeof crc, "%08lx", dsize ? crc32(0, data, (uInt)dsize) : 0ul);
+    if (whole) strcpy(crc, "00000000");
     snprintf(hdr, sizeof hdr, fmt, crc);
     size_t h = strlen(hdr);
     unsigned char *b = malloc(8 + h + dsize);
@@ -345,6 +438,11 @@ static unsigned char *craft(const char *fmt, const void *data, size_t dsize, siz
     memcpy(b + 8, hdr, h);
     if (dsize) memcpy(b + 8 + h, data, dsize);
     *n = 8 + h + dsize;
+    if (whole) {
+        const char *at = strstr(hdr, "00000000");
+        snprintf(crc, sizeof crc, "%08lx", crc32(0, b, (uInt)*n));
+        memcpy(b + 8 + (at - hdr), crc, 8);
+    }
     return b;
 }
 
@@ -354,9 +452,37 @@ typedef struct bad_case {
     cvae_status want;
 } bad_case;
 
+/* Opens each case crafted with format 2's checksum (whole != 0) or format 1's and checks the
+ * status; on failure *out untouched and a message. */
+static void run_cases(const bad_case *cases, size_t n_cases, int whole)
+{
+    const float data[4] = {1.5f, -2.5f, 3.0f, 0.125f};
+    for (size_t c = 0; c < n_cases; c++) {
+        size_t n;
+        unsigned char *b = craft(cases[c].header, data, cases[c].dsize, whole, &n);
+        cvae_st_file *f = (cvae_st_file *)0x1;
+        cvae_clear_error();
+        cvae_status s = cvae_safetensors_open_memory(b, n, &f);
+        if (s != cases[c].want)
+            fail_msg("case %zu (%s, format %d checksum): got %s (%s), wanted %s", c,
+                     cases[c].header, whole ? 2 : 1, cvae_status_str(s), cvae_last_error(),
+                     cvae_status_str(cases[c].want));
+        if (s == CVAE_OK) {
+            if (whole) assert_string_equal(cvae_st_meta(f, "format_version"), "2");
+            cvae_safetensors_close(f);
+        } else {
+            assert_ptr_equal(f, (cvae_st_file *)0x1);
+            assert_true(cvae_last_error()[0] != '\0');
+        }
+        free(b);
+    }
+}
+
 #define META "\"__metadata__\": {\"crc32\": \"%s\"}"
 #define T(name, shape, offs)                                                                       \
     "\"" name "\": {\"dtype\": \"F32\", \"shape\": " shape ", \"data_offsets\": " offs "}"
+#define A1 T("a", "[1]", "[0, 4]")
+#define META2 "\"__metadata__\":{\"format_version\":\"2\",\"crc32\":\"%s\"}"
 
 static void test_bad_headers(void **state)
 {
@@ -429,31 +555,30 @@ static void test_bad_headers(void **state)
         {"{" T("a", "[1]", "[0, 4]") "}%s", 4, CVAE_ERR_FORMAT},
         {"{\"__metadata__\": {\"crc32\": \"x%s\"}, " T("a", "[1]", "[0, 4]") "}", 4,
          CVAE_ERR_FORMAT},
-        {"{\"__metadata__\": {\"crc32\": \"%s\", \"format_version\": \"2\"}}", 0,
+        {"{\"__metadata__\": {\"crc32\": \"%s\", \"format_version\": \"3\"}}", 0,
          CVAE_ERR_UNSUPPORTED},
+        /* format 1 given explicitly: the data section's CRC */
+        {"{\"__metadata__\": {\"format_version\": \"1\", \"crc32\": \"%s\"}, " A1 "}", 4, CVAE_OK},
+        /* format 2 with the data section's CRC (a file of format 1 relabelled) */
+        {"{" META2 ", " A1 "}", 4, CVAE_ERR_FORMAT},
     };
-    float data[4] = {1.5f, -2.5f, 3.0f, 0.125f};
-    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        size_t n;
-        unsigned char *b = craft(cases[c].header, data, cases[c].dsize, &n);
-        cvae_st_file *f = (cvae_st_file *)0x1;
-        cvae_clear_error();
-        cvae_status s = cvae_safetensors_open_memory(b, n, &f);
-        if (s != cases[c].want)
-            fail_msg("case %zu (%s): got %s (%s), wanted %s", c, cases[c].header,
-                     cvae_status_str(s), cvae_last_error(), cvae_status_str(cases[c].want));
-        if (s == CVAE_OK) {
-            cvae_safetensors_close(f);
-        } else {
-            assert_ptr_equal(f, (cvae_st_file *)0x1);
-            assert_true(cvae_last_error()[0] != '\0');
-        }
-        free(b);
-    }
+    run_cases(cases, sizeof cases / sizeof cases[0], 0);
+    /* format 2 by an independent writer: the crc32 value must be written "crc32":"<digits>"
+     * once (it locates the digits) */
+    static const bad_case v2[] = {
+        {"{" META2 ", " A1 "}", 4, CVAE_OK},
+        {"{" A1 ", \"__metadata__\":{\"crc32\":\"%s\",\"format_version\":\"2\"}}   ", 4, CVAE_OK},
+        {"{\"__metadata__\":{\"format_version\":\"2\",\"crc32\": \"%s\"}, " A1 "}", 4,
+         CVAE_ERR_FORMAT},
+        {"{\"__metadata__\":{\"format_version\":\"2\",\"crc\\u0033\\u0032\":\"%s\"}, " A1 "}", 4,
+         CVAE_ERR_FORMAT},
+    };
+    run_cases(v2, sizeof v2 / sizeof v2[0], 1);
+    const float data[4] = {1.5f, -2.5f, 3.0f, 0.125f};
 
     /* header lengths that cannot be right */
     size_t n;
-    unsigned char *b = craft("{" META "}", data, 0, &n);
+    unsigned char *b = craft("{" META "}", data, 0, 0, &n);
     static const uint64_t lens[] = {(uint64_t)1 << 40, 100000001, 0, 1, UINT64_MAX};
     for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
         for (int k = 0; k < 8; k++) b[k] = (unsigned char)(lens[i] >> (8 * k));
@@ -470,6 +595,25 @@ static void test_bad_headers(void **state)
     b[n - 2] = '\0';
     CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_safetensors_open_memory(b, n, &f));
     free(b);
+}
+
+/* A file of format 1 (crc32 over the data section; written by cvae before format 2, kept in
+ * the fuzz corpus) still opens. */
+static void test_format_1_file_opens(void **state)
+{
+    (void)state;
+    cvae_st_file *f;
+    CVAE_OK_OR_FAIL(cvae_safetensors_open(CVAE_FUZZ_CORPUS_DIR "/safetensors/v1_four_meta", &f));
+    assert_string_equal(cvae_st_meta(f, "format_version"), "1");
+    assert_string_equal(cvae_st_meta(f, "note"), "seed corpus \xc3\xa9");
+    assert_int_equal(cvae_st_count(f), 4);
+    const float *w;
+    int64_t shape[CVAE_MAX_DIMS];
+    CVAE_OK_OR_FAIL(cvae_st_find(f, "w", NULL, shape, &w));
+    assert_int_equal(shape[0], 2);
+    assert_int_equal(shape[1], 3);
+    for (int i = 0; i < 6; i++) assert_true(w[i] == (float)i - 2.5f); /* as gen_corpus.c wrote it */
+    cvae_safetensors_close(f);
 }
 
 static void test_save_rejects_bad_arguments(void **state)
@@ -721,18 +865,36 @@ static void test_python_reader_agrees(void **state)
     if (rc != 0) fail_msg("read_safetensors.py exited with %d; output:\n%s", rc, got);
     assert_string_equal(got, want);
 
-    /* and it rejects a corrupted file, so the check can fail */
+    /* it reads format 1 too */
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 '%s/read_safetensors.py' '%s/safetensors/v1_four_meta'",
+             CVAE_TEST_TOOLS_DIR, CVAE_FUZZ_CORPUS_DIR);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    len = fread(got, 1, sizeof got - 1, p);
+    got[len] = '\0';
+    rc = pclose(p);
+    if (rc != 0) fail_msg("read_safetensors.py on a format-1 file exited with %d:\n%s", rc, got);
+    assert_non_null(strstr(got, "meta cvae.kind=model\nok\n"));
+
+    /* and it rejects a corrupted file, a data byte or a metadata byte, so the check can fail */
     size_t n;
     unsigned char *b = read_all(path, &n);
-    b[n - 1] ^= 1;
-    write_all(path, b, n);
-    free(b);
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/read_safetensors.py' '%s' 2>/dev/null",
-             CVAE_TEST_TOOLS_DIR, path);
-    p = popen(cmd, "r");
-    while (fread(got, 1, sizeof got, p) > 0) {
+    b[n] = '\0'; /* read_all leaves room for it */
+    unsigned char *at[2] = {b + n - 1,
+                            (unsigned char *)strstr((char *)b + 8, "\"epoch\":\"12\"") + 10};
+    for (int flip = 0; flip < 2; flip++) {
+        *at[flip] ^= 1;
+        write_all(path, b, n);
+        *at[flip] ^= 1;
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/read_safetensors.py' '%s' 2>/dev/null",
+                 CVAE_TEST_TOOLS_DIR, path);
+        p = popen(cmd, "r");
+        while (fread(got, 1, sizeof got, p) > 0) {
+        }
+        assert_int_not_equal(pclose(p), 0);
     }
-    assert_int_not_equal(pclose(p), 0);
+    free(b);
     free_set(&ts);
 }
 
@@ -743,7 +905,10 @@ int main(void)
         cmocka_unit_test(test_params_roundtrip),
         cmocka_unit_test(test_every_truncation_fails),
         cmocka_unit_test(test_flipped_data_byte_fails_crc),
+        cmocka_unit_test(test_flipped_header_byte_fails),
+        cmocka_unit_test(test_crc_mark_lookalikes),
         cmocka_unit_test(test_bad_headers),
+        cmocka_unit_test(test_format_1_file_opens),
         cmocka_unit_test(test_save_rejects_bad_arguments),
         cmocka_unit_test(test_atomic_save_keeps_old_file),
         cmocka_unit_test(test_reader_api_errors),

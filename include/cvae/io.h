@@ -69,7 +69,10 @@ CVAE_API cvae_status cvae_dataset_batch(const cvae_dataset *ds, const int64_t *i
  * the tensors packed back to back, offsets relative to its start. cvae writes
  * and reads float32 tensors only, and adds two reserved metadata entries that
  * a caller may not pass: "format_version" (CVAE_ST_FORMAT_VERSION) and
- * "crc32" (zlib's CRC-32 of the whole data section as 8 lowercase hex digits).
+ * "crc32": 8 lowercase hex digits, zlib's CRC-32 of the whole file (header
+ * included) computed with these 8 digits read as "00000000"; the header holds
+ * the bytes "crc32":" once, the digits right after them. Files of format "1"
+ * (crc32 of the data section only) still load (docs/model-format.md).
  * Data is stored little-endian; these functions return CVAE_ERR_UNSUPPORTED
  * on a big-endian host.
  *
@@ -81,8 +84,9 @@ CVAE_API cvae_status cvae_dataset_batch(const cvae_dataset *ds, const int64_t *i
  *     }
  */
 
-/** The version of cvae's safetensors layout, stored as metadata "format_version". */
-#define CVAE_ST_FORMAT_VERSION "1"
+/** The version of cvae's safetensors layout, stored as metadata "format_version"
+ *  ("2": the checksum covers the header too; "1", still read, covered the data only). */
+#define CVAE_ST_FORMAT_VERSION "2"
 
 /** One tensor to write. name: non-empty UTF-8, unique in the file, not
  *  "__metadata__"; 1 <= ndim <= CVAE_MAX_DIMS, shape[0..ndim) >= 0;
@@ -134,10 +138,12 @@ CVAE_API cvae_status cvae_safetensors_open(const char *path, cvae_st_file **out)
  *  and unique; shapes hold 1..CVAE_MAX_DIMS integers >= 0 whose byte size
  *  4 * prod(shape) neither overflows nor differs from end - begin; the
  *  tensors tile the data section exactly (no gap, overlap or trailing byte);
- *  "crc32" is present and matches the data section.
+ *  "crc32" is present and matches (checked before the tensors are read): the
+ *  whole file for format_version CVAE_ST_FORMAT_VERSION, the data section for
+ *  "1" or no format_version.
  *  Errors: CVAE_ERR_FORMAT (naming what is wrong); CVAE_ERR_UNSUPPORTED for
  *  a valid safetensors file cvae cannot represent (a dtype other than F32,
- *  rank 0 or above CVAE_MAX_DIMS, a "format_version" other than
+ *  rank 0 or above CVAE_MAX_DIMS, a "format_version" other than "1" and
  *  CVAE_ST_FORMAT_VERSION); CVAE_ERR_INVALID_ARG (NULL buf or out);
  *  CVAE_ERR_NOMEM. *out is untouched on failure. */
 CVAE_API cvae_status cvae_safetensors_open_memory(const void *buf, size_t n, cvae_st_file **out);

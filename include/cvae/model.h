@@ -67,7 +67,8 @@ CVAE_API cvae_status cvae_model_config_validate(const cvae_model_config *cfg);
 CVAE_API cvae_status cvae_model_config_to_json(const cvae_model_config *cfg, char **json);
 
 /** Parses a JSON object written by cvae_model_config_to_json (absent keys keep
- *  their default) and validates it. */
+ *  their default; an unknown or repeated key is CVAE_ERR_FORMAT naming it) and
+ *  validates it. */
 CVAE_API cvae_status cvae_model_config_from_json(const char *json, size_t len,
                                                  cvae_model_config *cfg);
 

@@ -3,6 +3,7 @@
  * and its errors longjmp back to write_png, which frees everything. */
 #include <png.h>
 
+#include "cvae/io.h"
 #include "io/io_internal.h"
 
 #define MAX_SIDE 1000000

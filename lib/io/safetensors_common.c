@@ -1,4 +1,4 @@
-/* CRC-32 and duplicate detection for safetensors files. */
+/* CRC-32, locating the crc32 value, and duplicate detection for safetensors files. */
 #include <stdlib.h>
 #include <zlib.h>
 
@@ -14,6 +14,19 @@ uint32_t cvae__crc32(uint32_t crc, const void *buf, size_t n)
         n -= chunk;
     }
     return crc;
+}
+
+int64_t cvae__st_crc_digits(const char *hdr, size_t n)
+{
+    const size_t mark = sizeof CVAE__ST_CRC_MARK - 1;
+    int64_t at = -1;
+    for (size_t i = 0; i + mark <= n; i++)
+        if (hdr[i] == '"' && memcmp(hdr + i, CVAE__ST_CRC_MARK, mark) == 0) {
+            if (at >= 0) return -1;
+            at = (int64_t)(i + mark);
+        }
+    if (at < 0 || (size_t)at + 9 > n || hdr[at + 8] != '"') return -1;
+    return at;
 }
 
 static int cmp_str(const void *a, const void *b)

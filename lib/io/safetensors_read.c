@@ -170,9 +170,66 @@ static cvae_status parse_meta(cvae_st_file *f, const cJSON *obj)
     return CVAE_OK;
 }
 
-/* Fills f's tensors and metadata from the parsed header. */
-static cvae_status parse_root(cvae_st_file *f, const cJSON *root, size_t data_size)
+static int hex_digit(char c)
 {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Checks format_version and the crc32 of the file buf[0..n) whose header is buf[8..8+hlen):
+ * format 2 (CVAE_ST_FORMAT_VERSION): the CRC of the whole file with the crc32 digits read as
+ * zeros; format 1 or none given: the CRC of the data section. */
+static cvae_status check_checksum(const cvae_st_file *f, const unsigned char *buf, size_t n,
+                                  size_t hlen)
+{
+    const char *version = cvae_st_meta(f, CVAE__ST_KEY_VERSION);
+    const bool data_only = !version || strcmp(version, CVAE__ST_VERSION_DATA_CRC) == 0;
+    if (!data_only && strcmp(version, CVAE_ST_FORMAT_VERSION) != 0)
+        return cvae__error(CVAE_ERR_UNSUPPORTED,
+                           "%s: format_version '%.16s' (this build reads '%s' and '%s')", FN,
+                           version, CVAE__ST_VERSION_DATA_CRC, CVAE_ST_FORMAT_VERSION);
+    const char *hex = cvae_st_meta(f, CVAE__ST_KEY_CRC);
+    if (!hex) return cvae__error(CVAE_ERR_FORMAT, "%s: metadata has no crc32 entry", FN);
+    uint32_t want = 0;
+    for (int i = 0; i < 8; i++) {
+        int v = hex_digit(hex[i]);
+        if (v < 0) break;
+        want = want << 4 | (uint32_t)v;
+        if (i == 7 && hex[8] == '\0') goto parsed;
+    }
+    return cvae__error(CVAE_ERR_FORMAT, "%s: crc32 '%.16s' is not 8 hex digits", FN, hex);
+parsed:;
+    uint32_t got;
+    if (data_only) {
+        got = cvae__crc32(0, buf + 8 + hlen, n - 8 - hlen);
+    } else {
+        int64_t at = cvae__st_crc_digits((const char *)buf + 8, hlen);
+        if (at < 0 || memcmp(buf + 8 + at, hex, 8) != 0)
+            return cvae__error(CVAE_ERR_FORMAT,
+                               "%s: format_version %s: the header must hold the crc32 value as "
+                               "%s<8 hex digits>\" exactly once",
+                               FN, version, CVAE__ST_CRC_MARK);
+        const size_t d = 8 + (size_t)at;
+        got = cvae__crc32(0, buf, d);
+        got = cvae__crc32(got, CVAE__ST_CRC_ZEROS, 8);
+        got = cvae__crc32(got, buf + d + 8, n - d - 8);
+    }
+    if (got != want)
+        return cvae__error(CVAE_ERR_FORMAT,
+                           "%s: checksum mismatch: %s has CRC-32 %08" PRIx32
+                           ", header says %08" PRIx32 " (file corrupted)",
+                           FN, data_only ? "the data section" : "the file", got, want);
+    return CVAE_OK;
+}
+
+/* Fills f's metadata, checks the checksum, then fills f's tensors from the parsed header of
+ * the file buf[0..n) (header length hlen). */
+static cvae_status parse_root(cvae_st_file *f, const cJSON *root, const unsigned char *buf,
+                              size_t n, size_t hlen)
+{
+    const size_t data_size = n - 8 - hlen;
     if (!cJSON_IsObject(root))
         return cvae__error(CVAE_ERR_FORMAT, "%s: header is not a JSON object", FN);
     int members = cJSON_GetArraySize(root);
@@ -183,10 +240,12 @@ static cvae_status parse_root(cvae_st_file *f, const cJSON *root, size_t data_si
                 return cvae__error(CVAE_ERR_FORMAT, "%s: %s appears twice", FN, CVAE__ST_META);
             meta = c;
         }
-    int n = members - (meta != NULL);
-    if (n > 0) {
-        f->t = cvae__calloc((size_t)n, sizeof *f->t);
-        if (!f->t) return cvae__nomem(FN, (size_t)n * sizeof *f->t);
+    if (meta) CVAE_TRY(parse_meta(f, meta));
+    CVAE_TRY(check_checksum(f, buf, n, hlen));
+    const int nt = members - (meta != NULL);
+    if (nt > 0) {
+        f->t = cvae__calloc((size_t)nt, sizeof *f->t);
+        if (!f->t) return cvae__nomem(FN, (size_t)nt * sizeof *f->t);
     }
     for (const cJSON *c = root->child; c; c = c->next) {
         if (c == meta) continue;
@@ -198,7 +257,6 @@ static cvae_status parse_root(cvae_st_file *f, const cJSON *root, size_t data_si
         if (!t->name) return cvae__nomem(FN, strlen(c->string) + 1);
         f->n++;
     }
-    if (meta) CVAE_TRY(parse_meta(f, meta));
     return CVAE_OK;
 }
 
@@ -267,42 +325,6 @@ static cvae_status check_layout(cvae_st_file *f, size_t data_size)
     return s;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-static cvae_status check_meta_values(const cvae_st_file *f, const unsigned char *data,
-                                     size_t data_size)
-{
-    const char *version = cvae_st_meta(f, CVAE__ST_KEY_VERSION);
-    if (version && strcmp(version, CVAE_ST_FORMAT_VERSION) != 0)
-        return cvae__error(CVAE_ERR_UNSUPPORTED,
-                           "%s: format_version '%.16s' (this build reads '%s')", FN, version,
-                           CVAE_ST_FORMAT_VERSION);
-    const char *hex = cvae_st_meta(f, CVAE__ST_KEY_CRC);
-    if (!hex) return cvae__error(CVAE_ERR_FORMAT, "%s: metadata has no crc32 entry", FN);
-    uint32_t want = 0;
-    for (int i = 0; i < 8; i++) {
-        int v = hex_digit(hex[i]);
-        if (v < 0) break;
-        want = want << 4 | (uint32_t)v;
-        if (i == 7 && hex[8] == '\0') goto parsed;
-    }
-    return cvae__error(CVAE_ERR_FORMAT, "%s: crc32 '%.16s' is not 8 hex digits", FN, hex);
-parsed:;
-    uint32_t got = cvae__crc32(0, data, data_size);
-    if (got != want)
-        return cvae__error(CVAE_ERR_FORMAT,
-                           "%s: checksum mismatch: data section has CRC-32 %08" PRIx32
-                           ", header says %08" PRIx32 " (file corrupted)",
-                           FN, got, want);
-    return CVAE_OK;
-}
-
 /* Parses and validates the header at buf[8..8+hlen) against the data section
  * buf[8+hlen..n), filling f (everything but f->data). */
 static cvae_status parse(cvae_st_file *f, const unsigned char *buf, size_t n)
@@ -339,10 +361,9 @@ static cvae_status parse(cvae_st_file *f, const unsigned char *buf, size_t n)
         return cvae__error(CVAE_ERR_FORMAT,
                            "%s: header is not valid JSON (error near header byte %zu)", FN, err_at);
     size_t data_size = n - 8 - (size_t)hlen;
-    cvae_status s = parse_root(f, root, data_size);
+    cvae_status s = parse_root(f, root, buf, n, (size_t)hlen);
     cJSON_Delete(root);
     if (!s) s = check_layout(f, data_size);
-    if (!s) s = check_meta_values(f, buf + 8 + hlen, data_size);
     if (!s) f->data_size = data_size;
     return s;
 }

@@ -83,17 +83,16 @@ static bool add_int(cJSON *array, int64_t v)
     return true;
 }
 
-/* The header JSON; NULL when cJSON runs out of memory. Free with cJSON_free. */
+/* The header JSON with the crc32 value CVAE__ST_CRC_ZEROS; NULL when cJSON runs out of
+ * memory. Free with cJSON_free. */
 static char *header_json(const cvae_st_entry *e, int n, const int64_t *bytes,
-                         const char *const *keys, const char *const *vals, int n_meta, uint32_t crc)
+                         const char *const *keys, const char *const *vals, int n_meta)
 {
     char *text = NULL;
-    char hex[9];
-    snprintf(hex, sizeof hex, "%08" PRIx32, crc);
     cJSON *root = cJSON_CreateObject();
     cJSON *meta = root ? cJSON_AddObjectToObject(root, CVAE__ST_META) : NULL;
     if (!meta || !cJSON_AddStringToObject(meta, CVAE__ST_KEY_VERSION, CVAE_ST_FORMAT_VERSION) ||
-        !cJSON_AddStringToObject(meta, CVAE__ST_KEY_CRC, hex))
+        !cJSON_AddStringToObject(meta, CVAE__ST_KEY_CRC, CVAE__ST_CRC_ZEROS))
         goto done;
     for (int i = 0; i < n_meta; i++)
         if (!cJSON_AddStringToObject(meta, keys[i], vals[i])) goto done;
@@ -158,9 +157,7 @@ cvae_status cvae_safetensors_save(const char *path, const cvae_st_entry *entries
         goto done;
     }
 
-    uint32_t crc = 0;
-    for (int i = 0; i < n; i++) crc = cvae__crc32(crc, entries[i].data, (size_t)bytes[i]);
-    json = header_json(entries, n, bytes, meta_keys, meta_values, n_meta, crc);
+    json = header_json(entries, n, bytes, meta_keys, meta_values, n_meta);
     if (!json) {
         s = cvae__error(CVAE_ERR_NOMEM, "%s: out of memory building the JSON header", FN);
         goto done;
@@ -179,6 +176,17 @@ cvae_status cvae_safetensors_save(const char *path, const cvae_st_entry *entries
     for (int b = 0; b < 8; b++) header[b] = (unsigned char)((uint64_t)padded >> (8 * b));
     memcpy(header + 8, json, len);
     memset(header + 8 + len, ' ', padded - len);
+    /* format 2: the CRC of the whole file with the crc32 digits as zeros, then the digits */
+    int64_t at = cvae__st_crc_digits((const char *)header + 8, padded);
+    if (at < 0) { /* cJSON escapes every quote inside strings: only the crc32 entry has it */
+        s = cvae__error(CVAE_ERR_INVALID_ARG, "%s: cannot place the crc32 value in the header", FN);
+        goto done;
+    }
+    uint32_t crc = cvae__crc32(0, header, 8 + padded);
+    for (int i = 0; i < n; i++) crc = cvae__crc32(crc, entries[i].data, (size_t)bytes[i]);
+    char hex[9];
+    snprintf(hex, sizeof hex, "%08" PRIx32, crc);
+    memcpy(header + 8 + at, hex, 8);
 
     cvae__atomic_file af;
     if ((s = cvae__atomic_begin(&af, path, FN))) goto done;

@@ -100,9 +100,29 @@ static cvae_status get_int(const cJSON *o, const char *key, int *v)
     return CVAE_OK;
 }
 
+/* Every key a configuration may hold: one it does not know (a newer writer's option, a
+ * typo) is an error rather than a silently different model. */
+static cvae_status check_keys(const cJSON *o)
+{
+#define NAME(f) #f,
+    static const char *const keys[] = {CONFIG_INT_FIELDS(NAME) "table_init", "beta", "seed"};
+#undef NAME
+    for (const cJSON *it = o->child; it; it = it->next) {
+        size_t k = 0;
+        while (k < sizeof keys / sizeof *keys && strcmp(it->string, keys[k])) k++;
+        if (k == sizeof keys / sizeof *keys)
+            return cvae__error(CVAE_ERR_FORMAT, "model config: unknown key \"%.64s\"", it->string);
+        if (cJSON_GetObjectItemCaseSensitive(o, it->string) != it)
+            return cvae__error(CVAE_ERR_FORMAT, "model config: key \"%s\" appears twice",
+                               it->string);
+    }
+    return CVAE_OK;
+}
+
 static cvae_status parse(const cJSON *o, cvae_model_config *c)
 {
     if (!cJSON_IsObject(o)) return cvae__error(CVAE_ERR_FORMAT, "model config: not a JSON object");
+    CVAE_TRY(check_keys(o));
 #define GET(f) CVAE_TRY(get_int(o, #f, &c->f));
     CONFIG_INT_FIELDS(GET)
 #undef GET

@@ -146,6 +146,23 @@ static cvae_status num(const cJSON *o, const char *key, double lo, double hi, do
     return CVAE_OK;
 }
 
+/* cvae_trainer_save writes exactly these keys, all required: another one would be an option
+ * this build cannot honour when resuming. */
+static cvae_status check_train_keys(const cJSON *root)
+{
+    static const char *const keys[] = {
+        "lr",   "beta1",   "beta2", "eps", "weight_decay", "clip_norm", "skip_nonfinite",
+        "step", "skipped", "epoch", "seed"};
+    for (const cJSON *it = cJSON_IsObject(root) ? root->child : NULL; it; it = it->next) {
+        size_t k = 0;
+        while (k < sizeof keys / sizeof *keys && strcmp(it->string, keys[k])) k++;
+        if (k == sizeof keys / sizeof *keys)
+            return cvae__error(CVAE_ERR_FORMAT, "training state: unknown key \"%.64s\"",
+                               it->string);
+    }
+    return CVAE_OK;
+}
+
 static cvae_status parse_train(const char *json, cvae_train_opts *o, int64_t *step, int64_t *skipped,
                                int64_t *epoch)
 {
@@ -153,7 +170,7 @@ static cvae_status parse_train(const char *json, cvae_train_opts *o, int64_t *st
     if (!root) return cvae__error(CVAE_ERR_FORMAT, "training state: invalid JSON");
     double v[11];
     const double big = 9007199254740992.0;
-    cvae_status s = CVAE_OK;
+    cvae_status s = check_train_keys(root);
     if (!s) s = num(root, "lr", 0, 1e9, &v[0]);
     if (!s) s = num(root, "beta1", 0, 1, &v[1]);
     if (!s) s = num(root, "beta2", 0, 1, &v[2]);

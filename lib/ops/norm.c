@@ -1,5 +1,6 @@
 #include <math.h>
 
+#include "cvae/conv.h"
 #include "ops/norm.h"
 #include "tape/tape_internal.h"
 
@@ -7,69 +8,72 @@ void cvae__batch_norm2d_stats(double *mean, double *var, const float *x, int64_t
 {
     const double m = (double)(n * hw);
     for (int64_t ch = 0; ch < c; ch++) {
+        const double x0 = x[ch * hw]; /* shift: the sum is of values of the spread's size */
         double s = 0.0;
         for (int64_t i = 0; i < n; i++) {
             const float *xp = x + (i * c + ch) * hw;
-            float acc = 0.0f;
-            for (int64_t p = 0; p < hw; p++) acc += xp[p];
-            s += acc;
+            for (int64_t p = 0; p < hw; p++) s += (double)xp[p] - x0;
         }
-        const double mu = s / m;
+        const double mu = x0 + s / m;
         double q = 0.0;
         for (int64_t i = 0; i < n; i++) {
             const float *xp = x + (i * c + ch) * hw;
-            const float muf = (float)mu;
-            float acc = 0.0f;
-            for (int64_t p = 0; p < hw; p++) acc += (xp[p] - muf) * (xp[p] - muf);
-            q += acc;
+            for (int64_t p = 0; p < hw; p++) {
+                const double d = (double)xp[p] - mu;
+                q += d * d;
+            }
         }
         mean[ch] = mu;
         var[ch] = q / m;
     }
 }
 
-void cvae__batch_norm2d_forward(float *y, const float *x, const float *mean, const float *invstd,
-                                const float *gamma, const float *beta, int64_t n, int64_t c, int64_t hw)
+void cvae__batch_norm2d_forward(float *y, const float *x, const double *mean, const double *invstd,
+                                const float *gamma, const float *beta, int64_t n, int64_t c,
+                                int64_t hw)
 {
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t ch = 0; ch < c; ch++) {
-            const float a = (gamma ? gamma[ch] : 1.0f) * invstd[ch];
-            const float b = (beta ? beta[ch] : 0.0f) - a * mean[ch];
+    for (int64_t ch = 0; ch < c; ch++) {
+        /* y = a (x - hi) + b with hi = float(mean): x - hi is exact near the mean, and a, b are
+         * of the size of the result (b absorbs mean - hi), so nothing large cancels */
+        const double ad = (gamma ? gamma[ch] : 1.0) * invstd[ch];
+        const float hi = (float)mean[ch], a = (float)ad;
+        const float b = (float)((beta ? beta[ch] : 0.0) - ad * (mean[ch] - hi));
+        for (int64_t i = 0; i < n; i++) {
             const float *xp = x + (i * c + ch) * hw;
             float *yp = y + (i * c + ch) * hw;
-            for (int64_t p = 0; p < hw; p++) yp[p] = a * xp[p] + b;
+            for (int64_t p = 0; p < hw; p++) yp[p] = a * (xp[p] - hi) + b;
         }
+    }
 }
 
-void cvae__batch_norm2d_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
-                                 const float *mean, const float *invstd, const float *gamma, int64_t n,
-                                 int64_t c, int64_t hw, int batch_stats)
+void cvae__batch_norm2d_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
+                                 const float *x, const double *mean, const double *invstd,
+                                 const float *gamma, int64_t n, int64_t c, int64_t hw,
+                                 int batch_stats)
 {
     const double m = (double)(n * hw);
     for (int64_t ch = 0; ch < c; ch++) {
-        const float mu = mean[ch], is = invstd[ch];
-        double sdy = 0.0, sdyx = 0.0; /* sum dy, sum dy xhat */
+        const double mu = mean[ch], is = invstd[ch];
+        double sdy = 0.0, sdyx = 0.0; /* sum dy, sum dy (x - mean) */
         for (int64_t i = 0; i < n; i++) {
             const float *xp = x + (i * c + ch) * hw, *gp = dy + (i * c + ch) * hw;
-            float a = 0.0f, b = 0.0f;
             for (int64_t p = 0; p < hw; p++) {
-                a += gp[p];
-                b += gp[p] * (xp[p] - mu);
+                sdy += gp[p];
+                sdyx += gp[p] * ((double)xp[p] - mu);
             }
-            sdy += a;
-            sdyx += b;
         }
-        sdyx *= is;
+        sdyx *= is; /* sum dy xhat */
         if (dgamma) dgamma[ch] += (float)sdyx;
         if (dbeta) dbeta[ch] += (float)sdy;
         if (!dx) continue;
-        const float k = (gamma ? gamma[ch] : 1.0f) * is;
-        const float mdy = batch_stats ? (float)(sdy / m) : 0.0f;
-        const float mdyx = batch_stats ? (float)(sdyx / m) * is : 0.0f; /* times (x - mu) gives mean(dy xhat) xhat */
+        /* dx = k (dy - mean(dy) - (x - mean) is mean(dy xhat)), with x - mean = (x - hi) - lo */
+        const float hi = (float)mu, k = (float)((gamma ? gamma[ch] : 1.0) * is);
+        const double c1 = batch_stats ? sdyx / m * is : 0.0;
+        const float c0 = batch_stats ? (float)(sdy / m - (mu - hi) * c1) : 0.0f, c1f = (float)c1;
         for (int64_t i = 0; i < n; i++) {
             const float *xp = x + (i * c + ch) * hw, *gp = dy + (i * c + ch) * hw;
             float *dp = dx + (i * c + ch) * hw;
-            for (int64_t p = 0; p < hw; p++) dp[p] += k * (gp[p] - mdy - (xp[p] - mu) * mdyx);
+            for (int64_t p = 0; p < hw; p++) dp[p] += k * (gp[p] - c0 - (xp[p] - hi) * c1f);
         }
     }
 }
@@ -117,7 +121,7 @@ void cvae__batch_norm2d_backward_ref(float *dx, float *dgamma, float *dbeta, con
 /* ---- tape op ---- */
 
 typedef struct bn_ctx {
-    float *mean, *invstd; /* [C] statistics used by the forward */
+    double *mean, *invstd; /* [C] statistics used by the forward */
     int batch_stats;
 } bn_ctx;
 
@@ -183,14 +187,11 @@ cvae_status cvae_op_batch_norm2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *gamm
     cvae_tensor *out;
     CVAE_TRY(cvae__tape_output(t, 4, x->shape, in, 3, &out));
     const int record = cvae_tape_recording(t) && cvae__needs_grad(out);
-    float *stats = NULL;
-    if (record && !(stats = cvae__tape_floats(t, 2 * c, fn))) return CVAE_ERR_NOMEM;
+    const size_t stats_bytes = (size_t)(2 * c) * sizeof(double);
+    double *stats = NULL; /* kept for the backward when recording, else a temporary */
+    if (record && !(stats = cvae__tape_alloc(t, stats_bytes, fn))) return CVAE_ERR_NOMEM;
     cvae_tape_mark mk = cvae__tape_mark(t);
-    double *dstats = cvae__tape_alloc(t, (size_t)(2 * c) * sizeof(double), fn);
-    if (!dstats || (!stats && !(stats = cvae__tape_floats(t, 2 * c, fn)))) {
-        cvae__tape_release(t, mk);
-        return CVAE_ERR_NOMEM;
-    }
+    if (!stats && !(stats = cvae__tape_alloc(t, stats_bytes, fn))) return CVAE_ERR_NOMEM;
     void *vctx = NULL;
     if (record) {
         cvae_status s = cvae__tape_record(t, bn_backward, out, in, 3, sizeof(bn_ctx), &vctx);
@@ -200,23 +201,23 @@ cvae_status cvae_op_batch_norm2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *gamm
         }
     }
     /* every check and allocation is done: compute, and update the running statistics */
-    float *mean = stats, *invstd = stats + c;
+    double *mean = stats, *invstd = stats + c;
     if (training) {
-        double *bm = dstats, *bv = dstats + c;
-        cvae__batch_norm2d_stats(bm, bv, x->data, n, c, hw);
+        cvae__batch_norm2d_stats(mean, invstd, x->data, n, c, hw); /* invstd holds the variance */
         for (int64_t ch = 0; ch < c; ch++) {
-            mean[ch] = (float)bm[ch];
-            invstd[ch] = (float)(1.0 / sqrt(bv[ch] + (double)eps));
+            const double var = invstd[ch];
+            invstd[ch] = 1.0 / sqrt(var + (double)eps);
             if (running_mean) {
-                running_mean->data[ch] = (1.0f - momentum) * running_mean->data[ch] + momentum * (float)bm[ch];
+                running_mean->data[ch] =
+                    (1.0f - momentum) * running_mean->data[ch] + momentum * (float)mean[ch];
                 running_var->data[ch] = (1.0f - momentum) * running_var->data[ch] +
-                                        momentum * (float)(bv[ch] * (double)m / (double)(m - 1));
+                                        momentum * (float)(var * (double)m / (double)(m - 1));
             }
         }
     } else {
         for (int64_t ch = 0; ch < c; ch++) {
             mean[ch] = running_mean->data[ch];
-            invstd[ch] = (float)(1.0 / sqrt((double)running_var->data[ch] + (double)eps));
+            invstd[ch] = 1.0 / sqrt((double)running_var->data[ch] + (double)eps);
         }
     }
     cvae__batch_norm2d_forward(out->data, x->data, mean, invstd, gamma ? gamma->data : NULL,

@@ -1,3 +1,4 @@
+#include "cvae/conv.h"
 #include "ops/pool.h"
 #include "tape/tape_internal.h"
 

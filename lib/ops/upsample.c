@@ -1,3 +1,4 @@
+#include "cvae/conv.h"
 #include "ops/upsample.h"
 #include "tape/tape_internal.h"
 

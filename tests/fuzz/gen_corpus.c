@@ -2,7 +2,8 @@
  *     fuzz_gen_corpus tests/fuzz/corpus
  * creates <dir>/safetensors/, <dir>/model_config/, <dir>/idx/ and
  * <dir>/model_file/ (existing files are replaced; regression inputs committed
- * next to them are kept). Every file is < 64 KB. */
+ * next to them are kept, and so are the format-1 files v1_*, which this build
+ * can no longer write). Every file is < 64 KB. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,8 +6,10 @@ Usage: read_safetensors.py FILE
 Validates the layout as the Hugging Face spec defines it (u64 little-endian
 header length, UTF-8 JSON object starting with '{', header padded so the data
 section starts at a multiple of 8, F32 tensors tiling the data section exactly,
-string metadata) plus cvae's own metadata (format_version "1", crc32 of the
-data section as 8 lowercase hex digits). Prints one line per tensor in header
+string metadata) plus cvae's own metadata: format_version "2" (crc32: 8 lowercase
+hex digits, the CRC-32 of the whole file with those digits read as "00000000",
+found after the bytes "crc32":" which occur once in the header) or "1" (crc32
+of the data section only). Prints one line per tensor in header
 order: "tensor NAME SHAPE sum=%.17g crc=%08x" (sum of the values in double, in
 order), then "meta KEY=VALUE" per user metadata entry in header order, then
 "ok". Exits 1 with a message on stderr at the first violation.
@@ -53,11 +55,24 @@ def main():
     meta = header.get("__metadata__", {})
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
         fail("__metadata__ is not a map of strings")
-    if meta.get("format_version") != "1":
-        fail("format_version is %r" % meta.get("format_version"))
+    version = meta.get("format_version")
     crc = meta.get("crc32", "")
-    if len(crc) != 8 or crc != crc.lower() or int(crc, 16) != zlib.crc32(data):
-        fail("crc32 %r does not match the data section (%08x)" % (crc, zlib.crc32(data)))
+    if len(crc) != 8 or crc != crc.lower() or any(c not in "0123456789abcdef" for c in crc):
+        fail("crc32 %r is not 8 lowercase hex digits" % crc)
+    if version == "2":
+        mark = b'"crc32":"'
+        if raw.count(mark) != 1:
+            fail("the header holds %r %d times, not once" % (mark, raw.count(mark)))
+        at = 8 + raw.index(mark) + len(mark)
+        if blob[at:at + 9] != crc.encode() + b'"':
+            fail("the bytes after %r are not the crc32 value" % mark)
+        covered, want = "the file", zlib.crc32(blob[:at] + b"00000000" + blob[at + 8:])
+    elif version == "1":
+        covered, want = "the data section", zlib.crc32(data)
+    else:
+        fail("format_version is %r" % version)
+    if int(crc, 16) != want:
+        fail("crc32 %s does not match %s (%08x)" % (crc, covered, want))
     spans = []
     out = []
     for name in order:

@@ -223,12 +223,16 @@ class CVAE(nn.Module):
 
 # ---- safetensors, cvae's flavour (json + struct + numpy only) ----
 
+CRC_MARK = b'"crc32":"'  # cvae's format 2: the crc32 digits follow these bytes (once in the header)
+
+
 def write_safetensors(path, tensors, metadata=None):
     """tensors: ordered (name, float32 array) pairs, packed in that order; metadata: ordered
-    (key, string) pairs. Adds "format_version" "1" and "crc32" first, as cvae's writer does."""
+    (key, string) pairs. Adds "format_version" "2" and "crc32" first, as cvae's writer does:
+    the CRC-32 of the whole file written with "00000000" in place of its own digits."""
     arrays = [(name, np.ascontiguousarray(a, dtype="<f4")) for name, a in tensors]
     data = b"".join(a.tobytes() for _, a in arrays)
-    meta = OrderedDict([("format_version", "1"), ("crc32", "%08x" % zlib.crc32(data))])
+    meta = OrderedDict([("format_version", "2"), ("crc32", "00000000")])
     meta.update(metadata or [])
     header, at = OrderedDict([("__metadata__", meta)]), 0
     for name, a in arrays:
@@ -237,9 +241,12 @@ def write_safetensors(path, tensors, metadata=None):
         at += a.nbytes
     text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     text += b" " * (-(8 + len(text)) % 8)
+    blob = struct.pack("<Q", len(text)) + text + data
+    at = blob.index(CRC_MARK) + len(CRC_MARK)
+    blob = blob[:at] + (b"%08x" % zlib.crc32(blob)) + blob[at + 8:]
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + data)
+        f.write(blob)
     os.replace(tmp, path)
 
 
@@ -250,8 +257,14 @@ def read_safetensors(path):
     header = json.loads(blob[8:8 + n].decode("utf-8"), object_pairs_hook=OrderedDict)
     data = blob[8 + n:]
     meta = header.pop("__metadata__", {})
-    if "crc32" in meta and int(meta["crc32"], 16) != zlib.crc32(data):
-        raise ValueError("%s: crc32 mismatch" % path)
+    if "crc32" in meta:
+        if meta.get("format_version") == "2":  # the whole file, its crc32 digits read as zeros
+            at = blob.index(CRC_MARK, 8, 8 + n) + len(CRC_MARK)
+            want = zlib.crc32(blob[:at] + b"00000000" + blob[at + 8:])
+        else:  # format 1: the data section
+            want = zlib.crc32(data)
+        if int(meta["crc32"], 16) != want:
+            raise ValueError("%s: crc32 mismatch" % path)
     out = OrderedDict()
     for name, t in header.items():
         if t["dtype"] != "F32":

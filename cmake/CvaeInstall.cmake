@@ -24,8 +24,14 @@ install(EXPORT cvae-targets NAMESPACE cvae:: DESTINATION "${CVAE_CMAKE_DIR}" COM
 
 configure_package_config_file("${CMAKE_CURRENT_LIST_DIR}/cvae-config.cmake.in"
   "${PROJECT_BINARY_DIR}/cvae-config.cmake" INSTALL_DESTINATION "${CVAE_CMAKE_DIR}")
+# While the major version is 0 a minor version may break the API: only the same minor matches.
+if(PROJECT_VERSION_MAJOR EQUAL 0)
+  set(cvae_compatibility SameMinorVersion)
+else()
+  set(cvae_compatibility SameMajorVersion)
+endif()
 write_basic_package_version_file("${PROJECT_BINARY_DIR}/cvae-config-version.cmake"
-  VERSION ${PROJECT_VERSION} COMPATIBILITY SameMajorVersion)
+  VERSION ${PROJECT_VERSION} COMPATIBILITY ${cvae_compatibility})
 install(FILES "${PROJECT_BINARY_DIR}/cvae-config.cmake" "${PROJECT_BINARY_DIR}/cvae-config-version.cmake"
         DESTINATION "${CVAE_CMAKE_DIR}" COMPONENT dev)
 

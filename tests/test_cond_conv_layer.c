@@ -15,6 +15,8 @@ static void test_layer_parameters(void **state)
     cvae_params *p;
     CVAE_OK_OR_FAIL(cvae_params_new(&p));
     cvae_cond_conv2d_config c = cvae_cond_conv2d_config_make(3, 5, 2, 7, 3, 2, 1);
+    assert_int_equal(c.table_trainable, 1); /* every weight trains unless told otherwise */
+    c.table_trainable = 0;
     cvae_cond_conv2d *l, *l2, *l3;
     CVAE_OK_OR_FAIL(cvae_cond_conv2d_new(p, "cc", &c, &l));
     const int64_t w[4] = {5, 3, 3, 3}, b[1] = {5}, t[5] = {7, 2, 3, 3, 3}, tb[2] = {7, 2};

@@ -15,7 +15,7 @@
 #include <math.h>
 
 #include "failalloc.h"
-#include "model/train_internal.h"
+#include "train/train_internal.h"
 #include "testutil.h"
 
 #define SMALL_REQUEST ((size_t)1 << 21) /* 2 MB: more means the claim was believed */

@@ -276,28 +276,46 @@ static void test_params_roundtrip(void **state)
     cvae_st_file *f;
     CVAE_OK_OR_FAIL(cvae_safetensors_open(path, &f));
     assert_string_equal(cvae_st_meta(f, "model"), "cvae-test");
-    CVAE_OK_OR_FAIL(cvae_safetensors_load_params(f, dst, 1));
+    cvae_load_report rep;
+    CVAE_OK_OR_FAIL(cvae_safetensors_load_params(f, dst, CVAE_LOAD_STRICT, &rep));
     assert_memory_equal(cvae_params_data(dst), cvae_params_data(src),
                         (size_t)cvae_params_numel(src) * 4);
+    assert_int_equal(rep.loaded, 3);
+    assert_int_equal(rep.missing + rep.unexpected, 0);
 
-    /* a subset of the file loads when not strict, not when strict */
+    /* a subset of the file: strict fails naming the unexpected tensor; non-strict loads it
+     * and counts what it ignored, as PyTorch's strict=False */
     cvae_params *sub = make_params(NULL, 1);
-    CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_safetensors_load_params(f, sub, 1));
-    CVAE_OK_OR_FAIL(cvae_safetensors_load_params(f, sub, 0));
+    CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_safetensors_load_params(f, sub, CVAE_LOAD_STRICT, NULL));
+    assert_non_null(strstr(cvae_last_error(), "frozen.table"));
+    CVAE_OK_OR_FAIL(cvae_safetensors_load_params(f, sub, CVAE_LOAD_NONSTRICT, &rep));
     assert_memory_equal(cvae_params_data(sub), cvae_params_data(src), 40 * 4);
+    assert_int_equal(rep.loaded, 2);
+    assert_int_equal(rep.unexpected, 1);
+    assert_string_equal(rep.first_unexpected, "frozen.table");
 
-    /* mismatched shape or missing tensor: error, block untouched */
+    /* mismatched shape: an error in both modes, block untouched */
     cvae_params *bad = make_params(NULL, 2), *more = make_params(NULL, 3);
     float before = 1234.5f;
     cvae_params_data(bad)[0] = before;
-    CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae_safetensors_load_params(f, bad, 0));
+    CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae_safetensors_load_params(f, bad, CVAE_LOAD_NONSTRICT, NULL));
     assert_true(cvae_params_data(bad)[0] == before);
+    /* a parameter the file lacks: strict fails untouched; non-strict keeps its value */
     cvae_params_data(more)[0] = before;
-    CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_safetensors_load_params(f, more, 0));
+    CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_safetensors_load_params(f, more, CVAE_LOAD_STRICT, NULL));
     assert_true(cvae_params_data(more)[0] == before);
     assert_non_null(strstr(cvae_last_error(), "extra"));
-    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_load_params(NULL, dst, 0));
-    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_load_params(f, NULL, 0));
+    const int64_t extra_at = cvae_params_offset(more, 3);
+    cvae_params_data(more)[extra_at] = before;
+    CVAE_OK_OR_FAIL(cvae_safetensors_load_params(f, more, CVAE_LOAD_NONSTRICT, &rep));
+    assert_true(cvae_params_data(more)[extra_at] == before);
+    assert_memory_equal(cvae_params_data(more), cvae_params_data(src),
+                        (size_t)cvae_params_numel(src) * 4);
+    assert_int_equal(rep.missing, 1);
+    assert_string_equal(rep.first_missing, "extra");
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_load_params(NULL, dst, 0, NULL));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_load_params(f, NULL, 0, NULL));
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_safetensors_load_params(f, dst, 7, NULL));
 
     cvae_safetensors_close(f);
     cvae_params_free(src), cvae_params_free(dst), cvae_params_free(sub);

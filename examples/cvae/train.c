@@ -49,9 +49,6 @@ const cli_command cli_train = {
     .options = train_options,
     .run = run};
 
-/* The epoch's sample order is cli_shuffle's with stream TRAIN_ORDER + epoch ("SHUFF"). */
-#define TRAIN_ORDER 0x5348554646ull
-
 static void progress(int64_t done, int64_t total, double loss, double ips, double eta)
 {
     int width = 30, fill = (int)(width * done / (total ? total : 1));
@@ -103,34 +100,28 @@ static int run(int argc, char **argv)
         goto done;
     if (!cli_make_parent_dir(a.out) || !cli_make_parent_dir(a.checkpoint)) goto done;
     {
-        const cvae_model_config *c = cvae_model_get_config(m);
         char summary[4096];
         cvae_model_summary(m, summary, sizeof summary, NULL);
         printf("%s", summary);
         printf("data: %s (%lld train, %lld test, %s), batch %ld, Adam lr %g, seed %ld, %d thread(s)\n",
                a.data, (long long)train->n, (long long)test->n, cli_binarize_name(mode), a.batch,
                a.lr, a.seed, cvae_trainer_threads(tr));
-        const int64_t per = (int64_t)c->image_channels * c->image_h * c->image_w;
-        float *x = malloc(sizeof(float) * (size_t)(a.batch * per));
-        int32_t *y = malloc(sizeof(int32_t) * (size_t)a.batch);
-        int64_t *order = malloc(sizeof(int64_t) * (size_t)train->n);
-        if (!x || !y || !order) {
-            fprintf(stderr, "cvae train: out of memory\n");
-            free(x), free(y), free(order);
+        cvae_loader *ld = NULL;
+        if (cli_fail(cvae_loader_new(train, a.batch, mode, (uint64_t)a.seed, 1, &ld), "loading batches") ||
+            cli_fail(cvae_loader_seek(ld, start_epoch, 0), "loading batches")) {
+            cvae_loader_free(ld);
             goto done;
         }
         rc = 0;
         double t_all = cli_now();
         for (int64_t e = start_epoch; e < a.epochs && !rc; e++) {
-            cli_shuffle(order, train->n, (uint64_t)a.seed, TRAIN_ORDER + (uint64_t)e);
             double t0 = cli_now(), sum = 0;
-            int64_t seen = 0;
-            for (int64_t s = 0; s < train->n && !rc; s += a.batch) {
-                int64_t n = train->n - s < a.batch ? train->n - s : a.batch;
+            int64_t seen = 0, n;
+            const float *x;
+            const int32_t *y;
+            while (!rc && !(rc = cli_fail(cvae_loader_next(ld, &x, &y, &n), "batch")) && n > 0) {
                 float loss = 0;
-                if (!cli_batch(train, order + s, n, mode, (uint64_t)a.seed + (uint64_t)e, x, y) ||
-                    cli_fail(cvae_trainer_step(tr, x, y, n, &loss), "training step"))
-                    rc = 1;
+                rc = cli_fail(cvae_trainer_step(tr, x, y, n, &loss), "training step");
                 sum += (double)loss * (double)n;
                 seen += n;
                 if (!a.quiet) {
@@ -158,7 +149,7 @@ static int run(int argc, char **argv)
                 printf("saved %s (%.1fs of training, %lld steps)\n", a.out, cli_now() - t_all,
                        (long long)cvae_trainer_steps(tr));
         }
-        free(x), free(y), free(order);
+        cvae_loader_free(ld);
     }
 done:
     cvae_trainer_free(tr);

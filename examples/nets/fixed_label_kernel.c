@@ -7,7 +7,8 @@ cvae_status flk_net_new(int64_t learned, int64_t hidden, int64_t classes, uint64
     flk_net *m = calloc(1, sizeof *m);
     if (!m) return CVAE_ERR_NOMEM;
     cvae_cond_conv2d_config cc = cvae_cond_conv2d_config_make(1, learned, 1, classes, 3, 2, 1);
-    cc.seed = seed; /* table_trainable = 0: the per-label kernels are fixed */
+    cc.seed = seed;
+    cc.table_trainable = 0; /* the per-label kernels are fixed */
     cvae_status s = cvae_params_new(&m->params);
     if (!s) s = cvae_cond_conv2d_new(m->params, "conv1", &cc, &m->conv);
     if (!s) s = cvae_table_fill_gabor(m->conv->table, 1.0f, 3.0f);

@@ -25,9 +25,9 @@ extern "C" {
 #endif
 
 #define CVAE_VERSION_MAJOR 0         /**< incompatible API changes bump this */
-#define CVAE_VERSION_MINOR 1         /**< compatible additions bump this */
+#define CVAE_VERSION_MINOR 2         /**< compatible additions bump this */
 #define CVAE_VERSION_PATCH 0         /**< fixes bump this */
-#define CVAE_VERSION_STRING "0.1.0" /**< "MAJOR.MINOR.PATCH" of these headers */
+#define CVAE_VERSION_STRING "0.2.0" /**< "MAJOR.MINOR.PATCH" of these headers */
 
 /** Result of every fallible public call. 0 is success; on failure the outputs
  *  are untouched and cvae_last_error() says what was wrong. */

@@ -9,9 +9,11 @@
  *   tape.h    autodiff tape, parameter blocks (trainable or frozen)
  *   ops.h     dense differentiable ops
  *   conv.h    convolutions, the label-indexed conditional convolution, pooling, norms
- *   nn.h      layers that own parameters
+ *   nn.h      layer configurations (cvae_layer) and single layers that own parameters
  *   optim.h   SGD, Adam, gradient clipping
  *   io.h      IDX datasets, PNG output, safetensors files
+ *   net.h     networks of your own: stacks of layers, summary, save and load
+ *   train.h   training any network with any loss; batches from a dataset
  *   model.h   the conditional VAE and its host API (cvae_model_*)
  *
  * Every fallible call returns cvae_status (CVAE_OK == 0); on failure its
@@ -28,6 +30,8 @@
 #include "cvae/nn.h"
 #include "cvae/optim.h"
 #include "cvae/io.h"
+#include "cvae/net.h"
+#include "cvae/train.h"
 #include "cvae/model.h"
 
 #endif

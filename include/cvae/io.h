@@ -177,14 +177,33 @@ CVAE_API int cvae_st_meta_count(const cvae_st_file *f);
 /** Key of the i-th metadata entry in header order (owned by f), NULL when out of range. */
 CVAE_API const char *cvae_st_meta_key(const cvae_st_file *f, int i);
 
-/** Copies every parameter of p from the file tensor of the same name. Every
- *  parameter must be present with exactly its shape (same rank and extents);
- *  with strict != 0 every file tensor must also be a parameter of p. Checks
- *  everything before copying anything: on failure p is unchanged.
- *  Errors: CVAE_ERR_INVALID_ARG, CVAE_ERR_FORMAT (a parameter is missing, or
- *  strict and the file has an extra tensor), CVAE_ERR_SHAPE. */
+/** How cvae_net_load matches the file's tensors with the network's parameters; the names
+ *  and meaning are PyTorch's load_state_dict(strict=...). */
+typedef enum cvae_load_mode {
+    CVAE_LOAD_STRICT = 0,    /**< the file holds exactly the network's parameters */
+    CVAE_LOAD_NONSTRICT = 1  /**< parameters missing from the file keep their values and
+                                  file tensors that are no parameter are ignored (both
+                                  counted in the report); a tensor whose name matches but
+                                  whose shape does not is still an error */
+} cvae_load_mode;
+
+/** What a load matched (PyTorch's missing_keys / unexpected_keys, counted). */
+typedef struct cvae_load_report {
+    int loaded;                  /**< parameters copied from the file */
+    int missing;                 /**< parameters the file lacks (kept as they were) */
+    int unexpected;              /**< file tensors that are no parameter (ignored) */
+    char first_missing[128];     /**< the first of them ("" if none) */
+    char first_unexpected[128];  /**< the first of them ("" if none) */
+} cvae_load_report;
+
+/** Copies the parameters of p from the file tensors of the same names, matched as `mode`
+ *  says (checkpoint optimizer state, tensors named "optim.*", is never a parameter and is
+ *  skipped). Checks everything before copying anything: on failure p is unchanged. report
+ *  may be NULL. Errors: CVAE_ERR_INVALID_ARG, CVAE_ERR_FORMAT (strict: a parameter missing
+ *  from the file or a file tensor that is no parameter, named), CVAE_ERR_SHAPE (a name
+ *  matches but the shape does not), CVAE_ERR_NUMERIC (a non-finite value to be loaded). */
 CVAE_API cvae_status cvae_safetensors_load_params(const cvae_st_file *f, cvae_params *p,
-                                                  int strict);
+                                                  cvae_load_mode mode, cvae_load_report *report);
 
 /* ==== PNG pictures ========================================================= */
 

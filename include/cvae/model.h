@@ -24,19 +24,11 @@
 #ifndef CVAE_MODEL_H
 #define CVAE_MODEL_H
 
-#include "cvae/io.h"
-#include "cvae/nn.h"
-#include "cvae/optim.h"
+#include "cvae/train.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/** How the conditional kernel table starts. */
-typedef enum cvae_table_init {
-    CVAE_TABLE_RANDOM = 0, /**< He-normal per label (seeded) */
-    CVAE_TABLE_GABOR = 1   /**< oriented Gabor filters, orientation pi * label / K */
-} cvae_table_init;
 
 /** Model configuration. Start from cvae_model_config_default() and change fields. */
 typedef struct cvae_model_config {
@@ -149,64 +141,33 @@ CVAE_API int cvae_model_threads(const cvae_model *m);
 /** Frees the calling thread's inference workspace (it is recreated on demand). */
 CVAE_API void cvae_thread_workspace_release(void);
 
-/* ---- training ------------------------------------------------------------- */
+/** The model's network: stacks "enc" (images -> [2 latent]: mu, then logvar) and "dec"
+ *  ([latent] -> logits [C, H, W]), built from the layer tables above (owned by the model). */
+CVAE_API cvae_net *cvae_model_net(const cvae_model *m);
 
-/** Training options: Adam with decoupled weight decay, optional clipping. */
-typedef struct cvae_train_opts {
-    float lr;            /**< 1e-3 */
-    float beta1;         /**< 0.9 */
-    float beta2;         /**< 0.999 */
-    float eps;           /**< 1e-8 */
-    float weight_decay;  /**< 0 */
-    float clip_norm;     /**< global gradient norm limit; 0 = none */
-    uint64_t seed;       /**< seed of the reparameterization noise */
-    int skip_nonfinite;  /**< 1: a step whose loss or gradient is NaN/Inf is skipped
-                              (counted) instead of failing with CVAE_ERR_NUMERIC */
-} cvae_train_opts;
+/* ---- training (the generic trainer of cvae/train.h, with the ELBO as its loss) ---- */
 
-/** lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay, no clipping, seed 1. */
-CVAE_API cvae_train_opts cvae_train_opts_default(void);
+/** Which stacks of a network form a conditional VAE, for cvae_elbo_loss. */
+typedef struct cvae_elbo_spec {
+    int encoder;   /**< stack: inputs x -> [2 L] (mu, then logvar) */
+    int decoder;   /**< stack: [L] -> logits of x's shape */
+    float beta;    /**< weight of the KL term */
+} cvae_elbo_spec;
 
-/** A training session of one model: optimizer state, step counter, workspace. */
-typedef struct cvae_trainer cvae_trainer;
+/** The conditional VAE's loss as a cvae_loss_fn (user: a cvae_elbo_spec): per sample
+ *  BCE(logits, x) summed over x's elements + beta KL(N(mu, e^logvar) || N(0, I)), with
+ *  z = mu + e^(logvar/2) eps and eps drawn from (b->seed, b->step) at the sample's row of
+ *  the batch. x in [0, 1]. */
+CVAE_API cvae_status cvae_elbo_loss(const cvae_net *net, cvae_tape *t, const cvae_batch *b,
+                                    void *spec, cvae_tensor **loss);
 
-/** The trainer references m (which must outlive it). */
+/** A trainer of model m (which must outlive it) with the ELBO of m's configuration as its
+ *  loss: cvae_trainer_new_net(cvae_model_net(m), opts, cvae_elbo_loss, ...). */
 CVAE_API cvae_status cvae_trainer_new(cvae_model *m, const cvae_train_opts *opts,
                                       cvae_trainer **out);
-/** Frees the trainer (not its model). NULL is a no-op. */
-CVAE_API void cvae_trainer_free(cvae_trainer *tr);
 
-/** One optimizer step on a batch; eps comes from (opts.seed, step).  images:
- *  [n, C, H, W]; labels: int32[n]. *out_loss (may be NULL): mean -ELBO of the batch
- *  (nats/image, beta-weighted). Non-finite loss or gradients: CVAE_ERR_NUMERIC and
- *  the parameters are left unchanged (or the step is skipped, see skip_nonfinite). */
-CVAE_API cvae_status cvae_trainer_step(cvae_trainer *tr, const float *images, const int32_t *labels,
-                                       int64_t n, float *out_loss);
-
-/** Threads of a training step (1..64). With t > 1 the batch is split into t contiguous
- *  slices (sizes differing by at most one); each runs forward and backward on its own
- *  thread, calling BLAS single-threaded, and the gradients are summed in slice order.
- *  So both cores do all the work, not only the GEMMs. A new trainer takes OpenBLAS's
- *  thread count (OPENBLAS_NUM_THREADS, else the number of cores); 1 runs the step on the
- *  calling thread with BLAS as configured. Results are bitwise reproducible for a given
- *  thread count; between counts they differ by rounding only. On failure (no memory,
- *  no thread) the trainer is left with 1 thread. */
-CVAE_API cvae_status cvae_trainer_set_threads(cvae_trainer *tr, int threads);
-/** Threads of a training step (see cvae_trainer_set_threads). */
-CVAE_API int cvae_trainer_threads(const cvae_trainer *tr);
-
-/** Steps taken (optimizer updates applied). */
-CVAE_API int64_t cvae_trainer_steps(const cvae_trainer *tr);
-/** Steps skipped because of non-finite values. */
-CVAE_API int64_t cvae_trainer_skipped(const cvae_trainer *tr);
-/** Sets the learning rate for the next steps. */
-CVAE_API cvae_status cvae_trainer_set_lr(cvae_trainer *tr, float lr);
-
-/** Saves model, optimizer state, step counter and `epoch` atomically. */
-CVAE_API cvae_status cvae_trainer_save(const cvae_trainer *tr, int64_t epoch, const char *path);
-
-/** Loads a checkpoint into a new model and trainer (training options from the file).
- *  *epoch (may be NULL) receives the epoch saved with it. */
+/** Loads a checkpoint of a model trainer into a new model and trainer (training options
+ *  from the file). *epoch (may be NULL) receives the epoch saved with it. */
 CVAE_API cvae_status cvae_trainer_load(const char *path, cvae_model **model, cvae_trainer **tr,
                                        int64_t *epoch);
 

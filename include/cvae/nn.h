@@ -13,18 +13,103 @@
 extern "C" {
 #endif
 
-/** Weight initialization schemes. fan_in = inputs per output unit (Cin kH kW
- *  for convolutions), fan_out = outputs per input unit. */
+/** Weight initialization schemes. fan_in = inputs per output unit (Cin kH kW for
+ *  convolutions, Cin kH kW / (sH sW) for transposed ones), fan_out = outputs per input unit. */
 typedef enum cvae_init {
-    CVAE_INIT_GLOROT_UNIFORM = 0, /**< U(-a, a), a = sqrt(6 / (fan_in + fan_out)) (Keras default) */
-    CVAE_INIT_HE_NORMAL = 1,      /**< N(0, 2 / fan_in) (for ReLU layers) */
-    CVAE_INIT_HE_UNIFORM = 2,     /**< U(-a, a), a = sqrt(6 / fan_in) */
-    CVAE_INIT_ZEROS = 3
+    CVAE_INIT_DEFAULT = 0,        /**< in a cvae_layer: He-normal before a ReLU-family activation
+                                       (relu, leaky relu, elu), Glorot-uniform otherwise;
+                                       cvae_init_fill treats it as Glorot-uniform */
+    CVAE_INIT_GLOROT_UNIFORM = 1, /**< U(-a, a), a = sqrt(6 / (fan_in + fan_out)) (Keras default) */
+    CVAE_INIT_HE_NORMAL = 2,      /**< N(0, 2 / fan_in) (for ReLU layers) */
+    CVAE_INIT_HE_UNIFORM = 3,     /**< U(-a, a), a = sqrt(6 / fan_in) */
+    CVAE_INIT_ZEROS = 4
 } cvae_init;
 
 /** Fills w with scheme `init` for the given fans, from the stream (seed, stream). */
 CVAE_API cvae_status cvae_init_fill(cvae_tensor *w, cvae_init init, int64_t fan_in, int64_t fan_out,
                                     uint64_t seed, uint64_t stream);
+
+/** How a label-indexed kernel table starts. */
+typedef enum cvae_table_init {
+    CVAE_TABLE_RANDOM = 0, /**< like the layer's other weights (its init scheme and fans) */
+    CVAE_TABLE_GABOR = 1   /**< oriented Gabor filters (cvae_table_fill_gabor, sigma = k / 3,
+                                wavelength = k for a k x k kernel): label l at angle pi l / K */
+} cvae_table_init;
+
+/* ==== layers by configuration (Keras-like) ================================ */
+
+/* A network is a list of these, checked and built in one call (cvae/net.h). Meant for
+ * designated initializers; a field left out takes the default in its comment:
+ *
+ *     cvae_layer encoder[] = {
+ *         {.kind = CVAE_LAYER_CONV2D, .name = "conv1", .out = 32, .kernel = 3, .stride = 2,
+ *          .padding = 1, .activation = CVAE_ACT_RELU,
+ *          .cond_out = 8, .labels = 10},            // + 8 filters looked up by label
+ *         {.kind = CVAE_LAYER_CONV2D, .name = "conv2", .out = 64, .kernel = 3, .stride = 2,
+ *          .padding = 1, .activation = CVAE_ACT_RELU},
+ *         {.kind = CVAE_LAYER_FLATTEN},
+ *         {.kind = CVAE_LAYER_LINEAR, .name = "fc", .out = 32},
+ *     };
+ *
+ * Input sizes are taken from the previous layer; `.in`, when given, is checked against
+ * it (a mismatch is reported when the network is built, naming the layer). Every weight
+ * is trainable unless `.frozen` (or `.frozen_table`) says otherwise. Parameters are named
+ * as PyTorch names them: "<stack>.<name>.weight", ".bias", and for the label-indexed part
+ * ".table", ".table_bias" (under `.table_name` when given). */
+
+/** What a cvae_layer computes. Shapes are per sample (the batch dimension N is implied). */
+typedef enum cvae_layer_kind {
+    CVAE_LAYER_NONE = 0,           /**< invalid: a forgotten .kind */
+    CVAE_LAYER_LINEAR,             /**< [in] -> [out]: act(x W^T + b) */
+    CVAE_LAYER_CONV2D,             /**< [in, H, W] -> [out + cond_out, Ho, Wo]: act(conv) */
+    CVAE_LAYER_CONV_TRANSPOSE2D,   /**< [in, H, W] -> [out + cond_out, Ho, Wo]: act(conv^T) */
+    CVAE_LAYER_BATCH_NORM2D,       /**< [C, H, W] -> same: batch statistics while the tape
+                                        records, running ones otherwise; then act */
+    CVAE_LAYER_ACTIVATION,         /**< any -> same: act(x) */
+    CVAE_LAYER_FLATTEN,            /**< [d0, d1, ...] -> [d0 d1 ...] */
+    CVAE_LAYER_RESHAPE,            /**< [...] -> [shape...], the same element count */
+    CVAE_LAYER_LABEL_CONCAT,       /**< [D] -> [D + labels]: x with the one-hot of the label appended */
+    CVAE_LAYER_MAX_POOL2D,         /**< [C, H, W] -> [C, (H - k) / s + 1, (W - k) / s + 1] */
+    CVAE_LAYER_AVG_POOL2D,         /**< as max pooling, averaging */
+    CVAE_LAYER_UPSAMPLE2D          /**< [C, H, W] -> [C, scale H, scale W], nearest */
+} cvae_layer_kind;
+
+/** One layer of a network. */
+typedef struct cvae_layer {
+    cvae_layer_kind kind;
+    const char *name;   /**< prefix of its parameters; required for layers that have some */
+    int64_t in;         /**< input features / channels; 0: whatever the previous layer gives */
+    int64_t out;        /**< learned output features / channels (conv kinds: may be 0 when
+                             cond_out > 0) */
+    int64_t cond_out;   /**< conv kinds: label-indexed output channels, concatenated after the
+                             `out` learned ones; their kernels are gathered per sample from a
+                             table over `labels` labels (the conditional convolution) */
+    int64_t labels;     /**< K: labels of the table (cond_out > 0) or of the one-hot
+                             (CVAE_LAYER_LABEL_CONCAT) */
+    int kernel;         /**< square kernel (conv kinds, pooling); required there */
+    int kernel_w;       /**< kernel width when it differs from `kernel` (0: square) */
+    int stride;         /**< 1 (pooling: the kernel) */
+    int padding;        /**< zero padding on every side, 0 */
+    int output_padding; /**< transposed conv: extra rows and columns at the end, < stride */
+    int dilation;       /**< 1 */
+    int scale;          /**< CVAE_LAYER_UPSAMPLE2D: the factor, >= 1 */
+    int64_t shape[4];   /**< CVAE_LAYER_RESHAPE: per-sample target shape, zeros after the last
+                             extent; one extent may be -1 (inferred) */
+    cvae_activation activation; /**< fused into the layer's output, CVAE_ACT_NONE */
+    float alpha;        /**< parameter of the activation (see cvae_activation) */
+    int no_bias;        /**< 1: no bias (and no table_bias) */
+    int frozen;         /**< 1: every parameter of the layer frozen (no gradient, no work) */
+    int frozen_table;   /**< 1: only the label-indexed table and its bias frozen */
+    cvae_init init;     /**< scheme of the weights (and of a RANDOM table), CVAE_INIT_DEFAULT */
+    cvae_table_init table_init; /**< how the label-indexed table starts, CVAE_TABLE_RANDOM */
+    const char *table_name;     /**< names the label-indexed part's parameters
+                                     "<stack>.<table_name>.table"; NULL: the layer's name */
+    float momentum;     /**< batch norm: weight of a new batch in the running statistics, 0.1 */
+    float eps;          /**< batch norm: added to the variance, 1e-5 */
+} cvae_layer;
+
+/** Short type name of a layer kind, as a summary prints it ("Conv2D", "Linear", ...). */
+CVAE_API const char *cvae_layer_kind_name(cvae_layer_kind kind);
 
 /* ==== linear layer ========================================================= */
 
@@ -170,7 +255,8 @@ typedef struct cvae_cond_conv2d_config {
     uint64_t seed;            /**< learned weight and the initial (random) table */
 } cvae_cond_conv2d_config;
 
-/** Config for a square kernel: bias on, table frozen, He-uniform init, seed 0. */
+/** Config for a square kernel: bias on, table trainable (like every weight; set
+ *  table_trainable = 0 for fixed kernels), He-uniform init, seed 0. */
 CVAE_API cvae_cond_conv2d_config cvae_cond_conv2d_config_make(int64_t in_channels,
                                                               int64_t learned_channels,
                                                               int64_t cond_channels,

@@ -147,6 +147,12 @@ CVAE_API cvae_status cvae_op_softmax_cross_entropy(cvae_tape *t, cvae_tensor *lo
  *  mu, logvar: [N, D] -> z: [N, D]. */
 CVAE_API cvae_status cvae_op_reparameterize(cvae_tape *t, cvae_tensor *mu, cvae_tensor *logvar,
                                             uint64_t seed, uint64_t stream, cvae_tensor **z);
+/** cvae_op_reparameterize with eps[i] the normal number first + i of (seed, stream) (first >= 0):
+ *  rows [r0, r1) of a batch of D-wide rows draw with first = r0 D what the whole batch would
+ *  draw for them, so a batch split over threads draws the same noise.  -> z: [N, D]. */
+CVAE_API cvae_status cvae_op_reparameterize_from(cvae_tape *t, cvae_tensor *mu,
+                                                 cvae_tensor *logvar, uint64_t seed,
+                                                 uint64_t stream, int64_t first, cvae_tensor **z);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,10 @@
 /* Records a formatted message for cvae_last_error() and returns s. */
 cvae_status cvae__error(cvae_status s, const char *fmt, ...) CVAE_PRINTF(2, 3);
 
+/* s, with the last message prefixed by "<path>: " when s says a file's contents are bad
+ * (CVAE_ERR_FORMAT, CVAE_ERR_SHAPE, CVAE_ERR_NUMERIC); other statuses pass unchanged. */
+cvae_status cvae__error_in_file(cvae_status s, const char *path);
+
 /* Allocation through the user-settable allocator. NULL on failure (and on 0 bytes),
  * with no error message set: callers report CVAE_ERR_NOMEM via cvae__nomem. */
 void *cvae__malloc(size_t bytes);

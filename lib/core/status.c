@@ -45,3 +45,9 @@ cvae_status cvae__nomem(const char *what, size_t bytes)
 {
     return cvae__error(CVAE_ERR_NOMEM, "%s: cannot allocate %zu bytes", what, bytes);
 }
+
+cvae_status cvae__error_in_file(cvae_status s, const char *path)
+{
+    if (s != CVAE_ERR_FORMAT && s != CVAE_ERR_SHAPE && s != CVAE_ERR_NUMERIC) return s;
+    return cvae__error(s, "%s: %s", path, last_error);
+}

@@ -51,6 +51,12 @@ static void blas_single_end(void)
     pthread_mutex_unlock(&blas_mu);
 }
 
+int cvae__team_default_size(void)
+{
+    const int n = cvae__blas_threads();
+    return n < 1 ? 1 : n > TEAM_MAX ? TEAM_MAX : n;
+}
+
 static void run_member(cvae_team *tm, int i)
 {
     cvae_status s = tm->fn(tm->ctx, i);

@@ -14,6 +14,9 @@ typedef cvae_status (*cvae__team_fn)(void *ctx, int member);
  * are started now and sleep until cvae__team_run. */
 cvae_status cvae__team_new(int size, cvae_team **out);
 void cvae__team_free(cvae_team *team);
+/* The team size a new trainer or model takes: BLAS's own thread count (OpenBLAS:
+ * OPENBLAS_NUM_THREADS, else the number of cores), within [1, 64]. */
+int cvae__team_default_size(void);
 /* Members of the team; NULL counts as a team of one (the caller alone). */
 int cvae__team_size(const cvae_team *team);
 

@@ -29,4 +29,8 @@ int64_t cvae__st_crc_digits(const char *hdr, size_t n);
 cvae_status cvae__find_duplicate(const char *const *names, size_t n, const char **dup,
                                  const char *fn);
 
+/* The checks of cvae_safetensors_load_params (names, shapes, finite values) without copying. */
+cvae_status cvae__st_params_match(const cvae_st_file *f, const cvae_params *p, cvae_load_mode mode,
+                                  cvae_load_report *report);
+
 #endif

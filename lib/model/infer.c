@@ -1,11 +1,10 @@
 /* The reentrant inference entry points: each thread runs on its own tape. */
-#include "core/blas.h"
 #include <math.h>
 #include <pthread.h>
 
 #include "model/model_internal.h"
 #include "ops/activation.h"
-#include "ops/loss.h"
+#include "tape/tape_internal.h"
 
 static pthread_key_t tape_key;
 static pthread_once_t tape_once = PTHREAD_ONCE_INIT;
@@ -14,7 +13,8 @@ static int tape_key_ok;
 static void free_tape(void *p) { cvae_tape_free(p); }
 static void make_key(void) { tape_key_ok = pthread_key_create(&tape_key, free_tape) == 0; }
 
-cvae_status cvae__thread_tape(cvae_tape **out)
+/* The calling thread's inference tape (recording off), reset and ready. */
+static cvae_status thread_tape(cvae_tape **out)
 {
     pthread_once(&tape_once, make_key);
     if (!tape_key_ok) return cvae__error(CVAE_ERR_NOMEM, "cannot create the thread workspace key");
@@ -43,26 +43,6 @@ void cvae_thread_workspace_release(void)
     }
 }
 
-int cvae__default_threads(void)
-{
-    const int n = cvae__blas_threads();
-    return n < 1 ? 1 : n > 64 ? 64 : n;
-}
-
-cvae_status cvae_model_set_threads(cvae_model *m, int threads)
-{
-    static const char *fn = "cvae_model_set_threads";
-    CVAE_CHECK_NULL(m, fn);
-    if (threads < 1 || threads > 64)
-        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: %d threads outside [1, 64]", fn, threads);
-    cvae__team_free(m->team);
-    m->team = NULL;
-    m->threads = threads;
-    return CVAE_OK;
-}
-
-int cvae_model_threads(const cvae_model *m) { return m ? m->threads : 0; }
-
 /* ---- row slices: every entry point runs rows [r0, r1) of its batch per member ---- */
 
 typedef struct rows_job rows_job;
@@ -85,26 +65,17 @@ static cvae_status rows_member(void *ctx, int i)
     const rows_job *j = ctx;
     int64_t r0, r1;
     cvae__team_slice(j->n, i, j->members, &r0, &r1);
-    cvae_tape *t;
-    CVAE_TRY(cvae__thread_tape(&t));
+    cvae_tape *t = NULL;
+    CVAE_TRY(thread_tape(&t));
     return j->run(j, t, r0, r1);
 }
-
-static pthread_mutex_t team_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* Splits the batch into min(threads, n) slices, a function of the model's thread count
  * and n only, so results never depend on which thread ran what. */
 static cvae_status run_rows(rows_job *j)
 {
-    cvae_model *m = (cvae_model *)j->m; /* only its team, created once under team_mu */
-    j->members = j->n < m->threads ? (int)j->n : m->threads;
-    cvae_status s = CVAE_OK;
-    pthread_mutex_lock(&team_mu);
-    if (!m->team && m->threads > 1) s = cvae__team_new(m->threads, &m->team);
-    cvae_team *team = m->team;
-    pthread_mutex_unlock(&team_mu);
-    if (s) return s;
-    return cvae__team_run(team, j->members, rows_member, j);
+    j->members = j->n < j->m->threads ? (int)j->n : j->m->threads;
+    return cvae__team_run(j->m->team, j->members, rows_member, j);
 }
 
 /* A tape tensor holding images r0..r1. */
@@ -133,10 +104,10 @@ static cvae_status forward_rows(const rows_job *j, cvae_tape *t, int64_t r0, int
     const cvae_model *m = j->m;
     cvae_tensor *x, *mu, *logvar, *z, *logits;
     CVAE_TRY(images_in(j, t, r0, r1, &x));
-    CVAE_TRY(cvae__model_encode(m, t, x, j->labels + r0, &mu, &logvar));
+    CVAE_TRY(cvae__elbo_encode(m->net, &m->elbo, t, x, j->labels + r0, &mu, &logvar));
     if (j->out_a) {
-        CVAE_TRY(cvae__op_reparameterize_from(t, mu, logvar, j->seed, 0, r0 * m->cfg.latent, &z));
-        CVAE_TRY(cvae__model_decode(m, t, z, j->labels + r0, &logits));
+        CVAE_TRY(cvae_op_reparameterize_from(t, mu, logvar, j->seed, 0, r0 * m->cfg.latent, &z));
+        CVAE_TRY(cvae_net_forward(m->net, m->elbo.decoder, t, z, j->labels + r0, &logits));
         sigmoid_rows(j->out_a, logits, r0);
     }
     copy_rows(j->out_b, mu, r0);
@@ -170,7 +141,7 @@ static cvae_status decode_rows(const rows_job *j, cvae_tape *t, int64_t r0, int6
     CVAE_TRY(cvae_tape_tensor(t, 2, shape, &z));
     if (j->z) memcpy(z->data, j->z + r0 * L, (size_t)z->size * sizeof(float));
     else cvae__rng_fill_normal_from(j->seed, 0, r0 * L, 0.0f, 1.0f, z->data, z->size);
-    CVAE_TRY(cvae__model_decode(j->m, t, z, j->labels + r0, &logits));
+    CVAE_TRY(cvae_net_forward(j->m->net, j->m->elbo.decoder, t, z, j->labels + r0, &logits));
     sigmoid_rows(j->out_a, logits, r0);
     return CVAE_OK;
 }
@@ -201,9 +172,9 @@ cvae_status cvae_model_generate(const cvae_model *m, const int32_t *labels, int6
 static cvae_status elbo_rows(const rows_job *j, cvae_tape *t, int64_t r0, int64_t r1)
 {
     cvae_tensor *x;
-    cvae_model_pass p;
+    cvae__elbo_terms p;
     CVAE_TRY(images_in(j, t, r0, r1, &x));
-    CVAE_TRY(cvae__model_pass(j->m, t, x, j->labels + r0, j->seed, 0, r0, &p));
+    CVAE_TRY(cvae__elbo_terms_of(j->m->net, &j->m->elbo, t, x, j->labels + r0, j->seed, 0, r0, &p));
     copy_rows(j->out_a, p.rec, r0);
     copy_rows(j->out_b, p.kl, r0);
     return CVAE_OK;
@@ -240,7 +211,7 @@ static cvae_status iw_rows(const rows_job *j, cvae_tape *t, int64_t r0, int64_t 
     const int64_t n = r1 - r0, L = m->cfg.latent;
     cvae_tensor *x, *mu, *logvar;
     CVAE_TRY(images_in(j, t, r0, r1, &x));
-    CVAE_TRY(cvae__model_encode(m, t, x, j->labels + r0, &mu, &logvar));
+    CVAE_TRY(cvae__elbo_encode(m->net, &m->elbo, t, x, j->labels + r0, &mu, &logvar));
     double *lse_max = cvae__tape_alloc(t, (size_t)n * 2 * sizeof(double), "cvae_model_iw_nll");
     if (!lse_max) return CVAE_ERR_NOMEM;
     double *lse_sum = lse_max + n;
@@ -248,8 +219,8 @@ static cvae_status iw_rows(const rows_job *j, cvae_tape *t, int64_t r0, int64_t 
     for (int s = 0; s < j->k; s++) {
         cvae_tape_mark mark = cvae__tape_mark(t);
         cvae_tensor *z, *logits, *rec;
-        CVAE_TRY(cvae__op_reparameterize_from(t, mu, logvar, j->seed, (uint64_t)s, r0 * L, &z));
-        CVAE_TRY(cvae__model_decode(m, t, z, j->labels + r0, &logits));
+        CVAE_TRY(cvae_op_reparameterize_from(t, mu, logvar, j->seed, (uint64_t)s, r0 * L, &z));
+        CVAE_TRY(cvae_net_forward(m->net, m->elbo.decoder, t, z, j->labels + r0, &logits));
         CVAE_TRY(cvae_op_bce_with_logits(t, logits, x, CVAE_REDUCE_ROWS, &rec));
         for (int64_t i = 0; i < n; i++) {
             const float *zi = z->data + i * L;

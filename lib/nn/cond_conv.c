@@ -4,33 +4,26 @@
 #include <stdio.h>
 
 #include "cvae/nn.h"
+#include "nn/layer.h"
 #include "ops/conditional_conv.h"
 
 #define MAX_NAME 200
-
-/* FNV-1a, 64 bits: a stable per-parameter RNG stream id (as the other layers). */
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return h;
-}
 
 cvae_cond_conv2d_config cvae_cond_conv2d_config_make(int64_t in_channels, int64_t learned_channels,
                                                      int64_t cond_channels, int64_t num_labels,
                                                      int64_t kernel, int stride, int pad)
 {
-    cvae_cond_conv2d_config c = {in_channels,
-                                 learned_channels,
-                                 cond_channels,
-                                 num_labels,
-                                 kernel,
-                                 kernel,
-                                 cvae_conv_opts_make(stride, pad),
-                                 1,
-                                 0,
-                                 CVAE_INIT_HE_UNIFORM,
-                                 0};
+    cvae_cond_conv2d_config c = {.in_channels = in_channels,
+                                 .learned_channels = learned_channels,
+                                 .cond_channels = cond_channels,
+                                 .num_labels = num_labels,
+                                 .kernel_h = kernel,
+                                 .kernel_w = kernel,
+                                 .conv = cvae_conv_opts_make(stride, pad),
+                                 .bias = 1,
+                                 .table_trainable = 1,
+                                 .init = CVAE_INIT_HE_UNIFORM,
+                                 .seed = 0};
     return c;
 }
 
@@ -50,7 +43,7 @@ static cvae_status check_config(const cvae_cond_conv2d_config *c, const char *fn
                            fn, name, (long long)c->in_channels, (long long)c->learned_channels,
                            (long long)c->cond_channels, (long long)c->num_labels,
                            (long long)c->kernel_h, (long long)c->kernel_w);
-    if (c->init < CVAE_INIT_GLOROT_UNIFORM || c->init > CVAE_INIT_ZEROS)
+    if ((int)c->init < CVAE_INIT_DEFAULT || c->init > CVAE_INIT_ZEROS)
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: '%s': unknown init scheme %d", fn, name,
                            (int)c->init);
     const cvae_conv_opts *o = &c->conv;
@@ -100,8 +93,8 @@ cvae_status cvae_cond_conv2d_new(cvae_params *p, const char *name,
     if (!s && wanted[3]) s = cvae_params_add(p, names[3], 2, stb, tt, &l->table_bias);
     if (!s && learned)
         s = cvae_init_fill(l->weight, c.init, fan_in, c.learned_channels * kh * kw, c.seed,
-                           fnv1a(names[0]));
-    if (!s) s = cvae_table_fill_random(l->table, c.seed ^ fnv1a(names[2]));
+                           cvae__name_stream(names[0]));
+    if (!s) s = cvae_table_fill_random(l->table, c.seed ^ cvae__name_stream(names[2]));
     if (s) {
         cvae__free(l);
         return s;

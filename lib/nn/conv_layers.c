@@ -5,6 +5,7 @@
 
 #include "core/internal.h"
 #include "cvae/nn.h"
+#include "nn/layer.h"
 
 #define NAME_MAX_LEN 256
 
@@ -18,14 +19,6 @@ static cvae_status param_name(char *buf, const char *fn, const cvae_params *p, c
     if (cvae_params_find(p, buf))
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: parameter '%s' already exists", fn, buf);
     return CVAE_OK;
-}
-
-/* FNV-1a of s: the RNG stream of a parameter. */
-static uint64_t name_stream(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
 }
 
 static cvae_status check_opts(const char *fn, const cvae_conv_opts *o, int transposed)
@@ -56,7 +49,7 @@ static cvae_status conv_new(const char *fn, cvae_params *p, const char *name, co
     for (int i = 0; i < 4; i++)
         if (w_shape[i] < 1 || w_shape[i] > INT32_MAX)
             return cvae__error(CVAE_ERR_INVALID_ARG, "%s: channels and kernel extents must be in [1, 2^31)", fn);
-    if (init < CVAE_INIT_GLOROT_UNIFORM || init > CVAE_INIT_ZEROS)
+    if ((int)init < CVAE_INIT_DEFAULT || init > CVAE_INIT_ZEROS)
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: unknown init scheme %d", fn, (int)init);
     CVAE_TRY(check_opts(fn, opts, transposed));
     char wname[NAME_MAX_LEN], bname[NAME_MAX_LEN];
@@ -66,7 +59,7 @@ static cvae_status conv_new(const char *fn, cvae_params *p, const char *name, co
     CVAE_TRY(cvae_shape_check(4, w_shape, &size));
     CVAE_TRY(cvae_params_add(p, wname, 4, w_shape, 1, w));
     const int64_t kk = w_shape[2] * w_shape[3];
-    CVAE_TRY(cvae_init_fill(*w, init, w_shape[1] * kk, w_shape[0] * kk, seed, name_stream(wname)));
+    CVAE_TRY(cvae_init_fill(*w, init, w_shape[1] * kk, w_shape[0] * kk, seed, cvae__name_stream(wname)));
     *b = NULL;
     if (bias) CVAE_TRY(cvae_params_add(p, bname, 1, &cout, 1, b));
     return CVAE_OK;

@@ -11,6 +11,7 @@ cvae_status cvae_init_fill(cvae_tensor *w, cvae_init init, int64_t fan_in, int64
         return cvae__error(CVAE_ERR_INVALID_ARG, "cvae_init_fill: fans %lld, %lld must be >= 1",
                            (long long)fan_in, (long long)fan_out);
     switch (init) {
+    case CVAE_INIT_DEFAULT: /* outside a layer: Keras's default */
     case CVAE_INIT_GLOROT_UNIFORM: {
         float a = sqrtf(6.0f / (float)(fan_in + fan_out));
         cvae_rng_fill_uniform(seed, stream, -a, a, w->data, w->size);

@@ -2,16 +2,9 @@
 
 #include "core/internal.h"
 #include "cvae/nn.h"
+#include "nn/layer.h"
 
 #define MAX_NAME 200
-
-/* FNV-1a, 64 bits: a stable per-parameter RNG stream id. */
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return h;
-}
 
 cvae_status cvae_linear_new(cvae_params *p, const char *name, int64_t in, int64_t out, int bias,
                             cvae_init init, uint64_t seed, cvae_linear **l)
@@ -28,7 +21,7 @@ cvae_status cvae_linear_new(cvae_params *p, const char *name, int64_t in, int64_
     if (in < 1 || out < 1 || !cvae__mul_ok(in, out, &size))
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: '%s': bad extents in %lld, out %lld", fn,
                            name, (long long)in, (long long)out);
-    if (init < CVAE_INIT_GLOROT_UNIFORM || init > CVAE_INIT_ZEROS)
+    if ((int)init < CVAE_INIT_DEFAULT || init > CVAE_INIT_ZEROS)
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: '%s': unknown init scheme %d", fn, name,
                            (int)init);
     char wname[MAX_NAME + 8], bname[MAX_NAME + 8];
@@ -43,7 +36,7 @@ cvae_status cvae_linear_new(cvae_params *p, const char *name, int64_t in, int64_
     int64_t wshape[2] = {out, in}, bshape[1] = {out};
     cvae_status s = cvae_params_add(p, wname, 2, wshape, 1, &layer->weight);
     if (!s && bias) s = cvae_params_add(p, bname, 1, bshape, 1, &layer->bias);
-    if (!s) s = cvae_init_fill(layer->weight, init, in, out, seed, fnv1a(wname));
+    if (!s) s = cvae_init_fill(layer->weight, init, in, out, seed, cvae__name_stream(wname));
     if (s) {
         cvae__free(layer);
         return s;

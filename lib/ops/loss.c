@@ -338,10 +338,10 @@ static cvae_status reparam_backward(cvae_tape *t, const cvae_node *nd)
 cvae_status cvae_op_reparameterize(cvae_tape *t, cvae_tensor *mu, cvae_tensor *logvar,
                                    uint64_t seed, uint64_t stream, cvae_tensor **z)
 {
-    return cvae__op_reparameterize_from(t, mu, logvar, seed, stream, 0, z);
+    return cvae_op_reparameterize_from(t, mu, logvar, seed, stream, 0, z);
 }
 
-cvae_status cvae__op_reparameterize_from(cvae_tape *t, cvae_tensor *mu, cvae_tensor *logvar,
+cvae_status cvae_op_reparameterize_from(cvae_tape *t, cvae_tensor *mu, cvae_tensor *logvar,
                                          uint64_t seed, uint64_t stream, int64_t first, cvae_tensor **z)
 {
     static const char *fn = "cvae_op_reparameterize";
@@ -349,6 +349,9 @@ cvae_status cvae__op_reparameterize_from(cvae_tape *t, cvae_tensor *mu, cvae_ten
     CVAE_CHECK_NULL(mu, fn);
     CVAE_CHECK_NULL(logvar, fn);
     CVAE_CHECK_NULL(z, fn);
+    if (first < 0)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: first noise index %lld is negative", fn,
+                           (long long)first);
     char sa[64], sb[64];
     if (!cvae_tensor_same_shape(mu, logvar))
         return cvae__error(CVAE_ERR_SHAPE, "%s: mu %s and logvar %s differ", fn,

@@ -41,10 +41,5 @@ void cvae__reparameterize_forward(float *z, const float *mu, const float *lv, co
 void cvae__reparameterize_backward(float *dmu, float *dlv, const float *dz, const float *lv,
                                    const float *eps, int64_t n);
 
-/* cvae_op_reparameterize whose eps are elements first .. of the (seed, stream) sequence:
- * rows [r0, r1) of a batch use first = r0 * D, so a slice of a batch draws what the whole
- * batch would draw for those rows. */
-cvae_status cvae__op_reparameterize_from(cvae_tape *t, cvae_tensor *mu, cvae_tensor *logvar,
-                                         uint64_t seed, uint64_t stream, int64_t first, cvae_tensor **z);
 
 #endif

@@ -113,6 +113,17 @@ cvae_status cvae_params_add(cvae_params *p, const char *name, int ndim, const in
     return CVAE_OK;
 }
 
+void cvae__params_truncate(cvae_params *p, int n)
+{
+    if (!p || n < 0 || n >= p->n) return;
+    for (int i = n; i < p->n; i++) {
+        cvae__free(p->entries[i].name);
+        cvae__free(p->entries[i].t);
+    }
+    p->numel = p->entries[n].offset;
+    p->n = n;
+}
+
 static int index_of(const cvae_params *p, const cvae_tensor *t)
 {
     for (int i = 0; p && i < p->n; i++)

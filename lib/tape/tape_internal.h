@@ -47,6 +47,10 @@ cvae_status cvae__tape_output(cvae_tape *t, int ndim, const int64_t *shape,
 cvae_status cvae__tape_record(cvae_tape *t, cvae__backward_fn fn, cvae_tensor *out,
                               cvae_tensor *const *in, int n_in, size_t ctx_bytes, void **ctx);
 
+/* Removes the parameters added after the first n (undoing a partly built network); the
+ * block keeps its allocation. */
+void cvae__params_truncate(cvae_params *p, int n);
+
 /* x's gradient buffer, zero-filled on first use (arena for tape tensors,
  * the parameter block for parameters). NULL with an error set on failure. */
 float *cvae__tape_grad(cvae_tape *t, cvae_tensor *x);

@@ -4,6 +4,8 @@
  * Oracles: the sanitizers, plus the documented guarantees checked below
  * (failure leaves *out untouched and sets a message; success serves consistent
  * names, shapes and data). */
+#include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,11 +45,15 @@ static void st_walk(const cvae_st_file *f)
         for (int64_t k = 0; k < numel; k++) acc += data[k]; /* every byte is readable */
         st_sink = acc;
         cvae_tensor *t;
-        if (params_ok && numel > 0 && cvae_params_add(p, name, ndim, shape, 1, &t) != CVAE_OK)
+        bool finite = true;
+        for (int64_t k = 0; k < numel; k++) finite &= isfinite(data[k]) != 0;
+        /* non-finite weights are refused by the loader, optimizer state is no parameter */
+        if (params_ok && numel > 0 && (!finite || !strncmp(name, "optim.", 6) ||
+                                       cvae_params_add(p, name, ndim, shape, 1, &t) != CVAE_OK))
             params_ok = 0;
     }
     if (params_ok && cvae_params_count(p) == n && n > 0) {
-        CHECK(cvae_safetensors_load_params(f, p, 1) == CVAE_OK);
+        CHECK(cvae_safetensors_load_params(f, p, CVAE_LOAD_STRICT, NULL) == CVAE_OK);
         for (int i = 0; i < n; i++) {
             const cvae_tensor *t = cvae_params_at(p, i);
             const float *data;

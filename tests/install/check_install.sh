@@ -26,6 +26,8 @@ step() { echo "== $*"; }
 version=$(sed -n 's/^#define CVAE_VERSION_STRING "\([^"]*\)".*$/\1/p' "$src/include/cvae/core.h")
 [ -n "$version" ] || fail "no CVAE_VERSION_STRING in include/cvae/core.h"
 major=${version%%.*}
+# the soname: MAJOR, or MAJOR.MINOR while the major version is 0 (see CMakeLists.txt)
+if [ "$major" = 0 ]; then soname=${version%.*}; else soname=$major; fi
 
 step "install into $prefix"
 "$CMAKE" --install "$build" --prefix "$prefix" >"$tmp/install.log" 2>&1 ||
@@ -47,8 +49,8 @@ shared=no
 if [ -e "$libdir/libcvae.so" ]; then
     shared=yes
     [ -f "$libdir/libcvae.so.$version" ] || fail "no $libdir/libcvae.so.$version"
-    [ "$(readlink "$libdir/libcvae.so.$major")" = "libcvae.so.$version" ] ||
-        fail "libcvae.so.$major does not point to libcvae.so.$version"
+    [ "$(readlink "$libdir/libcvae.so.$soname")" = "libcvae.so.$version" ] ||
+        fail "libcvae.so.$soname does not point to libcvae.so.$version"
 fi
 static=no
 [ -f "$libdir/libcvae.a" ] && static=yes
@@ -60,8 +62,8 @@ check_output() { # name, command...
     [ "$out" = "cvae $version" ] || fail "$name printed '$out', expected 'cvae $version'"
     echo "$name: $out"
 }
-needs_libcvae_so() { # binary: is libcvae.so.MAJOR a NEEDED entry?
-    LD_LIBRARY_PATH="$libdir" ldd "$1" | grep -q "libcvae\.so\.$major => $libdir/"
+needs_libcvae_so() { # binary: is libcvae.so.SONAME a NEEDED entry?
+    LD_LIBRARY_PATH="$libdir" ldd "$1" | grep -q "libcvae\.so\.$soname => $libdir/"
 }
 
 step "CMake consumer (find_package(cvae CONFIG))"

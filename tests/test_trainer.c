@@ -472,6 +472,25 @@ static void test_model_trainer_is_generic(void **state)
     }
     assert_memory_equal(params[0], params[1], (size_t)numel * sizeof(float));
     free(params[0]), free(params[1]);
+
+    /* a model trainer restores only a checkpoint of the same configuration */
+    char path[256];
+    snprintf(path, sizeof path, "%s", tmp_path("model_ckpt.safetensors"));
+    cvae_model *m, *other;
+    cvae_trainer *tr, *tr2;
+    cvae_train_opts o = cvae_train_opts_default();
+    CVAE_OK_OR_FAIL(cvae_model_new(&c, &m));
+    CVAE_OK_OR_FAIL(cvae_trainer_new(m, &o, &tr));
+    CVAE_OK_OR_FAIL(cvae_trainer_save(tr, 0, path));
+    c.beta = 2.0f; /* the same parameters, another loss */
+    CVAE_OK_OR_FAIL(cvae_model_new(&c, &other));
+    CVAE_OK_OR_FAIL(cvae_trainer_new(other, &o, &tr2));
+    CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_trainer_restore(tr2, path, NULL));
+    assert_non_null(strstr(cvae_last_error(), "configuration"));
+    CVAE_OK_OR_FAIL(cvae_trainer_restore(tr, path, NULL));
+    remove(path);
+    cvae_trainer_free(tr), cvae_trainer_free(tr2);
+    cvae_model_free(m), cvae_model_free(other);
     cvae_dataset_free(ds);
 }
 

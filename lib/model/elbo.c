@@ -52,6 +52,23 @@ cvae_status cvae_elbo_loss(const cvae_net *net, cvae_tape *t, const cvae_batch *
     return cvae_op_add(t, p.rec, kl, loss);
 }
 
+/* A checkpoint's configuration must be the model's (compared as configurations: a file
+ * written before a configuration key existed holds its default). */
+static cvae_status same_config(const void *model, const char *json)
+{
+    const cvae_model *m = model;
+    cvae_model_config c;
+    char *theirs = NULL, *mine = NULL;
+    cvae_status s = cvae_model_config_from_json(json, strlen(json), &c);
+    if (s) return s == CVAE_ERR_NOMEM ? s : CVAE_ERR_FORMAT;
+    if (!(s = cvae_model_config_to_json(&c, &theirs)) &&
+        !(s = cvae_model_config_to_json(&m->cfg, &mine)) && strcmp(theirs, mine))
+        s = cvae__error(CVAE_ERR_FORMAT, "the checkpoint's model configuration is not this model's");
+    cvae__free(theirs);
+    cvae__free(mine);
+    return s;
+}
+
 cvae_status cvae_trainer_new(cvae_model *m, const cvae_train_opts *opts, cvae_trainer **out)
 {
     static const char *fn = "cvae_trainer_new";
@@ -62,7 +79,7 @@ cvae_status cvae_trainer_new(cvae_model *m, const cvae_train_opts *opts, cvae_tr
     cvae_trainer *tr = NULL;
     cvae_status s = cvae_model_config_to_json(&m->cfg, &config);
     if (!s) s = cvae_trainer_new_net(m->net, opts, cvae_elbo_loss, &m->elbo, &tr);
-    if (!s) s = cvae__trainer_set_meta(tr, "cvae.config", config);
+    if (!s) s = cvae__trainer_set_meta(tr, "cvae.config", config, same_config, m);
     cvae__free(config);
     if (s) {
         cvae_trainer_free(tr);

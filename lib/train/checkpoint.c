@@ -150,8 +150,10 @@ cvae_status cvae__trainer_restore_from(cvae_trainer *tr, const cvae_st_file *f, 
                            KIND_KEY, kind ? kind : "missing");
     if (!json) return cvae__error(CVAE_ERR_FORMAT, "metadata \"%s\" missing", TRAIN_KEY);
     if (tr->meta_key) {
-        const char *mine = cvae_st_meta(f, tr->meta_key);
-        if (!mine || strcmp(mine, tr->meta_value))
+        const char *value = cvae_st_meta(f, tr->meta_key);
+        if (!value) return cvae__error(CVAE_ERR_FORMAT, "metadata \"%s\" missing", tr->meta_key);
+        if (tr->meta_check) CVAE_TRY(tr->meta_check(tr->meta_owner, value));
+        else if (strcmp(value, tr->meta_value))
             return cvae__error(CVAE_ERR_FORMAT, "metadata \"%s\" differs from the trainer's",
                                tr->meta_key);
     }

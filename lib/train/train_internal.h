@@ -6,6 +6,9 @@
 #include "cvae/train.h"
 #include "net/net_internal.h"
 
+/* Whether a checkpoint's metadata value suits the trainer (an error saying why if not). */
+typedef cvae_status (*cvae__meta_check_fn)(const void *owner, const char *value);
+
 struct cvae_trainer {
     cvae_net *net;
     cvae_loss_fn loss;
@@ -20,12 +23,17 @@ struct cvae_trainer {
     cvae_team *team;
     cvae_net **replicas;
     cvae_tape **tapes;
-    /* one more metadata entry checkpoints carry (a model trainer: its configuration) */
+    /* one more metadata entry checkpoints carry (a model trainer: its configuration), and how
+     * a restore checks the file's value of it (NULL: equal strings) */
     char *meta_key, *meta_value;
+    cvae__meta_check_fn meta_check;
+    const void *meta_owner;
 };
 
-/* Sets the extra metadata entry of the trainer's checkpoints (copied). */
-cvae_status cvae__trainer_set_meta(cvae_trainer *tr, const char *key, const char *value);
+/* Sets the extra metadata entry of the trainer's checkpoints (copied) and the check of a
+ * restored file's value (check(owner, value), NULL for string equality). */
+cvae_status cvae__trainer_set_meta(cvae_trainer *tr, const char *key, const char *value,
+                                   cvae__meta_check_fn check, const void *owner);
 
 /* Checks training options (lr > 0, betas in [0, 1), eps > 0, weight decay and clip_norm
  * >= 0, all finite); messages name fn. */

@@ -142,7 +142,8 @@ static char *copy_str(const char *s)
     return d;
 }
 
-cvae_status cvae__trainer_set_meta(cvae_trainer *tr, const char *key, const char *value)
+cvae_status cvae__trainer_set_meta(cvae_trainer *tr, const char *key, const char *value,
+                                   cvae__meta_check_fn check, const void *owner)
 {
     char *k = copy_str(key), *v = copy_str(value);
     if (!k || !v) {
@@ -154,6 +155,8 @@ cvae_status cvae__trainer_set_meta(cvae_trainer *tr, const char *key, const char
     cvae__free(tr->meta_value);
     tr->meta_key = k;
     tr->meta_value = v;
+    tr->meta_check = check;
+    tr->meta_owner = owner;
     return CVAE_OK;
 }
 

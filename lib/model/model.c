@@ -4,8 +4,8 @@
 #include <stdio.h>
 
 #include "model/model_internal.h"
-#include "ops/conditional_conv.h"
-#include "ops/conv.h"
+#include "ops/conv/cond.h"
+#include "ops/conv/conv.h"
 #include "ops/linear.h"
 #include "ops/loss.h"
 

@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 #include "cvae/nn.h"
-#include "ops/conditional_conv.h"
+#include "ops/conv/cond.h"
 
 #define MAX_NAME 200
 

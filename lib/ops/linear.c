@@ -3,6 +3,7 @@
 #include "cvae/ops.h"
 #include "ops/activation.h"
 #include "ops/linear.h"
+#include "ops/names.h"
 #include "tape/tape_internal.h"
 
 void cvae__linear_forward(float *y, const float *x, const float *w, const float *b, int64_t n,
@@ -55,24 +56,24 @@ typedef struct linear_ctx {
     cvae__act act;
 } linear_ctx;
 
-static cvae_status linear_backward(cvae_tape *t, const cvae_node *nd)
+static cvae_status linear_backward(cvae_tape *t, const cvae__node *nd)
 {
     const linear_ctx *c = nd->ctx;
-    cvae_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->n_in > 2 ? nd->in[2] : NULL;
-    float *dx = NULL, *dw = NULL, *db = NULL;
-    if (cvae__needs_grad(x) && !(dx = cvae__tape_grad(t, x))) return CVAE_ERR_NOMEM;
-    if (cvae__needs_grad(w) && !(dw = cvae__tape_grad(t, w))) return CVAE_ERR_NOMEM;
-    if (cvae__needs_grad(b) && !(db = cvae__tape_grad(t, b))) return CVAE_ERR_NOMEM;
+    cvae_tensor *x = nd->in[0], *w = nd->in[1];
+    float *d[3] = {NULL, NULL, NULL};
+    CVAE_TRY(cvae__node_grads(t, nd, d));
+    const bool act = c->act.kind != CVAE_ACT_NONE;
     const float *dy = nd->out->grad;
-    cvae_tape_mark m = cvae__tape_mark(t);
-    if (c->act.kind != CVAE_ACT_NONE) { /* dY = dy f'(y) */
-        float *dya = cvae__tape_floats(t, nd->out->size, "cvae_op_linear_act backward");
-        if (!dya) return CVAE_ERR_NOMEM;
+    cvae__op_alloc al = cvae__op_begin(t, CVAE__OP_LINEAR_ACT " backward");
+    float *dya = act ? cvae__op_scratch_floats(&al, nd->out->size) : NULL; /* dY = dy f'(y) */
+    CVAE_TRY(cvae__op_ready(&al));
+    if (act) {
         cvae__act_backward(dya, dy, nd->out->data, nd->out->size, &c->act);
         dy = dya;
     }
-    cvae__linear_backward(dx, dw, db, dy, x->data, w->data, x->shape[0], x->shape[1], w->shape[0]);
-    cvae__tape_release(t, m);
+    cvae__linear_backward(d[0], d[1], d[2], dy, x->data, w->data, x->shape[0], x->shape[1],
+                          w->shape[0]);
+    cvae__op_end(&al);
     return CVAE_OK;
 }
 
@@ -97,13 +98,14 @@ static cvae_status linear_op(const char *fn, cvae_tape *t, cvae_tensor *x, cvae_
     cvae_tensor *in[3] = {x, w, b};
     int n_in = b ? 3 : 2;
     int64_t shape[2] = {x->shape[0], w->shape[0]};
-    cvae_tensor *out;
-    CVAE_TRY(cvae__tape_output(t, 2, shape, in, n_in, &out));
+    cvae__op_alloc al = cvae__op_begin(t, fn);
+    cvae_tensor *out = cvae__op_output(&al, 2, shape, in, n_in);
+    CVAE_TRY(cvae__op_ready(&al));
     cvae__linear_forward(out->data, x->data, w->data, b ? b->data : NULL, x->shape[0], x->shape[1],
                          w->shape[0]);
     cvae__act_forward(out->data, out->data, out->size, &a);
     linear_ctx *c;
-    CVAE_TRY(cvae__tape_record(t, linear_backward, out, in, n_in, sizeof *c, (void **)&c));
+    CVAE_TRY(cvae__op_record(&al, linear_backward, out, in, n_in, sizeof *c, (void **)&c));
     if (c) c->act = a;
     *y = out;
     return CVAE_OK;
@@ -111,13 +113,13 @@ static cvae_status linear_op(const char *fn, cvae_tape *t, cvae_tensor *x, cvae_
 
 cvae_status cvae_op_linear(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b, cvae_tensor **y)
 {
-    return linear_op("cvae_op_linear", t, x, w, b, CVAE_ACT_NONE, 0.0f, y);
+    return linear_op(CVAE__OP_LINEAR, t, x, w, b, CVAE_ACT_NONE, 0.0f, y);
 }
 
 cvae_status cvae_op_linear_act(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
                                cvae_activation act, float alpha, cvae_tensor **y)
 {
-    return linear_op("cvae_op_linear_act", t, x, w, b, act, alpha, y);
+    return linear_op(CVAE__OP_LINEAR_ACT, t, x, w, b, act, alpha, y);
 }
 
 /* ---- matmul ---- */
@@ -183,7 +185,7 @@ typedef struct matmul_ctx {
     int ta, tb;
 } matmul_ctx;
 
-static cvae_status matmul_backward(cvae_tape *t, const cvae_node *nd)
+static cvae_status matmul_backward(cvae_tape *t, const cvae__node *nd)
 {
     const matmul_ctx *c = nd->ctx;
     cvae_tensor *a = nd->in[0], *b = nd->in[1], *y = nd->out;
@@ -199,7 +201,7 @@ static cvae_status matmul_backward(cvae_tape *t, const cvae_node *nd)
 cvae_status cvae_op_matmul(cvae_tape *t, cvae_tensor *a, cvae_tensor *b, int trans_a, int trans_b,
                            cvae_tensor **y)
 {
-    static const char *fn = "cvae_op_matmul";
+    const char *fn = CVAE__OP_MATMUL;
     CVAE_CHECK_NULL(t, fn);
     CVAE_CHECK_NULL(a, fn);
     CVAE_CHECK_NULL(b, fn);
@@ -216,10 +218,12 @@ cvae_status cvae_op_matmul(cvae_tape *t, cvae_tensor *a, cvae_tensor *b, int tra
     int64_t m = a->shape[ta ? 1 : 0], k = a->shape[ta ? 0 : 1], n = b->shape[tb ? 0 : 1];
     int64_t shape[2] = {m, n};
     cvae_tensor *in[2] = {a, b}, *out;
-    CVAE_TRY(cvae__tape_output(t, 2, shape, in, 2, &out));
+    cvae__op_alloc al = cvae__op_begin(t, fn);
+    out = cvae__op_output(&al, 2, shape, in, 2);
+    CVAE_TRY(cvae__op_ready(&al));
     cvae__matmul_forward(out->data, a->data, b->data, ta, tb, m, k, n);
     matmul_ctx *c;
-    CVAE_TRY(cvae__tape_record(t, matmul_backward, out, in, 2, sizeof *c, (void **)&c));
+    CVAE_TRY(cvae__op_record(&al, matmul_backward, out, in, 2, sizeof *c, (void **)&c));
     if (c) *c = (matmul_ctx){ta, tb};
     *y = out;
     return CVAE_OK;

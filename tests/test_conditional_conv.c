@@ -130,26 +130,6 @@ static void test_cconv_corner_cases(void **state)
     check_case(&r, &c, CVAE__CCONV_GROUPED, 1), check_case(&r, &c, CVAE__CCONV_ALL_K, 1);
 }
 
-/* The grouping is a stable counting sort with one group per label present. */
-static void test_cconv_grouping(void **state)
-{
-    (void)state;
-    cvae_tape *t;
-    CVAE_OK_OR_FAIL(cvae_tape_new(&t));
-    const int32_t labels[9] = {4, 1, 4, 0, 1, 4, 7, 0, 4};
-    cvae__label_groups gr;
-    cvae__op_alloc a = cvae__op_begin(t, "test");
-    cvae__group_labels(&a, labels, 9, 8, &gr);
-    CVAE_OK_OR_FAIL(cvae__op_ready(&a));
-    assert_int_equal(gr.n_groups, 4);
-    const int64_t order[9] = {3, 7, 1, 4, 0, 2, 5, 8, 6}, start[5] = {0, 2, 4, 8, 9};
-    const int32_t lab[4] = {0, 1, 4, 7};
-    for (int i = 0; i < 9; i++) assert_int_equal(gr.order[i], order[i]);
-    for (int i = 0; i < 5; i++) assert_int_equal(gr.start[i], start[i]);
-    for (int i = 0; i < 4; i++) assert_int_equal(gr.label[i], lab[i]);
-    cvae_tape_free(t);
-}
-
 typedef struct hard_ctx {
     const int32_t *labels;
     cvae_conv_opts o;
@@ -468,7 +448,6 @@ static void test_cconv_bad_inputs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cconv_grouping),
         cmocka_unit_test(test_cconv_matches_reference),
         cmocka_unit_test(test_cconv_corner_cases),
         cmocka_unit_test(test_cconv_gradcheck),

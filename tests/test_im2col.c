@@ -1,4 +1,5 @@
-/* im2col/col2im: against a naive gather/scatter, over a batch and over index lists. */
+/* im2col/col2im: against a naive gather/scatter, over a batch and over index lists.
+ * (Geometry: test_conv_core.c.) */
 #include "ops/conv/lower.h"
 #include "testutil.h"
 
@@ -124,31 +125,10 @@ static void test_im2col_matches_naive(void **state)
     }
 }
 
-static void test_conv_geom_rejects(void **state)
-{
-    (void)state;
-    cvae__conv_geom g;
-    memset(&g, 0x5a, sizeof g);
-    cvae__conv_geom before = g;
-    cvae_conv_opts o = cvae_conv_opts_make(1, 0);
-    CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae__conv_geom_init(&g, "t", 1, 2, 2, 3, 3, &o));
-    o = cvae_conv_opts_make(0, 0);
-    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae__conv_geom_init(&g, "t", 1, 5, 5, 3, 3, &o));
-    o = cvae_conv_opts_make(1, -1);
-    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae__conv_geom_init(&g, "t", 1, 5, 5, 3, 3, &o));
-    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae__conv_geom_init(&g, "t", 1, 5, 5, 3, 3, NULL));
-    assert_memory_equal(&g, &before, sizeof g);
-    o = cvae_conv_opts_make(2, 1);
-    CVAE_OK_OR_FAIL(cvae__conv_geom_init(&g, "t", 1, 14, 14, 3, 3, &o));
-    assert_int_equal(g.ho, 7);
-    assert_int_equal(g.wo, 7);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_im2col_matches_naive),
-        cmocka_unit_test(test_conv_geom_rejects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,17 +6,19 @@
 #include "ops/names.h"
 #include "tape/tape_internal.h"
 
-void cvae__linear_forward(float *y, const float *x, const float *w, const float *b, int64_t n,
-                          int64_t in, int64_t out)
+void cvae__linear_forward(float *y, const float *x, const float *w, const float *b,
+                          const cvae__linear_dims *d)
 {
+    const int64_t n = d->n, in = d->in, out = d->out;
     for (int64_t i = 0; i < n; i++)
         if (b) memcpy(y + i * out, b, (size_t)out * sizeof(float));
     cvae__sgemm(false, true, n, out, in, 1.0f, x, in, w, in, b ? 1.0f : 0.0f, y, out);
 }
 
 void cvae__linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
-                           const float *w, int64_t n, int64_t in, int64_t out)
+                           const float *w, const cvae__linear_dims *d)
 {
+    const int64_t n = d->n, in = d->in, out = d->out;
     if (dx)
         cvae__sgemm(false, false, n, in, out, 1.0f, dy, out, w, in, 1.0f, dx, in);
     if (dw)
@@ -26,9 +28,10 @@ void cvae__linear_backward(float *dx, float *dw, float *db, const float *dy, con
             for (int64_t o = 0; o < out; o++) db[o] += dy[i * out + o];
 }
 
-void cvae__linear_forward_ref(float *y, const float *x, const float *w, const float *b, int64_t n,
-                              int64_t in, int64_t out)
+void cvae__linear_forward_ref(float *y, const float *x, const float *w, const float *b,
+                              const cvae__linear_dims *d)
 {
+    const int64_t n = d->n, in = d->in, out = d->out;
     for (int64_t i = 0; i < n; i++)
         for (int64_t o = 0; o < out; o++) {
             double s = b ? b[o] : 0.0;
@@ -38,8 +41,9 @@ void cvae__linear_forward_ref(float *y, const float *x, const float *w, const fl
 }
 
 void cvae__linear_backward_ref(float *dx, float *dw, float *db, const float *dy, const float *x,
-                               const float *w, int64_t n, int64_t in, int64_t out)
+                               const float *w, const cvae__linear_dims *d)
 {
+    const int64_t n = d->n, in = d->in, out = d->out;
     for (int64_t i = 0; i < n; i++)
         for (int64_t o = 0; o < out; o++) {
             float g = dy[i * out + o];
@@ -71,8 +75,8 @@ static cvae_status linear_backward(cvae_tape *t, const cvae__node *nd)
         cvae__act_backward(dya, dy, nd->out->data, nd->out->size, &c->act);
         dy = dya;
     }
-    cvae__linear_backward(d[0], d[1], d[2], dy, x->data, w->data, x->shape[0], x->shape[1],
-                          w->shape[0]);
+    const cvae__linear_dims dims = {x->shape[0], x->shape[1], w->shape[0]};
+    cvae__linear_backward(d[0], d[1], d[2], dy, x->data, w->data, &dims);
     cvae__op_end(&al);
     return CVAE_OK;
 }
@@ -101,8 +105,8 @@ static cvae_status linear_op(const char *fn, cvae_tape *t, cvae_tensor *x, cvae_
     cvae__op_alloc al = cvae__op_begin(t, fn);
     cvae_tensor *out = cvae__op_output(&al, 2, shape, in, n_in);
     CVAE_TRY(cvae__op_ready(&al));
-    cvae__linear_forward(out->data, x->data, w->data, b ? b->data : NULL, x->shape[0], x->shape[1],
-                         w->shape[0]);
+    const cvae__linear_dims dims = {x->shape[0], x->shape[1], w->shape[0]};
+    cvae__linear_forward(out->data, x->data, w->data, b ? b->data : NULL, &dims);
     cvae__act_forward(out->data, out->data, out->size, &a);
     linear_ctx *c;
     CVAE_TRY(cvae__op_record(&al, linear_backward, out, in, n_in, sizeof *c, (void **)&c));
@@ -124,16 +128,19 @@ cvae_status cvae_op_linear_act(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cva
 
 /* ---- matmul ---- */
 
-void cvae__matmul_forward(float *y, const float *a, const float *b, int ta, int tb, int64_t m,
-                          int64_t k, int64_t n)
+void cvae__matmul_forward(float *y, const float *a, const float *b, const cvae__matmul_dims *d)
 {
+    const int ta = d->ta, tb = d->tb;
+    const int64_t m = d->m, k = d->k, n = d->n;
     int lda = (int)(ta ? m : k), ldb = (int)(tb ? k : n);
     cvae__sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, y, n);
 }
 
 void cvae__matmul_backward(float *da, float *db, const float *dy, const float *a, const float *b,
-                           int ta, int tb, int64_t m, int64_t k, int64_t n)
+                           const cvae__matmul_dims *d)
 {
+    const int ta = d->ta, tb = d->tb;
+    const int64_t m = d->m, k = d->k, n = d->n;
     int lda = (int)(ta ? m : k), ldb = (int)(tb ? k : n);
     if (da && !ta) /* da[M,K] += dy[M,N] op(b)^T */
         cvae__sgemm(false, !tb, m, k, n, 1.0f, dy, n, b, ldb, 1.0f, da, lda);
@@ -156,9 +163,10 @@ static int64_t at_b(int tb, int64_t k, int64_t n, int64_t p, int64_t j)
     return tb ? j * k + p : p * n + j;
 }
 
-void cvae__matmul_forward_ref(float *y, const float *a, const float *b, int ta, int tb, int64_t m,
-                              int64_t k, int64_t n)
+void cvae__matmul_forward_ref(float *y, const float *a, const float *b, const cvae__matmul_dims *d)
 {
+    const int ta = d->ta, tb = d->tb;
+    const int64_t m = d->m, k = d->k, n = d->n;
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
             double s = 0.0;
@@ -169,8 +177,10 @@ void cvae__matmul_forward_ref(float *y, const float *a, const float *b, int ta, 
 }
 
 void cvae__matmul_backward_ref(float *da, float *db, const float *dy, const float *a,
-                               const float *b, int ta, int tb, int64_t m, int64_t k, int64_t n)
+                               const float *b, const cvae__matmul_dims *d)
 {
+    const int ta = d->ta, tb = d->tb;
+    const int64_t m = d->m, k = d->k, n = d->n;
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
             float g = dy[i * n + j];
@@ -181,20 +191,12 @@ void cvae__matmul_backward_ref(float *da, float *db, const float *dy, const floa
         }
 }
 
-typedef struct matmul_ctx {
-    int ta, tb;
-} matmul_ctx;
-
+/* ctx: the dimensions. */
 static cvae_status matmul_backward(cvae_tape *t, const cvae__node *nd)
 {
-    const matmul_ctx *c = nd->ctx;
-    cvae_tensor *a = nd->in[0], *b = nd->in[1], *y = nd->out;
-    float *da = NULL, *db = NULL;
-    if (cvae__needs_grad(a) && !(da = cvae__tape_grad(t, a))) return CVAE_ERR_NOMEM;
-    if (cvae__needs_grad(b) && !(db = cvae__tape_grad(t, b))) return CVAE_ERR_NOMEM;
-    int64_t k = c->ta ? a->shape[0] : a->shape[1];
-    cvae__matmul_backward(da, db, y->grad, a->data, b->data, c->ta, c->tb, y->shape[0], k,
-                          y->shape[1]);
+    float *d[2];
+    CVAE_TRY(cvae__node_grads(t, nd, d));
+    cvae__matmul_backward(d[0], d[1], nd->out->grad, nd->in[0]->data, nd->in[1]->data, nd->ctx);
     return CVAE_OK;
 }
 
@@ -207,7 +209,7 @@ cvae_status cvae_op_matmul(cvae_tape *t, cvae_tensor *a, cvae_tensor *b, int tra
     CVAE_CHECK_NULL(b, fn);
     CVAE_CHECK_NULL(y, fn);
     char sa[64], sb[64];
-    int ta = trans_a != 0, tb = trans_b != 0;
+    const int ta = trans_a != 0, tb = trans_b != 0;
     if (a->ndim != 2 || b->ndim != 2 || a->shape[ta ? 0 : 1] != b->shape[tb ? 1 : 0])
         return cvae__error(CVAE_ERR_SHAPE, "%s: a %s%s and b %s%s do not fit", fn,
                            cvae__shape_str(a, sa, sizeof sa), ta ? "^T" : "",
@@ -215,16 +217,17 @@ cvae_status cvae_op_matmul(cvae_tape *t, cvae_tensor *a, cvae_tensor *b, int tra
     if (a->shape[0] > INT32_MAX || a->shape[1] > INT32_MAX || b->shape[0] > INT32_MAX ||
         b->shape[1] > INT32_MAX)
         return cvae__error(CVAE_ERR_SHAPE, "%s: extents exceed the BLAS int range", fn);
-    int64_t m = a->shape[ta ? 1 : 0], k = a->shape[ta ? 0 : 1], n = b->shape[tb ? 0 : 1];
-    int64_t shape[2] = {m, n};
-    cvae_tensor *in[2] = {a, b}, *out;
+    const cvae__matmul_dims dims = {ta, tb, a->shape[ta ? 1 : 0], a->shape[ta ? 0 : 1],
+                                    b->shape[tb ? 0 : 1]};
+    const int64_t shape[2] = {dims.m, dims.n};
+    cvae_tensor *in[2] = {a, b};
     cvae__op_alloc al = cvae__op_begin(t, fn);
-    out = cvae__op_output(&al, 2, shape, in, 2);
+    cvae_tensor *out = cvae__op_output(&al, 2, shape, in, 2);
     CVAE_TRY(cvae__op_ready(&al));
-    cvae__matmul_forward(out->data, a->data, b->data, ta, tb, m, k, n);
-    matmul_ctx *c;
+    cvae__matmul_forward(out->data, a->data, b->data, &dims);
+    cvae__matmul_dims *c;
     CVAE_TRY(cvae__op_record(&al, matmul_backward, out, in, 2, sizeof *c, (void **)&c));
-    if (c) *c = (matmul_ctx){ta, tb};
+    if (c) *c = dims;
     *y = out;
     return CVAE_OK;
 }

@@ -6,9 +6,9 @@
 #include "ops/names.h"
 #include "tape/tape_internal.h"
 
-static float row_grad(const float *dy, int per_row, float scale, int64_t r)
+static float row_grad(const cvae__loss_grad *g, int64_t r)
 {
-    return scale * (per_row ? dy[r] : dy[0]);
+    return g->scale * (g->per_row ? g->dy[r] : g->dy[0]);
 }
 
 /* The terms of a row are computed BCE_BLOCK at a time into a buffer (a loop the compiler
@@ -34,12 +34,12 @@ void cvae__bce_with_logits_rows(double *rows, const float *x, const float *z, in
     }
 }
 
-void cvae__bce_with_logits_backward(float *dx, const float *dy, int per_row, float scale,
-                                    const float *x, const float *z, int64_t n, int64_t d)
+void cvae__bce_with_logits_backward(float *dx, const cvae__loss_grad *g, const float *x,
+                                    const float *z, int64_t n, int64_t d)
 {
     for (int64_t r = 0; r < n; r++) {
-        const float g = row_grad(dy, per_row, scale, r);
-        for (int64_t j = r * d; j < (r + 1) * d; j++) dx[j] += g * (cvae__sigmoidf(x[j]) - z[j]);
+        const float gr = row_grad(g, r);
+        for (int64_t j = r * d; j < (r + 1) * d; j++) dx[j] += gr * (cvae__sigmoidf(x[j]) - z[j]);
     }
 }
 
@@ -64,14 +64,14 @@ void cvae__kl_normal_rows(double *rows, const float *mu, const float *lv, int64_
     }
 }
 
-void cvae__kl_normal_backward(float *dmu, float *dlv, const float *dy, int per_row, float scale,
-                              const float *mu, const float *lv, int64_t n, int64_t d)
+void cvae__kl_normal_backward(float *dmu, float *dlv, const cvae__loss_grad *g, const float *mu,
+                              const float *lv, int64_t n, int64_t d)
 {
     for (int64_t r = 0; r < n; r++) {
-        float g = row_grad(dy, per_row, scale, r);
+        const float gr = row_grad(g, r);
         for (int64_t j = r * d; j < (r + 1) * d; j++) {
-            if (dmu) dmu[j] += g * mu[j];
-            if (dlv) dlv[j] += g * 0.5f * (expf(lv[j]) - 1.0f);
+            if (dmu) dmu[j] += gr * mu[j];
+            if (dlv) dlv[j] += gr * 0.5f * (expf(lv[j]) - 1.0f);
         }
     }
 }
@@ -91,14 +91,13 @@ void cvae__softmax_xent_rows(double *rows, float *lse, const float *x, const int
     }
 }
 
-void cvae__softmax_xent_backward(float *dx, const float *dy, int per_row, float scale,
-                                 const float *x, const float *lse, const int32_t *labels, int64_t n,
-                                 int64_t k)
+void cvae__softmax_xent_backward(float *dx, const cvae__loss_grad *g, const float *x,
+                                 const float *lse, const int32_t *labels, int64_t n, int64_t k)
 {
     for (int64_t r = 0; r < n; r++) {
-        float g = row_grad(dy, per_row, scale, r);
-        for (int64_t j = 0; j < k; j++) dx[r * k + j] += g * expf(x[r * k + j] - lse[r]);
-        dx[r * k + labels[r]] -= g;
+        const float gr = row_grad(g, r);
+        for (int64_t j = 0; j < k; j++) dx[r * k + j] += gr * expf(x[r * k + j] - lse[r]);
+        dx[r * k + labels[r]] -= gr;
     }
 }
 
@@ -171,8 +170,8 @@ static cvae_status bce_backward(cvae_tape *t, const cvae__node *nd)
     float *dx = cvae__tape_grad(t, x);
     if (!dx) return CVAE_ERR_NOMEM;
     int64_t n = x->shape[0], d = x->size / n;
-    cvae__bce_with_logits_backward(dx, nd->out->grad, c->r == CVAE_REDUCE_ROWS,
-                                   grad_scale(c->r, x->size), x->data, z->data, n, d);
+    const cvae__loss_grad g = {nd->out->grad, c->r == CVAE_REDUCE_ROWS, grad_scale(c->r, x->size)};
+    cvae__bce_with_logits_backward(dx, &g, x->data, z->data, n, d);
     return CVAE_OK;
 }
 
@@ -224,8 +223,8 @@ static cvae_status kl_backward(cvae_tape *t, const cvae__node *nd)
     if (cvae__needs_grad(mu) && !(dmu = cvae__tape_grad(t, mu))) return CVAE_ERR_NOMEM;
     if (cvae__needs_grad(lv) && !(dlv = cvae__tape_grad(t, lv))) return CVAE_ERR_NOMEM;
     int64_t n = mu->shape[0], d = mu->size / n;
-    cvae__kl_normal_backward(dmu, dlv, nd->out->grad, c->r == CVAE_REDUCE_ROWS,
-                             grad_scale(c->r, mu->size), mu->data, lv->data, n, d);
+    const cvae__loss_grad g = {nd->out->grad, c->r == CVAE_REDUCE_ROWS, grad_scale(c->r, mu->size)};
+    cvae__kl_normal_backward(dmu, dlv, &g, mu->data, lv->data, n, d);
     return CVAE_OK;
 }
 
@@ -267,8 +266,8 @@ static cvae_status xent_backward(cvae_tape *t, const cvae__node *nd)
     float *dx = cvae__tape_grad(t, x);
     if (!dx) return CVAE_ERR_NOMEM;
     int64_t n = x->shape[0], k = x->shape[1];
-    cvae__softmax_xent_backward(dx, nd->out->grad, c->r == CVAE_REDUCE_ROWS, grad_scale(c->r, n),
-                                x->data, c->lse, c->labels, n, k);
+    const cvae__loss_grad g = {nd->out->grad, c->r == CVAE_REDUCE_ROWS, grad_scale(c->r, n)};
+    cvae__softmax_xent_backward(dx, &g, x->data, c->lse, c->labels, n, k);
     return CVAE_OK;
 }
 

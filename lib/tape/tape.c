@@ -384,3 +384,8 @@ void cvae__op_end(cvae__op_alloc *a)
 {
     cvae__tape_release(a->t, a->start);
 }
+
+int cvae__tape_node_count(const cvae_tape *t)
+{
+    return t->n_nodes;
+}

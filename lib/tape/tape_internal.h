@@ -109,4 +109,7 @@ cvae_status cvae__op_record(cvae__op_alloc *a, cvae__backward_fn fn, cvae_tensor
                             cvae_tensor *const *in, int n_in, size_t ctx_bytes, void **ctx);
 void cvae__op_end(cvae__op_alloc *a);
 
+/* Nodes recorded on t (for tests). */
+int cvae__tape_node_count(const cvae_tape *t);
+
 #endif

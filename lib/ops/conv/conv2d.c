@@ -53,18 +53,9 @@ void cvae__conv2d_backward(const cvae__conv_args *a, const cvae__conv_geom *g,
 static cvae_status conv2d_backward(cvae_tape *t, const cvae__node *nd)
 {
     const cvae__conv_geom *g = nd->ctx;
-    cvae_tensor *x = nd->in[0], *w = nd->in[1];
     float *d[3] = {NULL, NULL, NULL};
     CVAE_TRY(cvae__node_grads(t, nd, d));
-    const cvae__conv_args a = {.n = x->shape[0],
-                               .ch = w->shape[0],
-                               .x = x->data,
-                               .w = w->data,
-                               .y = nd->out->data,
-                               .dy = nd->out->grad,
-                               .dx = d[0],
-                               .dw = d[1],
-                               .db = d[2]};
+    const cvae__conv_args a = cvae__conv_node_args(nd, nd->in[1]->shape[0], d);
     const int64_t ckk = g->c * g->kh * g->kw, hw = g->ho * g->wo;
     const int64_t pc = a.dx || a.dw ? cvae__conv_chunk(ckk, hw, a.n) * hw : 0;
     cvae__op_alloc al = cvae__op_begin(t, CVAE__OP_CONV2D " backward");
@@ -80,13 +71,7 @@ cvae_status cvae_op_conv2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_te
                            const cvae_conv_opts *o, cvae_tensor **y)
 {
     const char *fn = CVAE__OP_CONV2D;
-    CVAE_CHECK_NULL(t, fn);
-    CVAE_CHECK_NULL(x, fn);
-    CVAE_CHECK_NULL(w, fn);
-    CVAE_CHECK_NULL(o, fn);
-    CVAE_CHECK_NULL(y, fn);
-    CVAE_TRY(cvae__conv_check_image(fn, x));
-    CVAE_TRY(cvae__conv_check_weight(fn, x, w, b, 1));
+    CVAE_TRY(cvae__conv_check_args(fn, t, x, w, b, o, y, 1));
     cvae__conv_geom g;
     CVAE_TRY(cvae__conv_geom_init(&g, fn, x->shape[1], x->shape[2], x->shape[3], w->shape[2],
                                   w->shape[3], o));

@@ -64,18 +64,9 @@ void cvae__conv_transpose2d_backward(const cvae__conv_args *a, const cvae__conv_
 static cvae_status conv_transpose2d_backward(cvae_tape *t, const cvae__node *nd)
 {
     const cvae__conv_geom *g = nd->ctx;
-    cvae_tensor *x = nd->in[0], *w = nd->in[1];
     float *d[3] = {NULL, NULL, NULL};
     CVAE_TRY(cvae__node_grads(t, nd, d));
-    const cvae__conv_args a = {.n = x->shape[0],
-                               .ch = x->shape[1],
-                               .x = x->data,
-                               .w = w->data,
-                               .y = nd->out->data,
-                               .dy = nd->out->grad,
-                               .dx = d[0],
-                               .dw = d[1],
-                               .db = d[2]};
+    const cvae__conv_args a = cvae__conv_node_args(nd, nd->in[0]->shape[1], d);
     const int64_t hw = g->ho * g->wo, rows = g->c * g->kh * g->kw;
     const int64_t chunk = a.dx || a.dw ? cvae__conv_chunk(rows, hw, a.n) : 0, pc = chunk * hw;
     const int64_t dyc = g->act.kind != CVAE_ACT_NONE ? chunk * g->c * g->h * g->w : 0;
@@ -93,13 +84,7 @@ cvae_status cvae_op_conv_transpose2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *
                                      const cvae_conv_opts *o, cvae_tensor **y)
 {
     const char *fn = CVAE__OP_CONV_TRANSPOSE2D;
-    CVAE_CHECK_NULL(t, fn);
-    CVAE_CHECK_NULL(x, fn);
-    CVAE_CHECK_NULL(w, fn);
-    CVAE_CHECK_NULL(o, fn);
-    CVAE_CHECK_NULL(y, fn);
-    CVAE_TRY(cvae__conv_check_image(fn, x));
-    CVAE_TRY(cvae__conv_check_weight(fn, x, w, b, 0));
+    CVAE_TRY(cvae__conv_check_args(fn, t, x, w, b, o, y, 0));
     cvae__conv_geom g;
     CVAE_TRY(cvae__conv_geom_transposed(&g, fn, w->shape[1], x->shape[2], x->shape[3], w->shape[2],
                                         w->shape[3], o));

@@ -57,11 +57,12 @@ cvae_status cvae__conv_check_gemm(const char *fn, int64_t rows, int64_t n, int64
 /* x is [N, C, H, W] (CVAE_ERR_SHAPE naming fn otherwise). */
 cvae_status cvae__conv_check_image(const char *fn, const cvae_tensor *x);
 
-/* w is 4-D with x's C input channels at dimension cin_dim (1: a convolution's
- * [Cout, C, kH, kW], 0: a transposed one's [C, Cout, kH, kW]); b is NULL or [Cout].
- * CVAE_ERR_SHAPE naming fn otherwise. */
-cvae_status cvae__conv_check_weight(const char *fn, const cvae_tensor *x, const cvae_tensor *w,
-                                    const cvae_tensor *b, int cin_dim);
+/* The arguments of cvae_op_conv2d (cin_dim 1, w [Cout, C, kH, kW]) and
+ * cvae_op_conv_transpose2d (cin_dim 0, w [C, Cout, kH, kW]): t, x, w, o, y not NULL; x
+ * [N, C, H, W]; w 4-D with x's C at dimension cin_dim; b NULL or [Cout]. Errors name fn. */
+cvae_status cvae__conv_check_args(const char *fn, const cvae_tape *t, const cvae_tensor *x,
+                                  const cvae_tensor *w, const cvae_tensor *b,
+                                  const cvae_conv_opts *o, cvae_tensor *const *y, int cin_dim);
 
 /* The checks of the conditional ops' inputs (x checked [N, Cin, H, W]): table
  * [K, Cout, Cin, kH, kW] (cin_dim 2, the convolutions) or [K, Cin, Cout, kH, kW] (cin_dim 1, the
@@ -94,6 +95,22 @@ typedef struct cvae__conv_args {
     float *dx, *dw, *db;   /* gradients accumulated (+=) into; NULL: not wanted */
     float *dalpha;         /* [n, k], likewise */
 } cvae__conv_args;
+
+/* The arguments of the backward kernel of a node with inputs x, w (and b): its saved output and
+ * gradient, and d[0..2], the gradients of the inputs (cvae__node_grads); ch from the caller. */
+static inline cvae__conv_args cvae__conv_node_args(const cvae__node *nd, int64_t ch,
+                                                   float *const *d)
+{
+    return (cvae__conv_args){.n = nd->in[0]->shape[0],
+                             .ch = ch,
+                             .x = nd->in[0]->data,
+                             .w = nd->in[1]->data,
+                             .y = nd->out->data,
+                             .dy = nd->out->grad,
+                             .dx = d[0],
+                             .dw = d[1],
+                             .db = d[2]};
+}
 
 /* Scratch of the chunked kernels, each sized for one chunk (see cvae__conv_chunk). */
 typedef struct cvae__conv_ws {

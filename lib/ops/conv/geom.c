@@ -68,14 +68,15 @@ cvae_status cvae__conv_geom_init(cvae__conv_geom *g, const char *fn, int64_t c, 
     return fill(g, fn, in, kh, kw, out, o);
 }
 
-/* Transposed extent: (in - 1) stride - pads + dilation (k - 1) + output_pad + 1, or -1 when it
- * overflows. */
-static int64_t transposed_extent(int64_t in, int stride, int64_t pads, int dilation, int64_t k,
-                                 int output_pad)
+/* *e = the transposed extent (in - 1) stride - pads + dilation (k - 1) + output_pad + 1; false
+ * when it overflows. */
+static bool transposed_extent(int64_t *e, int64_t in, int stride, int64_t pads, int dilation,
+                              int64_t k, int output_pad)
 {
     int64_t s;
-    if (!cvae__mul_ok(in - 1, stride, &s) || s > INT64_MAX / 4) return -1;
-    return s - pads + (int64_t)dilation * (k - 1) + output_pad + 1;
+    if (!cvae__mul_ok(in - 1, stride, &s) || s > INT64_MAX / 4) return false;
+    *e = s - pads + (int64_t)dilation * (k - 1) + output_pad + 1;
+    return true;
 }
 
 cvae_status cvae__conv_geom_transposed(cvae__conv_geom *g, const char *fn, int64_t cout, int64_t h,
@@ -83,11 +84,12 @@ cvae_status cvae__conv_geom_transposed(cvae__conv_geom *g, const char *fn, int64
 {
     CVAE_TRY(cvae__conv_check_opts(fn, o, true));
     CVAE_TRY(check_kernel(fn, kh, kw));
-    const int64_t ho = transposed_extent(h, o->stride_h, (int64_t)o->pad_top + o->pad_bottom,
-                                         o->dilation_h, kh, o->output_pad_h);
-    const int64_t wo = transposed_extent(w, o->stride_w, (int64_t)o->pad_left + o->pad_right,
-                                         o->dilation_w, kw, o->output_pad_w);
-    if (ho == -1 || wo == -1) return cvae__error(CVAE_ERR_SHAPE, "%s: output extent overflows", fn);
+    int64_t ho, wo;
+    if (!transposed_extent(&ho, h, o->stride_h, (int64_t)o->pad_top + o->pad_bottom, o->dilation_h,
+                           kh, o->output_pad_h) ||
+        !transposed_extent(&wo, w, o->stride_w, (int64_t)o->pad_left + o->pad_right, o->dilation_w,
+                           kw, o->output_pad_w))
+        return cvae__error(CVAE_ERR_SHAPE, "%s: output extent overflows", fn);
     if (ho < 1 || wo < 1)
         return cvae__error(CVAE_ERR_SHAPE,
                            "%s: input %lldx%lld with kernel %lldx%lld and this padding gives an "
@@ -121,9 +123,16 @@ cvae_status cvae__conv_check_image(const char *fn, const cvae_tensor *x)
     return CVAE_OK;
 }
 
-cvae_status cvae__conv_check_weight(const char *fn, const cvae_tensor *x, const cvae_tensor *w,
-                                    const cvae_tensor *b, int cin_dim)
+cvae_status cvae__conv_check_args(const char *fn, const cvae_tape *t, const cvae_tensor *x,
+                                  const cvae_tensor *w, const cvae_tensor *b,
+                                  const cvae_conv_opts *o, cvae_tensor *const *y, int cin_dim)
 {
+    CVAE_CHECK_NULL(t, fn);
+    CVAE_CHECK_NULL(x, fn);
+    CVAE_CHECK_NULL(w, fn);
+    CVAE_CHECK_NULL(o, fn);
+    CVAE_CHECK_NULL(y, fn);
+    CVAE_TRY(cvae__conv_check_image(fn, x));
     char sx[64], sw[64];
     if (w->ndim != 4)
         return cvae__error(CVAE_ERR_SHAPE, "%s: weight %s is not 4-D", fn,

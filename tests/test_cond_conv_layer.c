@@ -4,7 +4,7 @@
  * orientation by label, callback once per label), bad arguments.
  * Tolerances: 1e-5 relative (plus 1e-5 max|ref|), as in test_conditional_conv.c. */
 #include "conv_cases.h"
-#include "ops/conditional_conv.h"
+#include "ops/conv/cond.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -93,8 +93,8 @@ static void run_layer_case(int64_t cl, int with_bias, int trainable, uint64_t se
     test_fill(&r, x->data, x->size, -1, 1, 0.05f);
     CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, x));
     CVAE_OK_OR_FAIL(cvae_cond_conv2d_forward(l, t, x, labels, &y));
-    cvae_conv_geom g;
-    CVAE_OK_OR_FAIL(cvae__conv_geom(&g, "test", cin, h, wd, 3, 3, &c.conv));
+    cvae__conv_geom g;
+    CVAE_OK_OR_FAIL(cvae__conv_geom_init(&g, "test", cin, h, wd, 3, 3, &c.conv));
     const int64_t pp = g.ho * g.wo, ct = cl + cc;
     assert_int_equal(y->shape[1], ct);
     int32_t zeros[6] = {0};
@@ -115,15 +115,14 @@ static void run_layer_case(int64_t cl, int with_bias, int trainable, uint64_t se
         const float *bt =
             part ? (l->table_bias ? l->table_bias->data : NULL) : (l->bias ? l->bias->data : NULL);
         const int32_t *lab = part ? labels : zeros;
-        cvae__cconv2d_forward_ref(tmp, x->data, lab, wt, bt, n, rows, &g);
+        cvae__cconv2d_forward_ref(&(cvae__conv_args){.n = n, .ch = rows, .labels = lab, .x = x->data, .w = wt, .b = bt, .y = tmp}, &g);
         for (int64_t s = 0; s < n; s++) {
             memcpy(yr + (s * ct + c0) * pp, tmp + s * rows * pp,
                    sizeof(float) * (size_t)(rows * pp));
             memcpy(dpart + s * rows * pp, dy + (s * ct + c0) * pp,
                    sizeof(float) * (size_t)(rows * pp));
         }
-        cvae__cconv2d_backward_ref(dx, part ? dt : dw, part ? dtb : db, dpart, x->data, lab, wt, n,
-                                   rows, &g);
+        cvae__cconv2d_backward_ref(&(cvae__conv_args){.n = n, .ch = rows, .labels = lab, .x = x->data, .w = wt, .dy = dpart, .dx = dx, .dw = part ? dt : dw, .db = part ? dtb : db}, &g);
     }
     conv_assert_close(y->data, yr, y->size, "layer forward");
     CVAE_OK_OR_FAIL(cvae_tape_backward_with(t, y, dy));

@@ -4,7 +4,7 @@
  * Tolerances as in test_conditional_conv.c: 1e-5 relative (plus 1e-5 max|ref|);
  * gradient checks h = 1e-2, rtol = atol = 1e-3. */
 #include "conv_cases.h"
-#include "ops/conditional_conv.h"
+#include "ops/conv/cond.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -48,11 +48,10 @@ static void test_soft_matches_reference(void **state)
                     *tab = conv_tape_copy(t, t0, gt);
         cvae_tensor *b = with_bias ? conv_tape_copy(t, b0, 1) : NULL, *y;
         CVAE_OK_OR_FAIL(cvae_op_conditional_conv2d_soft(t, x, a, tab, b, &s.o, &y));
-        cvae_conv_geom g;
-        CVAE_OK_OR_FAIL(cvae__conv_geom(&g, "test", s.cin, s.h, s.w, s.kh, s.kw, &s.o));
+        cvae__conv_geom g;
+        CVAE_OK_OR_FAIL(cvae__conv_geom_init(&g, "test", s.cin, s.h, s.w, s.kh, s.kw, &s.o));
         float *yr = malloc(sizeof(float) * (size_t)y->size);
-        cvae__cconv2d_soft_forward_ref(yr, x0->data, a0->data, t0->data,
-                                       with_bias ? b0->data : NULL, s.n, s.k, s.cout, &g);
+        cvae__cconv2d_soft_forward_ref(&(cvae__conv_args){.n = s.n, .ch = s.cout, .k = s.k, .x = x0->data, .w = t0->data, .b = with_bias ? b0->data : NULL, .alpha = a0->data, .y = yr}, &g);
         conv_assert_close(y->data, yr, y->size, "soft forward");
         float *dy = malloc(sizeof(float) * (size_t)y->size);
         test_fill(&r, dy, y->size, -1, 1, 0.05f);
@@ -61,8 +60,7 @@ static void test_soft_matches_reference(void **state)
               *da = calloc((size_t)a0->size, sizeof(float));
         float *dt = calloc((size_t)t0->size, sizeof(float)),
               *db = calloc((size_t)b0->size, sizeof(float));
-        cvae__cconv2d_soft_backward_ref(dx, dt, db, da, dy, x0->data, a0->data, t0->data,
-                                        with_bias ? b0->data : NULL, s.n, s.k, s.cout, &g);
+        cvae__cconv2d_soft_backward_ref(&(cvae__conv_args){.n = s.n, .ch = s.cout, .k = s.k, .x = x0->data, .w = t0->data, .b = with_bias ? b0->data : NULL, .alpha = a0->data, .dy = dy, .dx = dx, .dw = dt, .db = db, .dalpha = da}, &g);
         if (gx)
             conv_assert_close(x->grad, dx, x0->size, "soft dx");
         else

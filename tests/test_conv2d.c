@@ -1,7 +1,7 @@
 /* conv2d: fast path (im2col + GEMM) against direct loops, gradient checks,
  * skipped gradient work, steady-state memory, bad arguments. */
 #include "conv_cases.h"
-#include "ops/conv.h"
+#include "ops/conv/conv.h"
 
 #include <stdlib.h>
 
@@ -13,45 +13,53 @@ static cvae_status conv_fn(cvae_tape *t, cvae_tensor **in, void *ctx, cvae_tenso
 
 static void check_against_ref(test_rng *r, const conv_case *c, int with_bias)
 {
-    cvae_conv_geom g;
+    cvae__conv_geom g;
     int64_t sx[4] = {c->n, c->cin, c->h, c->w}, sw[4] = {c->cout, c->cin, c->kh, c->kw}, sb[1] = {c->cout};
     cvae_tensor *x = test_tensor(r, 4, sx), *w = test_tensor(r, 4, sw), *b = test_tensor(r, 1, sb);
-    CVAE_OK_OR_FAIL(cvae__conv2d_plan(&g, "test", x, c->cout, c->kh, c->kw, &c->o));
+    CVAE_OK_OR_FAIL(cvae__conv_geom_init(&g, "test", c->cin, c->h, c->w, c->kh, c->kw, &c->o));
     const int64_t p = c->n * g.ho * g.wo, ckk = c->cin * c->kh * c->kw, ny = c->cout * p;
     float *y1 = conv_zeros(ny), *y2 = conv_zeros(ny), *cols = conv_zeros(ckk * p),
           *ycn = conv_zeros(ny), *dy = conv_zeros(ny);
-    const float *bias = with_bias ? b->data : NULL;
-    cvae__conv2d_forward(y1, cols, ycn, x->data, w->data, bias, c->n, c->cout, &g);
-    cvae__conv2d_forward_ref(y2, x->data, w->data, bias, c->n, c->cout, &g);
+    const cvae__conv_ws ws = {.cols = cols, .cn = ycn};
+    cvae__conv_args a = {.n = c->n, .ch = c->cout, .x = x->data, .w = w->data,
+                         .b = with_bias ? b->data : NULL, .y = y1};
+    cvae__conv2d_forward(&a, &g, &ws);
+    a.y = y2;
+    cvae__conv2d_forward_ref(&a, &g);
     conv_assert_rel(y1, y2, ny, 1e-5, "conv2d forward");
 
     test_fill(r, dy, ny, -1, 1, 0.05f);
     float *dx1 = conv_zeros(x->size), *dx2 = conv_zeros(x->size), *dw1 = conv_zeros(w->size),
           *dw2 = conv_zeros(w->size);
-    float *db1 = conv_zeros(c->cout), *db2 = conv_zeros(c->cout), *dcols = conv_zeros(ckk * p);
+    float *db1 = conv_zeros(c->cout), *db2 = conv_zeros(c->cout);
     test_fill(r, dx1, x->size, -1, 1, 0.05f); /* gradients accumulate into what is there */
     memcpy(dx2, dx1, sizeof(float) * (size_t)x->size);
     test_fill(r, dw1, w->size, -1, 1, 0.05f);
     memcpy(dw2, dw1, sizeof(float) * (size_t)w->size);
-    cvae__conv2d_backward(dx1, dw1, db1, ycn, dcols, dy, NULL, x->data, w->data, c->n, c->cout, &g);
-    cvae__conv2d_dx_ref(dx2, dy, w->data, c->n, c->cout, &g);
-    cvae__conv2d_dw_ref(dw2, dy, x->data, c->n, c->cout, &g);
-    cvae__conv2d_db_ref(db2, dy, c->n, c->cout, g.ho * g.wo);
+    const cvae__conv_args fast = {.n = c->n, .ch = c->cout, .x = x->data, .w = w->data, .dy = dy,
+                                  .dx = dx1, .dw = dw1, .db = db1},
+                          ref = {.n = c->n, .ch = c->cout, .x = x->data, .w = w->data, .dy = dy,
+                                 .dx = dx2, .dw = dw2, .db = db2};
+    cvae__conv2d_backward(&fast, &g, &ws);
+    cvae__conv2d_backward_ref(&ref, &g);
     conv_assert_rel(dx1, dx2, x->size, 1e-5, "conv2d dx");
     conv_assert_rel(dw1, dw2, w->size, 1e-5, "conv2d dw");
     conv_assert_rel(db1, db2, c->cout, 1e-5, "conv2d db");
 
     /* each gradient alone (the others NULL) gives the same */
     memset(db1, 0, sizeof(float) * (size_t)c->cout);
-    cvae__conv2d_backward(NULL, NULL, db1, NULL, NULL, dy, NULL, NULL, w->data, c->n, c->cout, &g);
+    const cvae__conv_args db_only = {.n = c->n, .ch = c->cout, .w = w->data, .dy = dy, .db = db1};
+    cvae__conv2d_backward(&db_only, &g, &(cvae__conv_ws){0});
     conv_assert_rel(db1, db2, c->cout, 1e-5, "conv2d db alone");
     memcpy(dx1, dx2, sizeof(float) * (size_t)x->size);
-    cvae__conv2d_backward(dx1, NULL, NULL, ycn, dcols, dy, NULL, NULL, w->data, c->n, c->cout, &g);
-    cvae__conv2d_dx_ref(dx2, dy, w->data, c->n, c->cout, &g);
+    const cvae__conv_args dx_only = {.n = c->n, .ch = c->cout, .w = w->data, .dy = dy, .dx = dx1},
+                          dx_ref = {.n = c->n, .ch = c->cout, .w = w->data, .dy = dy, .dx = dx2};
+    cvae__conv2d_backward(&dx_only, &g, &ws);
+    cvae__conv2d_backward_ref(&dx_ref, &g);
     conv_assert_rel(dx1, dx2, x->size, 1e-5, "conv2d dx alone");
 
     free(y1), free(y2), free(cols), free(ycn), free(dy), free(dx1), free(dx2), free(dw1), free(dw2);
-    free(db1), free(db2), free(dcols);
+    free(db1), free(db2);
     cvae_tensor_free(x), cvae_tensor_free(w), cvae_tensor_free(b);
 }
 
@@ -131,10 +139,11 @@ static void test_conv2d_skips_unneeded_gradients(void **state)
         test_fill(&rd, dy, y->size, -1, 1, 0.05f);
         CVAE_OK_OR_FAIL(cvae_tape_backward_with(t, y, dy));
         assert_null(x->grad);
-        cvae_conv_geom g;
-        CVAE_OK_OR_FAIL(cvae__conv2d_plan(&g, "test", x, c.cout, c.kh, c.kw, &c.o));
+        cvae__conv_geom g;
+        CVAE_OK_OR_FAIL(cvae__conv_geom_init(&g, "test", c.cin, c.h, c.w, c.kh, c.kw, &c.o));
         float *dw = calloc((size_t)w->size, sizeof(float));
-        cvae__conv2d_dw_ref(dw, dy, x0->data, c.n, c.cout, &g);
+        const cvae__conv_args ref = {.n = c.n, .ch = c.cout, .x = x0->data, .dy = dy, .dw = dw};
+        cvae__conv2d_backward_ref(&ref, &g);
         conv_assert_rel(w->grad, dw, w->size, 1e-5, "dw without dx");
         free(dw), free(dy);
         if (step == 1) cap = cvae_tape_capacity(t);

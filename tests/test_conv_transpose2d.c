@@ -1,7 +1,7 @@
 /* conv_transpose2d: fast path against direct loops, adjointness with conv2d,
  * gradient checks, skipped gradient work, bad arguments. */
 #include "conv_cases.h"
-#include "ops/conv.h"
+#include "ops/conv/conv.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -17,53 +17,53 @@ static cvae_status convt_fn(cvae_tape *t, cvae_tensor **in, void *ctx, cvae_tens
  * input), with output_pad chosen in [0, stride). Returns 0 if the output would be empty. */
 static int transposed_case(const conv_case *c, int op, conv_case *out)
 {
-    cvae_conv_geom g;
-    int64_t sx[4] = {c->n, c->cin, c->h, c->w};
-    cvae_tensor *x;
-    CVAE_OK_OR_FAIL(cvae_tensor_new(4, sx, &x));
-    CVAE_OK_OR_FAIL(cvae__conv2d_plan(&g, "test", x, c->cout, c->kh, c->kw, &c->o));
-    cvae_tensor_free(x);
+    cvae__conv_geom g;
+    CVAE_OK_OR_FAIL(cvae__conv_geom_init(&g, "test", c->cin, c->h, c->w, c->kh, c->kw, &c->o));
     *out = *c;
     out->cin = c->cout, out->cout = c->cin, out->h = g.ho, out->w = g.wo;
     out->o.output_pad_h = op % c->o.stride_h, out->o.output_pad_w = op % c->o.stride_w;
-    int64_t sxt[4] = {out->n, out->cin, out->h, out->w};
-    CVAE_OK_OR_FAIL(cvae_tensor_new(4, sxt, &x));
-    int ok = cvae__conv_transpose2d_plan(&g, "test", x, out->cout, out->kh, out->kw, &out->o) == CVAE_OK;
-    cvae_tensor_free(x);
+    const int ok = cvae__conv_geom_transposed(&g, "test", out->cout, out->h, out->w, out->kh, out->kw,
+                                              &out->o) == CVAE_OK;
+    cvae_clear_error();
     return ok;
 }
 
 static void check_against_ref(test_rng *r, const conv_case *c, int with_bias)
 {
-    cvae_conv_geom g;
+    cvae__conv_geom g;
     int64_t sx[4] = {c->n, c->cin, c->h, c->w}, sw[4] = {c->cin, c->cout, c->kh, c->kw}, sb[1] = {c->cout};
     cvae_tensor *x = test_tensor(r, 4, sx), *w = test_tensor(r, 4, sw), *b = test_tensor(r, 1, sb);
-    CVAE_OK_OR_FAIL(cvae__conv_transpose2d_plan(&g, "test", x, c->cout, c->kh, c->kw, &c->o));
+    CVAE_OK_OR_FAIL(cvae__conv_geom_transposed(&g, "test", c->cout, c->h, c->w, c->kh, c->kw, &c->o));
     const int64_t p = c->n * c->h * c->w, rows = c->cout * c->kh * c->kw, ny = c->n * c->cout * g.h * g.w;
     float *y1 = conv_zeros(ny), *y2 = conv_zeros(ny), *xcn = conv_zeros(c->cin * p),
           *cols = conv_zeros(rows * p), *dy = conv_zeros(ny);
-    const float *bias = with_bias ? b->data : NULL;
-    cvae__conv_transpose2d_forward(y1, xcn, cols, x->data, w->data, bias, c->n, c->cin, &g);
-    cvae__conv_transpose2d_forward_ref(y2, x->data, w->data, bias, c->n, c->cin, &g);
+    const cvae__conv_ws ws = {.cols = cols, .cn = xcn};
+    cvae__conv_args a = {.n = c->n, .ch = c->cin, .x = x->data, .w = w->data,
+                         .b = with_bias ? b->data : NULL, .y = y1};
+    cvae__conv_transpose2d_forward(&a, &g, &ws);
+    a.y = y2;
+    cvae__conv_transpose2d_forward_ref(&a, &g);
     conv_assert_rel(y1, y2, ny, 1e-5, "conv_transpose2d forward");
 
     test_fill(r, dy, ny, -1, 1, 0.05f);
     float *dx1 = conv_zeros(x->size), *dx2 = conv_zeros(x->size), *dw1 = conv_zeros(w->size),
           *dw2 = conv_zeros(w->size);
-    float *db1 = conv_zeros(c->cout), *db2 = conv_zeros(c->cout), *dxcn = conv_zeros(c->cin * p);
+    float *db1 = conv_zeros(c->cout), *db2 = conv_zeros(c->cout);
     test_fill(r, dx1, x->size, -1, 1, 0.05f);
     memcpy(dx2, dx1, sizeof(float) * (size_t)x->size);
     test_fill(r, dw1, w->size, -1, 1, 0.05f);
     memcpy(dw2, dw1, sizeof(float) * (size_t)w->size);
-    cvae__conv_transpose2d_backward(dx1, dw1, db1, cols, dxcn, NULL, dy, NULL, x->data, w->data, c->n, c->cin, &g);
-    cvae__conv_transpose2d_dx_ref(dx2, dy, w->data, c->n, c->cin, &g);
-    cvae__conv_transpose2d_dw_ref(dw2, dy, x->data, c->n, c->cin, &g);
-    cvae__conv2d_db_ref(db2, dy, c->n, c->cout, g.h * g.w);
+    const cvae__conv_args fast = {.n = c->n, .ch = c->cin, .x = x->data, .w = w->data, .dy = dy,
+                                  .dx = dx1, .dw = dw1, .db = db1},
+                          ref = {.n = c->n, .ch = c->cin, .x = x->data, .w = w->data, .dy = dy,
+                                 .dx = dx2, .dw = dw2, .db = db2};
+    cvae__conv_transpose2d_backward(&fast, &g, &ws);
+    cvae__conv_transpose2d_backward_ref(&ref, &g);
     conv_assert_rel(dx1, dx2, x->size, 1e-5, "conv_transpose2d dx");
     conv_assert_rel(dw1, dw2, w->size, 1e-5, "conv_transpose2d dw");
     conv_assert_rel(db1, db2, c->cout, 1e-5, "conv_transpose2d db");
     free(y1), free(y2), free(xcn), free(cols), free(dy), free(dx1), free(dx2), free(dw1), free(dw2);
-    free(db1), free(db2), free(dxcn);
+    free(db1), free(db2);
     cvae_tensor_free(x), cvae_tensor_free(w), cvae_tensor_free(b);
 }
 

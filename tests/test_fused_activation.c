@@ -10,8 +10,8 @@
  * summation-order promises, the defaults, and bad activations (code, message, output untouched). */
 #include "conv_cases.h"
 #include "ops/activation.h"
-#include "ops/conditional_conv.h"
-#include "ops/conv.h"
+#include "ops/conv/cond.h"
+#include "ops/conv/conv.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -123,16 +123,14 @@ static cvae_status build(cvae_tape *t, cvae_tensor **in, const fcase *f, act_cas
         if (f->algo == CVAE__CCONV_AUTO)
             CVAE_TRY(cvae_op_conditional_conv2d(t, in[0], f->labels, in[1], in[2], &o, dst));
         else
-            CVAE_TRY(cvae__op_conditional_conv2d_algo(t, in[0], f->labels, NULL, NULL, in[1], in[2],
-                                                      &o, f->algo, dst, NULL));
+            CVAE_TRY(cvae__op_conditional_conv2d_algo(t, &(cvae__cconv_in){in[0], f->labels, NULL, NULL, in[1], in[2]}, &o, f->algo, dst, NULL));
         break;
     case OP_CONCAT:
         if (f->algo == CVAE__CCONV_AUTO)
             CVAE_TRY(cvae_op_conditional_conv2d_concat(t, in[0], f->labels, in[3], in[4], in[1],
                                                        in[2], &o, dst));
         else
-            CVAE_TRY(cvae__op_conditional_conv2d_algo(t, in[0], f->labels, in[3], in[4], in[1],
-                                                      in[2], &o, f->algo, dst, NULL));
+            CVAE_TRY(cvae__op_conditional_conv2d_algo(t, &(cvae__cconv_in){in[0], f->labels, in[3], in[4], in[1], in[2]}, &o, f->algo, dst, NULL));
         break;
     case OP_SOFT:
         CVAE_TRY(cvae_op_conditional_conv2d_soft(t, in[0], in[1], in[2], in[3], &o, dst));

@@ -1,5 +1,6 @@
-/* im2col/col2im: against a naive gather/scatter, over a batch and over index lists. */
-#include "ops/im2col.h"
+/* im2col/col2im: against a naive gather/scatter, over a batch and over index lists.
+ * (Geometry: test_conv_core.c.) */
+#include "ops/conv/lower.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -8,7 +9,7 @@
 
 /* x value read by tap (c, i, j) at output (oy, ox) of image img, or 0 in the padding. */
 static float tap(const float *x, int64_t img, int64_t c, int64_t i, int64_t j, int64_t oy, int64_t ox,
-                 const cvae_conv_geom *g)
+                 const cvae__conv_geom *g)
 {
     int64_t iy = oy * g->o.stride_h - g->o.pad_top + i * g->o.dilation_h;
     int64_t ix = ox * g->o.stride_w - g->o.pad_left + j * g->o.dilation_w;
@@ -16,7 +17,7 @@ static float tap(const float *x, int64_t img, int64_t c, int64_t i, int64_t j, i
     return x[((img * g->c + c) * g->h + iy) * g->w + ix];
 }
 
-static void naive_im2col(float *cols, const float *x, const int64_t *idx, int64_t n, const cvae_conv_geom *g)
+static void naive_im2col(float *cols, const float *x, const int64_t *idx, int64_t n, const cvae__conv_geom *g)
 {
     int64_t ld = n * g->ho * g->wo;
     for (int64_t c = 0; c < g->c; c++)
@@ -29,7 +30,7 @@ static void naive_im2col(float *cols, const float *x, const int64_t *idx, int64_
                                 tap(x, idx ? idx[s] : s, c, i, j, oy, ox, g);
 }
 
-static void naive_col2im(float *x, const float *cols, const int64_t *idx, int64_t n, const cvae_conv_geom *g)
+static void naive_col2im(float *x, const float *cols, const int64_t *idx, int64_t n, const cvae__conv_geom *g)
 {
     int64_t ld = n * g->ho * g->wo;
     for (int64_t c = 0; c < g->c; c++)
@@ -63,7 +64,7 @@ static int64_t random_extent(test_rng *r, int64_t max)
 /* Random geometry; stride 1..3, padding 0..2 per side, dilation 1..2, kernel 1..5,
  * extents 1..max; when max > 9, half the geometries are stride 2 without dilation (the
  * phase lowering's stride-2 rows). */
-static void random_geom(test_rng *r, cvae_conv_geom *g, int64_t max)
+static void random_geom(test_rng *r, cvae__conv_geom *g, int64_t max)
 {
     for (;;) {
         cvae_conv_opts o = {(int)test_rand_int(r, 1, 3), (int)test_rand_int(r, 1, 3),
@@ -74,7 +75,7 @@ static void random_geom(test_rng *r, cvae_conv_geom *g, int64_t max)
             o.stride_h = o.stride_w = 2, o.dilation_h = o.dilation_w = 1;
         int64_t c = test_rand_int(r, 1, 3), h = random_extent(r, max), w = random_extent(r, max);
         int64_t kh = test_rand_int(r, 1, 5), kw = test_rand_int(r, 1, 5);
-        if (cvae__conv_geom(g, "test", c, h, w, kh, kw, &o) == CVAE_OK) return;
+        if (cvae__conv_geom_init(g, "test", c, h, w, kh, kw, &o) == CVAE_OK) return;
     }
 }
 
@@ -83,7 +84,7 @@ static void test_im2col_matches_naive(void **state)
     (void)state;
     test_rng r = {11};
     for (int trial = 0; trial < 400; trial++) {
-        cvae_conv_geom g;
+        cvae__conv_geom g;
         random_geom(&r, &g, trial < 300 ? 9 : 60); /* small planes, then wide rows */
         int64_t total = test_rand_int(&r, 1, 4), n = total, idx[4], *pidx = NULL;
         if (trial % 2) { /* a random subset of the images, in random order */
@@ -124,31 +125,10 @@ static void test_im2col_matches_naive(void **state)
     }
 }
 
-static void test_conv_geom_rejects(void **state)
-{
-    (void)state;
-    cvae_conv_geom g;
-    memset(&g, 0x5a, sizeof g);
-    cvae_conv_geom before = g;
-    cvae_conv_opts o = cvae_conv_opts_make(1, 0);
-    CVAE_EXPECT_ERR(CVAE_ERR_SHAPE, cvae__conv_geom(&g, "t", 1, 2, 2, 3, 3, &o));
-    o = cvae_conv_opts_make(0, 0);
-    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae__conv_geom(&g, "t", 1, 5, 5, 3, 3, &o));
-    o = cvae_conv_opts_make(1, -1);
-    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae__conv_geom(&g, "t", 1, 5, 5, 3, 3, &o));
-    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae__conv_geom(&g, "t", 1, 5, 5, 3, 3, NULL));
-    assert_memory_equal(&g, &before, sizeof g);
-    o = cvae_conv_opts_make(2, 1);
-    CVAE_OK_OR_FAIL(cvae__conv_geom(&g, "t", 1, 14, 14, 3, 3, &o));
-    assert_int_equal(g.ho, 7);
-    assert_int_equal(g.wo, 7);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_im2col_matches_naive),
-        cmocka_unit_test(test_conv_geom_rejects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

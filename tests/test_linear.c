@@ -20,13 +20,14 @@ static void test_linear_matches_reference(void **state)
         cvae_tensor *x = test_tensor(&r, 2, sx), *w = test_tensor(&r, 2, sw), *b = test_tensor(&r, 1, sb);
         cvae_tensor *dy = test_tensor(&r, 2, sy);
         float *y1 = malloc(sizeof(float) * (size_t)(n * out)), *y2 = malloc(sizeof(float) * (size_t)(n * out));
-        cvae__linear_forward(y1, x->data, w->data, trial % 2 ? b->data : NULL, n, in, out);
-        cvae__linear_forward_ref(y2, x->data, w->data, trial % 2 ? b->data : NULL, n, in, out);
+        const cvae__linear_dims d = {n, in, out};
+        cvae__linear_forward(y1, x->data, w->data, trial % 2 ? b->data : NULL, &d);
+        cvae__linear_forward_ref(y2, x->data, w->data, trial % 2 ? b->data : NULL, &d);
         test_assert_close(y1, y2, n * out, 1e-5, 1e-6, "linear forward");
         float *g1 = calloc((size_t)(n * in + out * in + out), sizeof(float));
         float *g2 = calloc((size_t)(n * in + out * in + out), sizeof(float));
-        cvae__linear_backward(g1, g1 + n * in, g1 + n * in + out * in, dy->data, x->data, w->data, n, in, out);
-        cvae__linear_backward_ref(g2, g2 + n * in, g2 + n * in + out * in, dy->data, x->data, w->data, n, in, out);
+        cvae__linear_backward(g1, g1 + n * in, g1 + n * in + out * in, dy->data, x->data, w->data, &d);
+        cvae__linear_backward_ref(g2, g2 + n * in, g2 + n * in + out * in, dy->data, x->data, w->data, &d);
         test_assert_close(g1, g2, n * in + out * in + out, 1e-5, 1e-5, "linear backward");
         free(y1), free(y2), free(g1), free(g2);
         cvae_tensor_free(x), cvae_tensor_free(w), cvae_tensor_free(b), cvae_tensor_free(dy);

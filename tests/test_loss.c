@@ -131,7 +131,7 @@ static void test_bce_extreme_logits(void **state)
         if (!(fabs(got - want) <= 1e-6 * fmax(fabs(want), 1.0)))
             fail_msg("bce(%g, %g) = %.9g, want %.9g", x[i], z[i], got, want);
         float g = 0.0f, one = 1.0f;
-        cvae__bce_with_logits_backward(&g, &one, 0, 1.0f, x + i, z + i, 1, 1);
+        cvae__bce_with_logits_backward(&g, &(cvae__loss_grad){&one, 0, 1.0f}, x + i, z + i, 1, 1);
         dx = (v >= 0 ? 1.0 / (1.0 + exp(-v)) : exp(v) / (1.0 + exp(v))) - z[i];
         if (!(fabs(g - dx) <= 1e-6)) fail_msg("bce gradient at %g: %.9g, want %.9g", x[i], g, dx);
     }

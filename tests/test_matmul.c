@@ -28,14 +28,15 @@ static void test_matmul_matches_reference(void **state)
                     *dy = test_tensor(&r, 2, sy);
         float *y1 = malloc(sizeof(float) * (size_t)(m * n)),
               *y2 = malloc(sizeof(float) * (size_t)(m * n));
-        cvae__matmul_forward(y1, a->data, b->data, ta, tb, m, k, n);
-        cvae__matmul_forward_ref(y2, a->data, b->data, ta, tb, m, k, n);
+        const cvae__matmul_dims d = {ta, tb, m, k, n};
+        cvae__matmul_forward(y1, a->data, b->data, &d);
+        cvae__matmul_forward_ref(y2, a->data, b->data, &d);
         test_assert_close(y1, y2, m * n, 1e-5, 1e-5, "matmul forward");
         int64_t ng = m * k + k * n;
         float *g1 = calloc((size_t)ng, sizeof(float)), *g2 = calloc((size_t)ng, sizeof(float));
         for (int64_t i = 0; i < ng; i++) g1[i] = g2[i] = 0.25f; /* backward accumulates */
-        cvae__matmul_backward(g1, g1 + m * k, dy->data, a->data, b->data, ta, tb, m, k, n);
-        cvae__matmul_backward_ref(g2, g2 + m * k, dy->data, a->data, b->data, ta, tb, m, k, n);
+        cvae__matmul_backward(g1, g1 + m * k, dy->data, a->data, b->data, &d);
+        cvae__matmul_backward_ref(g2, g2 + m * k, dy->data, a->data, b->data, &d);
         test_assert_close(g1, g2, ng, 1e-5, 1e-5, "matmul backward");
         free(y1), free(y2), free(g1), free(g2);
         cvae_tensor_free(a), cvae_tensor_free(b), cvae_tensor_free(dy);

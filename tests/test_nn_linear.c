@@ -100,8 +100,8 @@ static void test_linear_forward_backward(void **state)
         assert_int_equal(y->shape[0], n);
         assert_int_equal(y->shape[1], out);
         float *yr = malloc(sizeof(float) * (size_t)(n * out));
-        cvae__linear_forward_ref(yr, x->data, l->weight->data, bias ? l->bias->data : NULL, n, in,
-                                 out);
+        const cvae__linear_dims d = {n, in, out};
+        cvae__linear_forward_ref(yr, x->data, l->weight->data, bias ? l->bias->data : NULL, &d);
         test_assert_close(y->data, yr, n * out, 1e-5, 1e-6, "linear layer forward");
 
         float *dy = malloc(sizeof(float) * (size_t)(n * out));
@@ -111,7 +111,7 @@ static void test_linear_forward_backward(void **state)
         float *dx = calloc((size_t)(n * in), sizeof(float)),
               *dw = calloc((size_t)(out * in), sizeof(float));
         float *db = calloc((size_t)out, sizeof(float));
-        cvae__linear_backward_ref(dx, dw, db, dy, x->data, l->weight->data, n, in, out);
+        cvae__linear_backward_ref(dx, dw, db, dy, x->data, l->weight->data, &d);
         test_assert_close(x->grad, dx, n * in, 1e-5, 1e-5, "linear layer dx");
         test_assert_close(l->weight->grad, dw, out * in, 1e-5, 1e-5, "linear layer dW");
         if (bias) test_assert_close(l->bias->grad, db, out, 1e-5, 1e-5, "linear layer db");

@@ -28,9 +28,9 @@ static void fill_distinct(test_rng *r, float *x, int64_t n)
     }
 }
 
-static cvae_pool_geom random_geom(test_rng *r)
+static cvae__pool_geom random_geom(test_rng *r)
 {
-    cvae_pool_geom g;
+    cvae__pool_geom g;
     g.planes = test_rand_int(r, 1, 6), g.k = test_rand_int(r, 1, 4), g.stride = test_rand_int(r, 1, 3);
     g.h = test_rand_int(r, g.k, 11), g.w = test_rand_int(r, g.k, 11);
     g.ho = (g.h - g.k) / g.stride + 1, g.wo = (g.w - g.k) / g.stride + 1;
@@ -42,7 +42,7 @@ static void test_pool_matches_reference(void **state)
     (void)state;
     test_rng r = {41};
     for (int trial = 0; trial < 100; trial++) {
-        cvae_pool_geom g = random_geom(&r);
+        cvae__pool_geom g = random_geom(&r);
         int64_t nx = g.planes * g.h * g.w, ny = g.planes * g.ho * g.wo;
         float *x = malloc(sizeof(float) * (size_t)nx), *y1 = malloc(sizeof(float) * (size_t)ny);
         float *y2 = malloc(sizeof(float) * (size_t)ny), *dy = malloc(sizeof(float) * (size_t)ny);
@@ -98,7 +98,7 @@ static void test_pool_gradcheck(void **state)
     (void)state;
     test_rng r = {42};
     for (int trial = 0; trial < 12; trial++) {
-        cvae_pool_geom g = random_geom(&r);
+        cvae__pool_geom g = random_geom(&r);
         int64_t n = test_rand_int(&r, 1, 2), sx[4] = {n, g.planes, g.h, g.w};
         cvae_tensor *x = test_tensor(&r, 4, sx);
         pool_args a = {(int)g.k, (int)g.stride, trial % 2};

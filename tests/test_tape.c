@@ -1,6 +1,7 @@
 /* tape layer: frozen parameters, gradient accumulation, recording off, allocation-free
  * steady state, and backward preconditions. */
 #include "failalloc.h"
+#include "tape/tape_internal.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -219,6 +220,107 @@ static void test_backward_preconditions(void **state)
     cvae_params_free(m.p);
 }
 
+/* ---- the allocation idiom of the ops (tape_internal.h, cvae__op_alloc) ---- */
+
+static bool same_mark(cvae__arena_mark a, cvae__arena_mark b)
+{
+    return a.chunk == b.chunk && a.used == b.used;
+}
+
+static cvae_status never_called(cvae_tape *t, const cvae__node *nd)
+{
+    (void)t, (void)nd;
+    return CVAE_ERR_STATE;
+}
+
+/* A failure anywhere (an allocation, a request out of order) leaves the arena where the op
+ * began; cvae__op_record keeps the kept memory only when it records a node. */
+static void test_op_alloc_rolls_back(void **state)
+{
+    (void)state;
+    cvae_tape *t;
+    CVAE_OK_OR_FAIL(cvae_tape_new(&t));
+    int64_t shape[1] = {8};
+    cvae_tensor *x, *y;
+    CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 1, shape, &x));
+    CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, x));
+    CVAE_OK_OR_FAIL(cvae_op_scale(t, x, 2.0f, &y));
+    const cvae__arena_mark m0 = cvae__tape_mark(t);
+    /* an allocation that fails after an output and kept memory */
+    cvae__op_alloc a = cvae__op_begin(t, "test op");
+    assert_non_null(cvae__op_output(&a, 1, shape, &x, 1));
+    assert_non_null(cvae__op_keep_floats(&a, 100));
+    cvae_clear_error();
+    assert_null(cvae__op_scratch_floats(&a, INT64_MAX));
+    assert_null(cvae__op_scratch_floats(&a, 4)); /* nothing after a failure */
+    assert_int_equal(cvae__op_ready(&a), CVAE_ERR_NOMEM); /* the message was set by the failure */
+    assert_non_null(strstr(cvae_last_error(), "test op"));
+    assert_true(same_mark(cvae__tape_mark(t), m0));
+    /* kept memory requested after scratch: a bug, reported, rolled back */
+    a = cvae__op_begin(t, "test op");
+    assert_non_null(cvae__op_scratch_floats(&a, 4));
+    assert_null(cvae__op_keep_floats(&a, 4));
+    assert_int_equal(cvae__op_ready(&a), CVAE_ERR_STATE);
+    assert_non_null(strstr(cvae_last_error(), "test op: tape memory requested out of order"));
+    assert_true(same_mark(cvae__tape_mark(t), m0));
+    /* recorded: the kept memory stays, the scratch goes */
+    a = cvae__op_begin(t, "test op");
+    cvae_tensor *out = cvae__op_output(&a, 1, shape, &x, 1);
+    float *kept = cvae__op_keep_floats(&a, 100);
+    const cvae__arena_mark after_keep = cvae__tape_mark(t);
+    assert_non_null(cvae__op_scratch_floats(&a, 1000));
+    CVAE_OK_OR_FAIL(cvae__op_ready(&a));
+    CVAE_OK_OR_FAIL(cvae__op_record(&a, never_called, out, &x, 1, 0, NULL));
+    assert_int_equal(cvae__tape_node_count(t), 2);
+    assert_true(kept != NULL && after_keep.used > m0.used);
+    /* not recorded (recording off): the kept memory goes too, back to just after the output */
+    cvae_tape_set_recording(t, 0);
+    const cvae__arena_mark m1 = cvae__tape_mark(t);
+    a = cvae__op_begin(t, "test op");
+    out = cvae__op_output(&a, 1, shape, &x, 1);
+    const cvae__arena_mark after_out = cvae__tape_mark(t);
+    assert_non_null(cvae__op_keep_floats(&a, 100));
+    CVAE_OK_OR_FAIL(cvae__op_ready(&a));
+    CVAE_OK_OR_FAIL(cvae__op_record(&a, never_called, out, &x, 1, 0, NULL));
+    assert_true(same_mark(cvae__tape_mark(t), after_out) && after_out.used > m1.used);
+    assert_int_equal(cvae__tape_node_count(t), 2);
+    cvae_tape_free(t);
+}
+
+/* An op that records several nodes records all or none: cvae_op_split whose second node cannot
+ * be recorded (the node array cannot grow) leaves no node, no output and *ys untouched; the
+ * tape then works as before. */
+static void test_op_alloc_all_or_none(void **state)
+{
+    (void)state;
+    cvae_tape *t;
+    CVAE_OK_OR_FAIL(cvae_tape_new(&t));
+    int64_t shape[2] = {2, 6};
+    cvae_tensor *x, *y = NULL, *ys[3] = {(cvae_tensor *)0x1, (cvae_tensor *)0x1, (cvae_tensor *)0x1};
+    CVAE_OK_OR_FAIL(cvae_tape_tensor(t, 2, shape, &x));
+    for (int64_t i = 0; i < x->size; i++) x->data[i] = (float)i;
+    CVAE_OK_OR_FAIL(cvae_tape_require_grad(t, x));
+    for (int i = 0; i < 63; i++) CVAE_OK_OR_FAIL(cvae_op_scale(t, i ? y : x, 1.0f, &y));
+    assert_int_equal(cvae__tape_node_count(t), 63); /* the node array holds 64 */
+    const cvae__arena_mark m = cvae__tape_mark(t);
+    const int64_t sizes[3] = {1, 2, 3};
+    failalloc_install(0);
+    failalloc_arm(1); /* the first allocation: growing the node array for the second node */
+    CVAE_EXPECT_ERR(CVAE_ERR_NOMEM, cvae_op_split(t, y, 1, sizes, 3, ys));
+    assert_true(failalloc_fired());
+    failalloc_uninstall();
+    assert_int_equal(cvae__tape_node_count(t), 63);
+    assert_true(same_mark(cvae__tape_mark(t), m));
+    for (int i = 0; i < 3; i++) assert_ptr_equal(ys[i], (cvae_tensor *)0x1);
+    CVAE_OK_OR_FAIL(cvae_op_split(t, y, 1, sizes, 3, ys));
+    assert_int_equal(cvae__tape_node_count(t), 66);
+    cvae_tensor *l;
+    CVAE_OK_OR_FAIL(cvae_op_sum(t, ys[2], &l));
+    CVAE_OK_OR_FAIL(cvae_tape_backward(t, l));
+    for (int64_t i = 0; i < x->size; i++) assert_true(x->grad[i] == (i % 6 >= 3 ? 1.0f : 0.0f));
+    cvae_tape_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +330,8 @@ int main(void)
         cmocka_unit_test(test_steady_state_allocates_nothing),
         cmocka_unit_test(test_steady_state_with_released_scratch),
         cmocka_unit_test(test_backward_preconditions),
+        cmocka_unit_test(test_op_alloc_rolls_back),
+        cmocka_unit_test(test_op_alloc_all_or_none),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -217,7 +217,7 @@ static cvae_status iw_rows(const rows_job *j, cvae_tape *t, int64_t r0, int64_t 
     double *lse_sum = lse_max + n;
     for (int64_t i = 0; i < n; i++) lse_max[i] = -INFINITY, lse_sum[i] = 0.0;
     for (int s = 0; s < j->k; s++) {
-        cvae_tape_mark mark = cvae__tape_mark(t);
+        cvae__arena_mark mark = cvae__tape_mark(t);
         cvae_tensor *z, *logits, *rec;
         CVAE_TRY(cvae_op_reparameterize_from(t, mu, logvar, j->seed, (uint64_t)s, r0 * L, &z));
         CVAE_TRY(cvae_net_forward(m->net, m->elbo.decoder, t, z, j->labels + r0, &logits));

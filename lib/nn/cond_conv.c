@@ -5,7 +5,7 @@
 
 #include "cvae/nn.h"
 #include "nn/layer.h"
-#include "ops/conditional_conv.h"
+#include "ops/conv/cond.h"
 
 #define MAX_NAME 200
 

@@ -2,6 +2,7 @@
 
 #include "cvae/ops.h"
 #include "ops/activation.h"
+#include "ops/names.h"
 #include "tape/tape_internal.h"
 
 /* ---- the activations of cvae_activation ---- */
@@ -199,7 +200,7 @@ typedef struct act_ctx {
     cvae__act a;
 } act_ctx;
 
-static cvae_status act_backward(cvae_tape *t, const cvae_node *nd)
+static cvae_status act_backward(cvae_tape *t, const cvae__node *nd)
 {
     const act_ctx *c = nd->ctx;
     cvae_tensor *x = nd->in[0], *y = nd->out;
@@ -235,8 +236,9 @@ static cvae_status act_op(const char *fn, cvae_tape *t, cvae_tensor *x, act_kind
             if (!(x->data[i] > 0.0f))
                 return cvae__error(CVAE_ERR_NUMERIC, "%s: element %lld is %g, not positive", fn,
                                    (long long)i, (double)x->data[i]);
-    cvae_tensor *out;
-    CVAE_TRY(cvae__tape_output(t, x->ndim, x->shape, &x, 1, &out));
+    cvae__op_alloc al = cvae__op_begin(t, fn);
+    cvae_tensor *out = cvae__op_output(&al, x->ndim, x->shape, &x, 1);
+    CVAE_TRY(cvae__op_ready(&al));
     int64_t n = x->size;
     switch (kind) {
     case FUSABLE:
@@ -253,7 +255,7 @@ static cvae_status act_op(const char *fn, cvae_tape *t, cvae_tensor *x, act_kind
         break;
     }
     act_ctx *c;
-    CVAE_TRY(cvae__tape_record(t, act_backward, out, &x, 1, sizeof *c, (void **)&c));
+    CVAE_TRY(cvae__op_record(&al, act_backward, out, &x, 1, sizeof *c, (void **)&c));
     if (c) *c = (act_ctx){kind, a};
     *y = out;
     return CVAE_OK;
@@ -262,7 +264,7 @@ static cvae_status act_op(const char *fn, cvae_tape *t, cvae_tensor *x, act_kind
 cvae_status cvae_op_activation(cvae_tape *t, cvae_tensor *x, cvae_activation act, float alpha,
                                cvae_tensor **y)
 {
-    static const char *fn = "cvae_op_activation";
+    const char *fn = CVAE__OP_ACTIVATION;
     cvae__act a;
     CVAE_TRY(cvae__act_make(&a, fn, act, alpha));
     return act_op(fn, t, x, FUSABLE, a, y);
@@ -281,44 +283,44 @@ static cvae_status legacy_param(const char *fn, const char *name, float p)
 
 cvae_status cvae_op_relu(cvae_tape *t, cvae_tensor *x, cvae_tensor **y)
 {
-    return act_op("cvae_op_relu", t, x, FUSABLE, (cvae__act){CVAE_ACT_RELU, 0.0f}, y);
+    return act_op(CVAE__OP_RELU, t, x, FUSABLE, (cvae__act){CVAE_ACT_RELU, 0.0f}, y);
 }
 
 cvae_status cvae_op_elu(cvae_tape *t, cvae_tensor *x, float alpha, cvae_tensor **y)
 {
-    static const char *fn = "cvae_op_elu";
+    const char *fn = CVAE__OP_ELU;
     CVAE_TRY(legacy_param(fn, "alpha", alpha));
     return act_op(fn, t, x, FUSABLE, (cvae__act){CVAE_ACT_ELU, alpha}, y);
 }
 
 cvae_status cvae_op_leaky_relu(cvae_tape *t, cvae_tensor *x, float slope, cvae_tensor **y)
 {
-    static const char *fn = "cvae_op_leaky_relu";
+    const char *fn = CVAE__OP_LEAKY_RELU;
     CVAE_TRY(legacy_param(fn, "slope", slope));
     return act_op(fn, t, x, FUSABLE, (cvae__act){CVAE_ACT_LEAKY_RELU, slope}, y);
 }
 
 cvae_status cvae_op_sigmoid(cvae_tape *t, cvae_tensor *x, cvae_tensor **y)
 {
-    return act_op("cvae_op_sigmoid", t, x, FUSABLE, (cvae__act){CVAE_ACT_SIGMOID, 0.0f}, y);
+    return act_op(CVAE__OP_SIGMOID, t, x, FUSABLE, (cvae__act){CVAE_ACT_SIGMOID, 0.0f}, y);
 }
 
 cvae_status cvae_op_tanh(cvae_tape *t, cvae_tensor *x, cvae_tensor **y)
 {
-    return act_op("cvae_op_tanh", t, x, FUSABLE, (cvae__act){CVAE_ACT_TANH, 0.0f}, y);
+    return act_op(CVAE__OP_TANH, t, x, FUSABLE, (cvae__act){CVAE_ACT_TANH, 0.0f}, y);
 }
 
 cvae_status cvae_op_softplus(cvae_tape *t, cvae_tensor *x, cvae_tensor **y)
 {
-    return act_op("cvae_op_softplus", t, x, SOFTPLUS, (cvae__act){CVAE_ACT_NONE, 0.0f}, y);
+    return act_op(CVAE__OP_SOFTPLUS, t, x, SOFTPLUS, (cvae__act){CVAE_ACT_NONE, 0.0f}, y);
 }
 
 cvae_status cvae_op_exp(cvae_tape *t, cvae_tensor *x, cvae_tensor **y)
 {
-    return act_op("cvae_op_exp", t, x, EXP, (cvae__act){CVAE_ACT_NONE, 0.0f}, y);
+    return act_op(CVAE__OP_EXP, t, x, EXP, (cvae__act){CVAE_ACT_NONE, 0.0f}, y);
 }
 
 cvae_status cvae_op_log(cvae_tape *t, cvae_tensor *x, cvae_tensor **y)
 {
-    return act_op("cvae_op_log", t, x, LOG, (cvae__act){CVAE_ACT_NONE, 0.0f}, y);
+    return act_op(CVAE__OP_LOG, t, x, LOG, (cvae__act){CVAE_ACT_NONE, 0.0f}, y);
 }

@@ -2,6 +2,7 @@
 
 #include "cvae/ops.h"
 #include "ops/elementwise.h"
+#include "ops/names.h"
 #include "tape/tape_internal.h"
 
 void cvae__axpby_forward(float *y, const float *a, const float *b, float s, int64_t n)
@@ -54,7 +55,7 @@ void cvae__bias_add_backward(float *db, const float *dy, int64_t n, int64_t c, i
 
 typedef enum bin_kind { ADD, SUB, MUL } bin_kind;
 
-static cvae_status add_backward(cvae_tape *t, const cvae_node *nd)
+static cvae_status add_backward(cvae_tape *t, const cvae__node *nd)
 {
     const float *sign = nd->ctx; /* +1 add, -1 sub */
     cvae_tensor *a = nd->in[0], *b = nd->in[1];
@@ -72,7 +73,7 @@ static cvae_status add_backward(cvae_tape *t, const cvae_node *nd)
     return CVAE_OK;
 }
 
-static cvae_status mul_backward(cvae_tape *t, const cvae_node *nd)
+static cvae_status mul_backward(cvae_tape *t, const cvae__node *nd)
 {
     cvae_tensor *a = nd->in[0], *b = nd->in[1];
     float *da = NULL, *db = NULL;
@@ -94,14 +95,16 @@ static cvae_status binary_op(cvae_tape *t, cvae_tensor *a, cvae_tensor *b, bin_k
         return cvae__error(CVAE_ERR_SHAPE, "%s: a %s and b %s differ", fn,
                            cvae__shape_str(a, sa, sizeof sa), cvae__shape_str(b, sb, sizeof sb));
     cvae_tensor *in[2] = {a, b}, *out;
-    CVAE_TRY(cvae__tape_output(t, a->ndim, a->shape, in, 2, &out));
+    cvae__op_alloc al = cvae__op_begin(t, fn);
+    out = cvae__op_output(&al, a->ndim, a->shape, in, 2);
+    CVAE_TRY(cvae__op_ready(&al));
     if (kind == MUL) {
         cvae__mul_forward(out->data, a->data, b->data, a->size);
-        CVAE_TRY(cvae__tape_record(t, mul_backward, out, in, 2, 0, NULL));
+        CVAE_TRY(cvae__op_record(&al, mul_backward, out, in, 2, 0, NULL));
     } else {
         float s = kind == ADD ? 1.0f : -1.0f, *c;
         cvae__axpby_forward(out->data, a->data, b->data, s, a->size);
-        CVAE_TRY(cvae__tape_record(t, add_backward, out, in, 2, sizeof *c, (void **)&c));
+        CVAE_TRY(cvae__op_record(&al, add_backward, out, in, 2, sizeof *c, (void **)&c));
         if (c) *c = s;
     }
     *y = out;
@@ -110,22 +113,22 @@ static cvae_status binary_op(cvae_tape *t, cvae_tensor *a, cvae_tensor *b, bin_k
 
 cvae_status cvae_op_add(cvae_tape *t, cvae_tensor *a, cvae_tensor *b, cvae_tensor **y)
 {
-    return binary_op(t, a, b, ADD, y, "cvae_op_add");
+    return binary_op(t, a, b, ADD, y, CVAE__OP_ADD);
 }
 
 cvae_status cvae_op_sub(cvae_tape *t, cvae_tensor *a, cvae_tensor *b, cvae_tensor **y)
 {
-    return binary_op(t, a, b, SUB, y, "cvae_op_sub");
+    return binary_op(t, a, b, SUB, y, CVAE__OP_SUB);
 }
 
 cvae_status cvae_op_mul(cvae_tape *t, cvae_tensor *a, cvae_tensor *b, cvae_tensor **y)
 {
-    return binary_op(t, a, b, MUL, y, "cvae_op_mul");
+    return binary_op(t, a, b, MUL, y, CVAE__OP_MUL);
 }
 
 /* ---- scale ---- */
 
-static cvae_status scale_backward(cvae_tape *t, const cvae_node *nd)
+static cvae_status scale_backward(cvae_tape *t, const cvae__node *nd)
 {
     cvae_tensor *x = nd->in[0];
     float *dx = cvae__tape_grad(t, x);
@@ -136,17 +139,18 @@ static cvae_status scale_backward(cvae_tape *t, const cvae_node *nd)
 
 cvae_status cvae_op_scale(cvae_tape *t, cvae_tensor *x, float s, cvae_tensor **y)
 {
-    static const char *fn = "cvae_op_scale";
+    const char *fn = CVAE__OP_SCALE;
     CVAE_CHECK_NULL(t, fn);
     CVAE_CHECK_NULL(x, fn);
     CVAE_CHECK_NULL(y, fn);
     if (!isfinite(s))
         return cvae__error(CVAE_ERR_NUMERIC, "%s: factor %g is not finite", fn, (double)s);
-    cvae_tensor *out;
-    CVAE_TRY(cvae__tape_output(t, x->ndim, x->shape, &x, 1, &out));
+    cvae__op_alloc al = cvae__op_begin(t, fn);
+    cvae_tensor *out = cvae__op_output(&al, x->ndim, x->shape, &x, 1);
+    CVAE_TRY(cvae__op_ready(&al));
     for (int64_t i = 0; i < x->size; i++) out->data[i] = s * x->data[i];
     float *c;
-    CVAE_TRY(cvae__tape_record(t, scale_backward, out, &x, 1, sizeof *c, (void **)&c));
+    CVAE_TRY(cvae__op_record(&al, scale_backward, out, &x, 1, sizeof *c, (void **)&c));
     if (c) *c = s;
     *y = out;
     return CVAE_OK;
@@ -154,7 +158,7 @@ cvae_status cvae_op_scale(cvae_tape *t, cvae_tensor *x, float s, cvae_tensor **y
 
 /* ---- bias_add ---- */
 
-static cvae_status bias_add_backward(cvae_tape *t, const cvae_node *nd)
+static cvae_status bias_add_backward(cvae_tape *t, const cvae__node *nd)
 {
     cvae_tensor *x = nd->in[0], *b = nd->in[1];
     const float *dy = nd->out->grad;
@@ -174,7 +178,7 @@ static cvae_status bias_add_backward(cvae_tape *t, const cvae_node *nd)
 
 cvae_status cvae_op_bias_add(cvae_tape *t, cvae_tensor *x, cvae_tensor *b, cvae_tensor **y)
 {
-    static const char *fn = "cvae_op_bias_add";
+    const char *fn = CVAE__OP_BIAS_ADD;
     CVAE_CHECK_NULL(t, fn);
     CVAE_CHECK_NULL(x, fn);
     CVAE_CHECK_NULL(b, fn);
@@ -185,10 +189,12 @@ cvae_status cvae_op_bias_add(cvae_tape *t, cvae_tensor *x, cvae_tensor *b, cvae_
                            "%s: x %s and b %s do not fit (want [N, C, ...] and [C])", fn,
                            cvae__shape_str(x, sa, sizeof sa), cvae__shape_str(b, sb, sizeof sb));
     cvae_tensor *in[2] = {x, b}, *out;
-    CVAE_TRY(cvae__tape_output(t, x->ndim, x->shape, in, 2, &out));
+    cvae__op_alloc al = cvae__op_begin(t, fn);
+    out = cvae__op_output(&al, x->ndim, x->shape, in, 2);
+    CVAE_TRY(cvae__op_ready(&al));
     int64_t n = x->shape[0], c = x->shape[1];
     cvae__bias_add_forward(out->data, x->data, b->data, n, c, x->size / (n * c));
-    CVAE_TRY(cvae__tape_record(t, bias_add_backward, out, in, 2, 0, NULL));
+    CVAE_TRY(cvae__op_record(&al, bias_add_backward, out, in, 2, 0, NULL));
     *y = out;
     return CVAE_OK;
 }

@@ -1,5 +1,6 @@
 #include "ops/label.h"
 #include "cvae/ops.h"
+#include "ops/names.h"
 #include "tape/tape_internal.h"
 
 void cvae__one_hot_forward(float *y, const int32_t *labels, int64_t n, int64_t k)
@@ -28,7 +29,7 @@ void cvae__embedding_backward(float *dtable, const float *dy, const int32_t *lab
 cvae_status cvae_op_one_hot(cvae_tape *t, const int32_t *labels, int64_t n, int64_t k,
                             cvae_tensor **y)
 {
-    static const char *fn = "cvae_op_one_hot";
+    const char *fn = CVAE__OP_ONE_HOT;
     CVAE_CHECK_NULL(t, fn);
     CVAE_CHECK_NULL(labels, fn);
     CVAE_CHECK_NULL(y, fn);
@@ -40,14 +41,15 @@ cvae_status cvae_op_one_hot(cvae_tape *t, const int32_t *labels, int64_t n, int6
                            (long long)k);
     CVAE_TRY(cvae__check_labels(labels, n, k, fn));
     int64_t shape[2] = {n, k};
-    cvae_tensor *out;
-    CVAE_TRY(cvae__tape_output(t, 2, shape, NULL, 0, &out));
+    cvae__op_alloc al = cvae__op_begin(t, fn);
+    cvae_tensor *out = cvae__op_output(&al, 2, shape, NULL, 0);
+    CVAE_TRY(cvae__op_ready(&al));
     cvae__one_hot_forward(out->data, labels, n, k);
     *y = out;
     return CVAE_OK;
 }
 
-static cvae_status embedding_backward(cvae_tape *t, const cvae_node *nd)
+static cvae_status embedding_backward(cvae_tape *t, const cvae__node *nd)
 {
     const int32_t *labels = nd->ctx;
     cvae_tensor *table = nd->in[0], *y = nd->out;
@@ -61,7 +63,7 @@ static cvae_status embedding_backward(cvae_tape *t, const cvae_node *nd)
 cvae_status cvae_op_embedding(cvae_tape *t, cvae_tensor *table, const int32_t *labels, int64_t n,
                               cvae_tensor **y)
 {
-    static const char *fn = "cvae_op_embedding";
+    const char *fn = CVAE__OP_EMBEDDING;
     CVAE_CHECK_NULL(t, fn);
     CVAE_CHECK_NULL(table, fn);
     CVAE_CHECK_NULL(labels, fn);
@@ -74,13 +76,14 @@ cvae_status cvae_op_embedding(cvae_tape *t, cvae_tensor *table, const int32_t *l
     int ndim = table->ndim > 1 ? table->ndim : 2; /* a [K] table gives [N, 1] */
     memcpy(shape, table->shape, sizeof shape);
     shape[0] = n;
-    cvae_tensor *out;
-    CVAE_TRY(cvae__tape_output(t, ndim, shape, &table, 1, &out));
+    cvae__op_alloc al = cvae__op_begin(t, fn);
+    cvae_tensor *out = cvae__op_output(&al, ndim, shape, &table, 1);
+    CVAE_TRY(cvae__op_ready(&al));
     int64_t d = table->size / k;
     cvae__embedding_forward(out->data, table->data, labels, n, d);
     int32_t *saved;
-    CVAE_TRY(cvae__tape_record(t, embedding_backward, out, &table, 1, (size_t)n * sizeof(int32_t),
-                               (void **)&saved));
+    CVAE_TRY(cvae__op_record(&al, embedding_backward, out, &table, 1, (size_t)n * sizeof(int32_t),
+                             (void **)&saved));
     if (saved) memcpy(saved, labels, (size_t)n * sizeof(int32_t));
     *y = out;
     return CVAE_OK;

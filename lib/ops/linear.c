@@ -3,19 +3,22 @@
 #include "cvae/ops.h"
 #include "ops/activation.h"
 #include "ops/linear.h"
+#include "ops/names.h"
 #include "tape/tape_internal.h"
 
-void cvae__linear_forward(float *y, const float *x, const float *w, const float *b, int64_t n,
-                          int64_t in, int64_t out)
+void cvae__linear_forward(float *y, const float *x, const float *w, const float *b,
+                          const cvae__linear_dims *d)
 {
+    const int64_t n = d->n, in = d->in, out = d->out;
     for (int64_t i = 0; i < n; i++)
         if (b) memcpy(y + i * out, b, (size_t)out * sizeof(float));
     cvae__sgemm(false, true, n, out, in, 1.0f, x, in, w, in, b ? 1.0f : 0.0f, y, out);
 }
 
 void cvae__linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
-                           const float *w, int64_t n, int64_t in, int64_t out)
+                           const float *w, const cvae__linear_dims *d)
 {
+    const int64_t n = d->n, in = d->in, out = d->out;
     if (dx)
         cvae__sgemm(false, false, n, in, out, 1.0f, dy, out, w, in, 1.0f, dx, in);
     if (dw)
@@ -25,9 +28,10 @@ void cvae__linear_backward(float *dx, float *dw, float *db, const float *dy, con
             for (int64_t o = 0; o < out; o++) db[o] += dy[i * out + o];
 }
 
-void cvae__linear_forward_ref(float *y, const float *x, const float *w, const float *b, int64_t n,
-                              int64_t in, int64_t out)
+void cvae__linear_forward_ref(float *y, const float *x, const float *w, const float *b,
+                              const cvae__linear_dims *d)
 {
+    const int64_t n = d->n, in = d->in, out = d->out;
     for (int64_t i = 0; i < n; i++)
         for (int64_t o = 0; o < out; o++) {
             double s = b ? b[o] : 0.0;
@@ -37,8 +41,9 @@ void cvae__linear_forward_ref(float *y, const float *x, const float *w, const fl
 }
 
 void cvae__linear_backward_ref(float *dx, float *dw, float *db, const float *dy, const float *x,
-                               const float *w, int64_t n, int64_t in, int64_t out)
+                               const float *w, const cvae__linear_dims *d)
 {
+    const int64_t n = d->n, in = d->in, out = d->out;
     for (int64_t i = 0; i < n; i++)
         for (int64_t o = 0; o < out; o++) {
             float g = dy[i * out + o];
@@ -55,24 +60,24 @@ typedef struct linear_ctx {
     cvae__act act;
 } linear_ctx;
 
-static cvae_status linear_backward(cvae_tape *t, const cvae_node *nd)
+static cvae_status linear_backward(cvae_tape *t, const cvae__node *nd)
 {
     const linear_ctx *c = nd->ctx;
-    cvae_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->n_in > 2 ? nd->in[2] : NULL;
-    float *dx = NULL, *dw = NULL, *db = NULL;
-    if (cvae__needs_grad(x) && !(dx = cvae__tape_grad(t, x))) return CVAE_ERR_NOMEM;
-    if (cvae__needs_grad(w) && !(dw = cvae__tape_grad(t, w))) return CVAE_ERR_NOMEM;
-    if (cvae__needs_grad(b) && !(db = cvae__tape_grad(t, b))) return CVAE_ERR_NOMEM;
+    cvae_tensor *x = nd->in[0], *w = nd->in[1];
+    float *d[3] = {NULL, NULL, NULL};
+    CVAE_TRY(cvae__node_grads(t, nd, d));
+    const bool act = c->act.kind != CVAE_ACT_NONE;
     const float *dy = nd->out->grad;
-    cvae_tape_mark m = cvae__tape_mark(t);
-    if (c->act.kind != CVAE_ACT_NONE) { /* dY = dy f'(y) */
-        float *dya = cvae__tape_floats(t, nd->out->size, "cvae_op_linear_act backward");
-        if (!dya) return CVAE_ERR_NOMEM;
+    cvae__op_alloc al = cvae__op_begin(t, CVAE__OP_LINEAR_ACT " backward");
+    float *dya = act ? cvae__op_scratch_floats(&al, nd->out->size) : NULL; /* dY = dy f'(y) */
+    CVAE_TRY(cvae__op_ready(&al));
+    if (act) {
         cvae__act_backward(dya, dy, nd->out->data, nd->out->size, &c->act);
         dy = dya;
     }
-    cvae__linear_backward(dx, dw, db, dy, x->data, w->data, x->shape[0], x->shape[1], w->shape[0]);
-    cvae__tape_release(t, m);
+    const cvae__linear_dims dims = {x->shape[0], x->shape[1], w->shape[0]};
+    cvae__linear_backward(d[0], d[1], d[2], dy, x->data, w->data, &dims);
+    cvae__op_end(&al);
     return CVAE_OK;
 }
 
@@ -97,13 +102,14 @@ static cvae_status linear_op(const char *fn, cvae_tape *t, cvae_tensor *x, cvae_
     cvae_tensor *in[3] = {x, w, b};
     int n_in = b ? 3 : 2;
     int64_t shape[2] = {x->shape[0], w->shape[0]};
-    cvae_tensor *out;
-    CVAE_TRY(cvae__tape_output(t, 2, shape, in, n_in, &out));
-    cvae__linear_forward(out->data, x->data, w->data, b ? b->data : NULL, x->shape[0], x->shape[1],
-                         w->shape[0]);
+    cvae__op_alloc al = cvae__op_begin(t, fn);
+    cvae_tensor *out = cvae__op_output(&al, 2, shape, in, n_in);
+    CVAE_TRY(cvae__op_ready(&al));
+    const cvae__linear_dims dims = {x->shape[0], x->shape[1], w->shape[0]};
+    cvae__linear_forward(out->data, x->data, w->data, b ? b->data : NULL, &dims);
     cvae__act_forward(out->data, out->data, out->size, &a);
     linear_ctx *c;
-    CVAE_TRY(cvae__tape_record(t, linear_backward, out, in, n_in, sizeof *c, (void **)&c));
+    CVAE_TRY(cvae__op_record(&al, linear_backward, out, in, n_in, sizeof *c, (void **)&c));
     if (c) c->act = a;
     *y = out;
     return CVAE_OK;
@@ -111,27 +117,30 @@ static cvae_status linear_op(const char *fn, cvae_tape *t, cvae_tensor *x, cvae_
 
 cvae_status cvae_op_linear(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b, cvae_tensor **y)
 {
-    return linear_op("cvae_op_linear", t, x, w, b, CVAE_ACT_NONE, 0.0f, y);
+    return linear_op(CVAE__OP_LINEAR, t, x, w, b, CVAE_ACT_NONE, 0.0f, y);
 }
 
 cvae_status cvae_op_linear_act(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_tensor *b,
                                cvae_activation act, float alpha, cvae_tensor **y)
 {
-    return linear_op("cvae_op_linear_act", t, x, w, b, act, alpha, y);
+    return linear_op(CVAE__OP_LINEAR_ACT, t, x, w, b, act, alpha, y);
 }
 
 /* ---- matmul ---- */
 
-void cvae__matmul_forward(float *y, const float *a, const float *b, int ta, int tb, int64_t m,
-                          int64_t k, int64_t n)
+void cvae__matmul_forward(float *y, const float *a, const float *b, const cvae__matmul_dims *d)
 {
+    const int ta = d->ta, tb = d->tb;
+    const int64_t m = d->m, k = d->k, n = d->n;
     int lda = (int)(ta ? m : k), ldb = (int)(tb ? k : n);
     cvae__sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, y, n);
 }
 
 void cvae__matmul_backward(float *da, float *db, const float *dy, const float *a, const float *b,
-                           int ta, int tb, int64_t m, int64_t k, int64_t n)
+                           const cvae__matmul_dims *d)
 {
+    const int ta = d->ta, tb = d->tb;
+    const int64_t m = d->m, k = d->k, n = d->n;
     int lda = (int)(ta ? m : k), ldb = (int)(tb ? k : n);
     if (da && !ta) /* da[M,K] += dy[M,N] op(b)^T */
         cvae__sgemm(false, !tb, m, k, n, 1.0f, dy, n, b, ldb, 1.0f, da, lda);
@@ -154,9 +163,10 @@ static int64_t at_b(int tb, int64_t k, int64_t n, int64_t p, int64_t j)
     return tb ? j * k + p : p * n + j;
 }
 
-void cvae__matmul_forward_ref(float *y, const float *a, const float *b, int ta, int tb, int64_t m,
-                              int64_t k, int64_t n)
+void cvae__matmul_forward_ref(float *y, const float *a, const float *b, const cvae__matmul_dims *d)
 {
+    const int ta = d->ta, tb = d->tb;
+    const int64_t m = d->m, k = d->k, n = d->n;
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
             double s = 0.0;
@@ -167,8 +177,10 @@ void cvae__matmul_forward_ref(float *y, const float *a, const float *b, int ta, 
 }
 
 void cvae__matmul_backward_ref(float *da, float *db, const float *dy, const float *a,
-                               const float *b, int ta, int tb, int64_t m, int64_t k, int64_t n)
+                               const float *b, const cvae__matmul_dims *d)
 {
+    const int ta = d->ta, tb = d->tb;
+    const int64_t m = d->m, k = d->k, n = d->n;
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
             float g = dy[i * n + j];
@@ -179,33 +191,25 @@ void cvae__matmul_backward_ref(float *da, float *db, const float *dy, const floa
         }
 }
 
-typedef struct matmul_ctx {
-    int ta, tb;
-} matmul_ctx;
-
-static cvae_status matmul_backward(cvae_tape *t, const cvae_node *nd)
+/* ctx: the dimensions. */
+static cvae_status matmul_backward(cvae_tape *t, const cvae__node *nd)
 {
-    const matmul_ctx *c = nd->ctx;
-    cvae_tensor *a = nd->in[0], *b = nd->in[1], *y = nd->out;
-    float *da = NULL, *db = NULL;
-    if (cvae__needs_grad(a) && !(da = cvae__tape_grad(t, a))) return CVAE_ERR_NOMEM;
-    if (cvae__needs_grad(b) && !(db = cvae__tape_grad(t, b))) return CVAE_ERR_NOMEM;
-    int64_t k = c->ta ? a->shape[0] : a->shape[1];
-    cvae__matmul_backward(da, db, y->grad, a->data, b->data, c->ta, c->tb, y->shape[0], k,
-                          y->shape[1]);
+    float *d[2];
+    CVAE_TRY(cvae__node_grads(t, nd, d));
+    cvae__matmul_backward(d[0], d[1], nd->out->grad, nd->in[0]->data, nd->in[1]->data, nd->ctx);
     return CVAE_OK;
 }
 
 cvae_status cvae_op_matmul(cvae_tape *t, cvae_tensor *a, cvae_tensor *b, int trans_a, int trans_b,
                            cvae_tensor **y)
 {
-    static const char *fn = "cvae_op_matmul";
+    const char *fn = CVAE__OP_MATMUL;
     CVAE_CHECK_NULL(t, fn);
     CVAE_CHECK_NULL(a, fn);
     CVAE_CHECK_NULL(b, fn);
     CVAE_CHECK_NULL(y, fn);
     char sa[64], sb[64];
-    int ta = trans_a != 0, tb = trans_b != 0;
+    const int ta = trans_a != 0, tb = trans_b != 0;
     if (a->ndim != 2 || b->ndim != 2 || a->shape[ta ? 0 : 1] != b->shape[tb ? 1 : 0])
         return cvae__error(CVAE_ERR_SHAPE, "%s: a %s%s and b %s%s do not fit", fn,
                            cvae__shape_str(a, sa, sizeof sa), ta ? "^T" : "",
@@ -213,14 +217,17 @@ cvae_status cvae_op_matmul(cvae_tape *t, cvae_tensor *a, cvae_tensor *b, int tra
     if (a->shape[0] > INT32_MAX || a->shape[1] > INT32_MAX || b->shape[0] > INT32_MAX ||
         b->shape[1] > INT32_MAX)
         return cvae__error(CVAE_ERR_SHAPE, "%s: extents exceed the BLAS int range", fn);
-    int64_t m = a->shape[ta ? 1 : 0], k = a->shape[ta ? 0 : 1], n = b->shape[tb ? 0 : 1];
-    int64_t shape[2] = {m, n};
-    cvae_tensor *in[2] = {a, b}, *out;
-    CVAE_TRY(cvae__tape_output(t, 2, shape, in, 2, &out));
-    cvae__matmul_forward(out->data, a->data, b->data, ta, tb, m, k, n);
-    matmul_ctx *c;
-    CVAE_TRY(cvae__tape_record(t, matmul_backward, out, in, 2, sizeof *c, (void **)&c));
-    if (c) *c = (matmul_ctx){ta, tb};
+    const cvae__matmul_dims dims = {ta, tb, a->shape[ta ? 1 : 0], a->shape[ta ? 0 : 1],
+                                    b->shape[tb ? 0 : 1]};
+    const int64_t shape[2] = {dims.m, dims.n};
+    cvae_tensor *in[2] = {a, b};
+    cvae__op_alloc al = cvae__op_begin(t, fn);
+    cvae_tensor *out = cvae__op_output(&al, 2, shape, in, 2);
+    CVAE_TRY(cvae__op_ready(&al));
+    cvae__matmul_forward(out->data, a->data, b->data, &dims);
+    cvae__matmul_dims *c;
+    CVAE_TRY(cvae__op_record(&al, matmul_backward, out, in, 2, sizeof *c, (void **)&c));
+    if (c) *c = dims;
     *y = out;
     return CVAE_OK;
 }

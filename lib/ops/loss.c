@@ -3,11 +3,12 @@
 #include "cvae/ops.h"
 #include "ops/activation.h"
 #include "ops/loss.h"
+#include "ops/names.h"
 #include "tape/tape_internal.h"
 
-static float row_grad(const float *dy, int per_row, float scale, int64_t r)
+static float row_grad(const cvae__loss_grad *g, int64_t r)
 {
-    return scale * (per_row ? dy[r] : dy[0]);
+    return g->scale * (g->per_row ? g->dy[r] : g->dy[0]);
 }
 
 /* The terms of a row are computed BCE_BLOCK at a time into a buffer (a loop the compiler
@@ -33,12 +34,12 @@ void cvae__bce_with_logits_rows(double *rows, const float *x, const float *z, in
     }
 }
 
-void cvae__bce_with_logits_backward(float *dx, const float *dy, int per_row, float scale,
-                                    const float *x, const float *z, int64_t n, int64_t d)
+void cvae__bce_with_logits_backward(float *dx, const cvae__loss_grad *g, const float *x,
+                                    const float *z, int64_t n, int64_t d)
 {
     for (int64_t r = 0; r < n; r++) {
-        const float g = row_grad(dy, per_row, scale, r);
-        for (int64_t j = r * d; j < (r + 1) * d; j++) dx[j] += g * (cvae__sigmoidf(x[j]) - z[j]);
+        const float gr = row_grad(g, r);
+        for (int64_t j = r * d; j < (r + 1) * d; j++) dx[j] += gr * (cvae__sigmoidf(x[j]) - z[j]);
     }
 }
 
@@ -63,14 +64,14 @@ void cvae__kl_normal_rows(double *rows, const float *mu, const float *lv, int64_
     }
 }
 
-void cvae__kl_normal_backward(float *dmu, float *dlv, const float *dy, int per_row, float scale,
-                              const float *mu, const float *lv, int64_t n, int64_t d)
+void cvae__kl_normal_backward(float *dmu, float *dlv, const cvae__loss_grad *g, const float *mu,
+                              const float *lv, int64_t n, int64_t d)
 {
     for (int64_t r = 0; r < n; r++) {
-        float g = row_grad(dy, per_row, scale, r);
+        const float gr = row_grad(g, r);
         for (int64_t j = r * d; j < (r + 1) * d; j++) {
-            if (dmu) dmu[j] += g * mu[j];
-            if (dlv) dlv[j] += g * 0.5f * (expf(lv[j]) - 1.0f);
+            if (dmu) dmu[j] += gr * mu[j];
+            if (dlv) dlv[j] += gr * 0.5f * (expf(lv[j]) - 1.0f);
         }
     }
 }
@@ -90,14 +91,13 @@ void cvae__softmax_xent_rows(double *rows, float *lse, const float *x, const int
     }
 }
 
-void cvae__softmax_xent_backward(float *dx, const float *dy, int per_row, float scale,
-                                 const float *x, const float *lse, const int32_t *labels, int64_t n,
-                                 int64_t k)
+void cvae__softmax_xent_backward(float *dx, const cvae__loss_grad *g, const float *x,
+                                 const float *lse, const int32_t *labels, int64_t n, int64_t k)
 {
     for (int64_t r = 0; r < n; r++) {
-        float g = row_grad(dy, per_row, scale, r);
-        for (int64_t j = 0; j < k; j++) dx[r * k + j] += g * expf(x[r * k + j] - lse[r]);
-        dx[r * k + labels[r]] -= g;
+        const float gr = row_grad(g, r);
+        for (int64_t j = 0; j < k; j++) dx[r * k + j] += gr * expf(x[r * k + j] - lse[r]);
+        dx[r * k + labels[r]] -= gr;
     }
 }
 
@@ -135,14 +135,6 @@ static cvae_status check_reduction(cvae_reduction r, const char *fn)
     return CVAE_OK;
 }
 
-/* Output of a loss over n rows: [n] for ROWS, [1] otherwise. */
-static cvae_status loss_output(cvae_tape *t, cvae_reduction r, int64_t n, cvae_tensor *const *in,
-                               int n_in, cvae_tensor **out)
-{
-    int64_t shape[1] = {r == CVAE_REDUCE_ROWS ? n : 1};
-    return cvae__tape_output(t, 1, shape, in, n_in, out);
-}
-
 /* Writes rows[0..n) (summing `count` loss elements) into y as reduction r asks. */
 static void reduce_rows(float *y, const double *rows, int64_t n, int64_t count, cvae_reduction r)
 {
@@ -155,15 +147,12 @@ static void reduce_rows(float *y, const double *rows, int64_t n, int64_t count, 
     y[0] = (float)(r == CVAE_REDUCE_MEAN ? s / (double)count : s);
 }
 
+/* Rows of a loss's output over n rows: n for ROWS, 1 otherwise. */
+#define LOSS_ROWS(r, n) ((r) == CVAE_REDUCE_ROWS ? (n) : 1)
+
 static float grad_scale(cvae_reduction r, int64_t count)
 {
     return r == CVAE_REDUCE_MEAN ? (float)(1.0 / (double)count) : 1.0f;
-}
-
-/* Per-row double scratch from the arena; the caller releases it after use. */
-static double *rows_scratch(cvae_tape *t, int64_t n, const char *fn)
-{
-    return cvae__tape_alloc(t, (size_t)n * sizeof(double), fn);
 }
 
 /* ---- bce_with_logits ---- */
@@ -174,22 +163,22 @@ typedef struct loss_ctx {
     float *lse;      /* softmax cross-entropy only: per-row log-sum-exp */
 } loss_ctx;
 
-static cvae_status bce_backward(cvae_tape *t, const cvae_node *nd)
+static cvae_status bce_backward(cvae_tape *t, const cvae__node *nd)
 {
     const loss_ctx *c = nd->ctx;
     cvae_tensor *x = nd->in[0], *z = nd->in[1];
     float *dx = cvae__tape_grad(t, x);
     if (!dx) return CVAE_ERR_NOMEM;
     int64_t n = x->shape[0], d = x->size / n;
-    cvae__bce_with_logits_backward(dx, nd->out->grad, c->r == CVAE_REDUCE_ROWS,
-                                   grad_scale(c->r, x->size), x->data, z->data, n, d);
+    const cvae__loss_grad g = {nd->out->grad, c->r == CVAE_REDUCE_ROWS, grad_scale(c->r, x->size)};
+    cvae__bce_with_logits_backward(dx, &g, x->data, z->data, n, d);
     return CVAE_OK;
 }
 
 cvae_status cvae_op_bce_with_logits(cvae_tape *t, cvae_tensor *logits, cvae_tensor *targets,
                                     cvae_reduction r, cvae_tensor **y)
 {
-    static const char *fn = "cvae_op_bce_with_logits";
+    const char *fn = CVAE__OP_BCE_WITH_LOGITS;
     CVAE_CHECK_NULL(t, fn);
     CVAE_CHECK_NULL(logits, fn);
     CVAE_CHECK_NULL(targets, fn);
@@ -209,17 +198,16 @@ cvae_status cvae_op_bce_with_logits(cvae_tape *t, cvae_tensor *logits, cvae_tens
             return cvae__error(CVAE_ERR_RANGE, "%s: target %lld is %g, outside [0, 1]", fn,
                                (long long)i, (double)v);
     }
-    int64_t n = logits->shape[0], d = logits->size / n;
-    cvae_tensor *in[2] = {logits, targets}, *out;
-    CVAE_TRY(loss_output(t, r, n, in, 1, &out));
-    cvae_tape_mark m = cvae__tape_mark(t);
-    double *rows = rows_scratch(t, n, fn);
-    if (!rows) return CVAE_ERR_NOMEM;
+    const int64_t n = logits->shape[0], d = logits->size / n, shape[1] = {LOSS_ROWS(r, n)};
+    cvae_tensor *in[2] = {logits, targets};
+    cvae__op_alloc al = cvae__op_begin(t, fn);
+    cvae_tensor *out = cvae__op_output(&al, 1, shape, in, 1); /* no gradient for the targets */
+    double *rows = cvae__op_scratch(&al, (size_t)n * sizeof *rows);
+    CVAE_TRY(cvae__op_ready(&al));
     cvae__bce_with_logits_rows(rows, logits->data, targets->data, n, d);
     reduce_rows(out->data, rows, n, logits->size, r);
-    cvae__tape_release(t, m);
     loss_ctx *c;
-    CVAE_TRY(cvae__tape_record(t, bce_backward, out, in, 2, sizeof *c, (void **)&c));
+    CVAE_TRY(cvae__op_record(&al, bce_backward, out, in, 2, sizeof *c, (void **)&c));
     if (c) c->r = r;
     *y = out;
     return CVAE_OK;
@@ -227,7 +215,7 @@ cvae_status cvae_op_bce_with_logits(cvae_tape *t, cvae_tensor *logits, cvae_tens
 
 /* ---- kl_normal ---- */
 
-static cvae_status kl_backward(cvae_tape *t, const cvae_node *nd)
+static cvae_status kl_backward(cvae_tape *t, const cvae__node *nd)
 {
     const loss_ctx *c = nd->ctx;
     cvae_tensor *mu = nd->in[0], *lv = nd->in[1];
@@ -235,15 +223,15 @@ static cvae_status kl_backward(cvae_tape *t, const cvae_node *nd)
     if (cvae__needs_grad(mu) && !(dmu = cvae__tape_grad(t, mu))) return CVAE_ERR_NOMEM;
     if (cvae__needs_grad(lv) && !(dlv = cvae__tape_grad(t, lv))) return CVAE_ERR_NOMEM;
     int64_t n = mu->shape[0], d = mu->size / n;
-    cvae__kl_normal_backward(dmu, dlv, nd->out->grad, c->r == CVAE_REDUCE_ROWS,
-                             grad_scale(c->r, mu->size), mu->data, lv->data, n, d);
+    const cvae__loss_grad g = {nd->out->grad, c->r == CVAE_REDUCE_ROWS, grad_scale(c->r, mu->size)};
+    cvae__kl_normal_backward(dmu, dlv, &g, mu->data, lv->data, n, d);
     return CVAE_OK;
 }
 
 cvae_status cvae_op_kl_normal(cvae_tape *t, cvae_tensor *mu, cvae_tensor *logvar, cvae_reduction r,
                               cvae_tensor **y)
 {
-    static const char *fn = "cvae_op_kl_normal";
+    const char *fn = CVAE__OP_KL_NORMAL;
     CVAE_CHECK_NULL(t, fn);
     CVAE_CHECK_NULL(mu, fn);
     CVAE_CHECK_NULL(logvar, fn);
@@ -254,17 +242,16 @@ cvae_status cvae_op_kl_normal(cvae_tape *t, cvae_tensor *mu, cvae_tensor *logvar
         return cvae__error(CVAE_ERR_SHAPE, "%s: mu %s and logvar %s differ", fn,
                            cvae__shape_str(mu, sa, sizeof sa),
                            cvae__shape_str(logvar, sb, sizeof sb));
-    int64_t n = mu->shape[0], d = mu->size / n;
-    cvae_tensor *in[2] = {mu, logvar}, *out;
-    CVAE_TRY(loss_output(t, r, n, in, 2, &out));
-    cvae_tape_mark m = cvae__tape_mark(t);
-    double *rows = rows_scratch(t, n, fn);
-    if (!rows) return CVAE_ERR_NOMEM;
+    const int64_t n = mu->shape[0], d = mu->size / n, shape[1] = {LOSS_ROWS(r, n)};
+    cvae_tensor *in[2] = {mu, logvar};
+    cvae__op_alloc al = cvae__op_begin(t, fn);
+    cvae_tensor *out = cvae__op_output(&al, 1, shape, in, 2);
+    double *rows = cvae__op_scratch(&al, (size_t)n * sizeof *rows);
+    CVAE_TRY(cvae__op_ready(&al));
     cvae__kl_normal_rows(rows, mu->data, logvar->data, n, d);
     reduce_rows(out->data, rows, n, mu->size, r);
-    cvae__tape_release(t, m);
     loss_ctx *c;
-    CVAE_TRY(cvae__tape_record(t, kl_backward, out, in, 2, sizeof *c, (void **)&c));
+    CVAE_TRY(cvae__op_record(&al, kl_backward, out, in, 2, sizeof *c, (void **)&c));
     if (c) c->r = r;
     *y = out;
     return CVAE_OK;
@@ -272,22 +259,22 @@ cvae_status cvae_op_kl_normal(cvae_tape *t, cvae_tensor *mu, cvae_tensor *logvar
 
 /* ---- softmax_cross_entropy ---- */
 
-static cvae_status xent_backward(cvae_tape *t, const cvae_node *nd)
+static cvae_status xent_backward(cvae_tape *t, const cvae__node *nd)
 {
     const loss_ctx *c = nd->ctx;
     cvae_tensor *x = nd->in[0];
     float *dx = cvae__tape_grad(t, x);
     if (!dx) return CVAE_ERR_NOMEM;
     int64_t n = x->shape[0], k = x->shape[1];
-    cvae__softmax_xent_backward(dx, nd->out->grad, c->r == CVAE_REDUCE_ROWS, grad_scale(c->r, n),
-                                x->data, c->lse, c->labels, n, k);
+    const cvae__loss_grad g = {nd->out->grad, c->r == CVAE_REDUCE_ROWS, grad_scale(c->r, n)};
+    cvae__softmax_xent_backward(dx, &g, x->data, c->lse, c->labels, n, k);
     return CVAE_OK;
 }
 
 cvae_status cvae_op_softmax_cross_entropy(cvae_tape *t, cvae_tensor *logits, const int32_t *labels,
                                           cvae_reduction r, cvae_tensor **y)
 {
-    static const char *fn = "cvae_op_softmax_cross_entropy";
+    const char *fn = CVAE__OP_SOFTMAX_CROSS_ENTROPY;
     CVAE_CHECK_NULL(t, fn);
     CVAE_CHECK_NULL(logits, fn);
     CVAE_CHECK_NULL(labels, fn);
@@ -297,36 +284,29 @@ cvae_status cvae_op_softmax_cross_entropy(cvae_tape *t, cvae_tensor *logits, con
     if (logits->ndim != 2)
         return cvae__error(CVAE_ERR_SHAPE, "%s: logits %s are not [N, K]", fn,
                            cvae__shape_str(logits, sa, sizeof sa));
-    int64_t n = logits->shape[0], k = logits->shape[1];
+    const int64_t n = logits->shape[0], k = logits->shape[1], shape[1] = {LOSS_ROWS(r, n)};
     CVAE_TRY(cvae__check_labels(labels, n, k, fn));
-    cvae_tensor *out;
-    CVAE_TRY(loss_output(t, r, n, &logits, 1, &out));
-    /* lse lives in the arena until reset when recorded, else only for this call */
-    cvae_tape_mark m = cvae__tape_mark(t);
-    float *lse = cvae__tape_floats(t, n, fn);
-    double *rows = rows_scratch(t, n, fn);
-    if (!lse || !rows) return CVAE_ERR_NOMEM;
+    cvae__op_alloc al = cvae__op_begin(t, fn);
+    cvae_tensor *out = cvae__op_output(&al, 1, shape, &logits, 1);
+    float *lse = cvae__op_keep_floats(&al, n);
+    int32_t *saved = cvae__op_keep(&al, (size_t)n * sizeof *saved); /* the labels may change */
+    double *rows = cvae__op_scratch(&al, (size_t)n * sizeof *rows);
+    CVAE_TRY(cvae__op_ready(&al));
     cvae__softmax_xent_rows(rows, lse, logits->data, labels, n, k);
     reduce_rows(out->data, rows, n, n, r);
+    memcpy(saved, labels, (size_t)n * sizeof *saved);
     loss_ctx *c;
-    if (!cvae__needs_grad(out)) cvae__tape_release(t, m);
-    CVAE_TRY(cvae__tape_record(t, xent_backward, out, &logits, 1, sizeof *c, (void **)&c));
-    if (c) {
-        c->r = r;
-        c->lse = lse;
-        c->labels = cvae__tape_alloc(t, (size_t)n * sizeof(int32_t), fn);
-        if (!c->labels) return CVAE_ERR_NOMEM;
-        memcpy(c->labels, labels, (size_t)n * sizeof(int32_t));
-    }
+    CVAE_TRY(cvae__op_record(&al, xent_backward, out, &logits, 1, sizeof *c, (void **)&c));
+    if (c) *c = (loss_ctx){r, saved, lse};
     *y = out;
     return CVAE_OK;
 }
 
 /* ---- reparameterize ---- */
 
-static cvae_status reparam_backward(cvae_tape *t, const cvae_node *nd)
+static cvae_status reparam_backward(cvae_tape *t, const cvae__node *nd)
 {
-    const float *eps = nd->ctx;
+    const float *eps = *(float *const *)nd->ctx;
     cvae_tensor *mu = nd->in[0], *lv = nd->in[1];
     float *dmu = NULL, *dlv = NULL;
     if (cvae__needs_grad(mu) && !(dmu = cvae__tape_grad(t, mu))) return CVAE_ERR_NOMEM;
@@ -344,7 +324,7 @@ cvae_status cvae_op_reparameterize(cvae_tape *t, cvae_tensor *mu, cvae_tensor *l
 cvae_status cvae_op_reparameterize_from(cvae_tape *t, cvae_tensor *mu, cvae_tensor *logvar,
                                          uint64_t seed, uint64_t stream, int64_t first, cvae_tensor **z)
 {
-    static const char *fn = "cvae_op_reparameterize";
+    const char *fn = CVAE__OP_REPARAMETERIZE;
     CVAE_CHECK_NULL(t, fn);
     CVAE_CHECK_NULL(mu, fn);
     CVAE_CHECK_NULL(logvar, fn);
@@ -357,17 +337,16 @@ cvae_status cvae_op_reparameterize_from(cvae_tape *t, cvae_tensor *mu, cvae_tens
         return cvae__error(CVAE_ERR_SHAPE, "%s: mu %s and logvar %s differ", fn,
                            cvae__shape_str(mu, sa, sizeof sa),
                            cvae__shape_str(logvar, sb, sizeof sb));
-    cvae_tensor *in[2] = {mu, logvar}, *out;
-    CVAE_TRY(cvae__tape_output(t, mu->ndim, mu->shape, in, 2, &out));
-    float *eps;
-    CVAE_TRY(cvae__tape_record(t, reparam_backward, out, in, 2, (size_t)mu->size * sizeof(float),
-                               (void **)&eps));
-    cvae_tape_mark m = cvae__tape_mark(t);
-    float *tmp = eps ? eps : cvae__tape_floats(t, mu->size, fn);
-    if (!tmp) return CVAE_ERR_NOMEM;
-    cvae__rng_fill_normal_from(seed, stream, first, 0.0f, 1.0f, tmp, mu->size);
-    cvae__reparameterize_forward(out->data, mu->data, logvar->data, tmp, mu->size);
-    if (!eps) cvae__tape_release(t, m);
+    cvae_tensor *in[2] = {mu, logvar};
+    cvae__op_alloc al = cvae__op_begin(t, fn);
+    cvae_tensor *out = cvae__op_output(&al, mu->ndim, mu->shape, in, 2);
+    float *eps = cvae__op_keep_floats(&al, mu->size); /* the noise, read by the backward */
+    CVAE_TRY(cvae__op_ready(&al));
+    cvae__rng_fill_normal_from(seed, stream, first, 0.0f, 1.0f, eps, mu->size);
+    cvae__reparameterize_forward(out->data, mu->data, logvar->data, eps, mu->size);
+    float **c;
+    CVAE_TRY(cvae__op_record(&al, reparam_backward, out, in, 2, sizeof *c, (void **)&c));
+    if (c) *c = eps;
     *z = out;
     return CVAE_OK;
 }

@@ -1,8 +1,9 @@
 #include "cvae/conv.h"
+#include "ops/names.h"
 #include "ops/pool.h"
 #include "tape/tape_internal.h"
 
-void cvae__avg_pool2d_forward(float *y, const float *x, const cvae_pool_geom *g)
+void cvae__avg_pool2d_forward(float *y, const float *x, const cvae__pool_geom *g)
 {
     const float inv = 1.0f / (float)(g->k * g->k);
     for (int64_t p = 0; p < g->planes; p++) {
@@ -25,7 +26,7 @@ void cvae__avg_pool2d_forward(float *y, const float *x, const cvae_pool_geom *g)
     }
 }
 
-void cvae__avg_pool2d_backward(float *dx, const float *dy, const cvae_pool_geom *g)
+void cvae__avg_pool2d_backward(float *dx, const float *dy, const cvae__pool_geom *g)
 {
     const float inv = 1.0f / (float)(g->k * g->k);
     for (int64_t p = 0; p < g->planes; p++) {
@@ -43,7 +44,7 @@ void cvae__avg_pool2d_backward(float *dx, const float *dy, const cvae_pool_geom 
     }
 }
 
-void cvae__avg_pool2d_forward_ref(float *y, const float *x, const cvae_pool_geom *g)
+void cvae__avg_pool2d_forward_ref(float *y, const float *x, const cvae__pool_geom *g)
 {
     for (int64_t p = 0; p < g->planes; p++)
         for (int64_t oy = 0; oy < g->ho; oy++)
@@ -56,7 +57,7 @@ void cvae__avg_pool2d_forward_ref(float *y, const float *x, const cvae_pool_geom
             }
 }
 
-void cvae__avg_pool2d_backward_ref(float *dx, const float *dy, const cvae_pool_geom *g)
+void cvae__avg_pool2d_backward_ref(float *dx, const float *dy, const cvae__pool_geom *g)
 {
     for (int64_t p = 0; p < g->planes; p++)
         for (int64_t oy = 0; oy < g->ho; oy++)
@@ -68,7 +69,7 @@ void cvae__avg_pool2d_backward_ref(float *dx, const float *dy, const cvae_pool_g
 }
 
 /* Offset in plane xp of the first maximum of window (oy, ox); NaN wins. */
-static int64_t window_argmax(const float *xp, const cvae_pool_geom *g, int64_t oy, int64_t ox)
+static int64_t window_argmax(const float *xp, const cvae__pool_geom *g, int64_t oy, int64_t ox)
 {
     int64_t best = (oy * g->stride) * g->w + ox * g->stride;
     for (int64_t i = 0; i < g->k; i++)
@@ -79,7 +80,7 @@ static int64_t window_argmax(const float *xp, const cvae_pool_geom *g, int64_t o
     return best;
 }
 
-void cvae__max_pool2d_forward(float *y, int32_t *argmax, const float *x, const cvae_pool_geom *g)
+void cvae__max_pool2d_forward(float *y, int32_t *argmax, const float *x, const cvae__pool_geom *g)
 {
     for (int64_t p = 0; p < g->planes; p++) {
         const float *xp = x + p * g->h * g->w;
@@ -92,14 +93,14 @@ void cvae__max_pool2d_forward(float *y, int32_t *argmax, const float *x, const c
     }
 }
 
-void cvae__max_pool2d_backward(float *dx, const float *dy, const int32_t *argmax, const cvae_pool_geom *g)
+void cvae__max_pool2d_backward(float *dx, const float *dy, const int32_t *argmax, const cvae__pool_geom *g)
 {
     const int64_t hwo = g->ho * g->wo;
     for (int64_t p = 0; p < g->planes; p++)
         for (int64_t o = 0; o < hwo; o++) dx[p * g->h * g->w + argmax[p * hwo + o]] += dy[p * hwo + o];
 }
 
-void cvae__max_pool2d_forward_ref(float *y, const float *x, const cvae_pool_geom *g)
+void cvae__max_pool2d_forward_ref(float *y, const float *x, const cvae__pool_geom *g)
 {
     for (int64_t p = 0; p < g->planes; p++)
         for (int64_t oy = 0; oy < g->ho; oy++)
@@ -114,7 +115,7 @@ void cvae__max_pool2d_forward_ref(float *y, const float *x, const cvae_pool_geom
             }
 }
 
-void cvae__max_pool2d_backward_ref(float *dx, const float *dy, const float *x, const cvae_pool_geom *g)
+void cvae__max_pool2d_backward_ref(float *dx, const float *dy, const float *x, const cvae__pool_geom *g)
 {
     for (int64_t p = 0; p < g->planes; p++)
         for (int64_t oy = 0; oy < g->ho; oy++)
@@ -127,7 +128,7 @@ void cvae__max_pool2d_backward_ref(float *dx, const float *dy, const float *x, c
 
 /* ---- tape ops ---- */
 
-static cvae_status plan(cvae_pool_geom *g, const char *fn, cvae_tape *t, const cvae_tensor *x, int k,
+static cvae_status plan(cvae__pool_geom *g, const char *fn, cvae_tape *t, const cvae_tensor *x, int k,
                         int stride, cvae_tensor *const *y)
 {
     char sx[64];
@@ -151,11 +152,11 @@ static cvae_status plan(cvae_pool_geom *g, const char *fn, cvae_tape *t, const c
 }
 
 typedef struct pool_ctx {
-    cvae_pool_geom g;
+    cvae__pool_geom g;
     int32_t *argmax; /* max pooling only */
 } pool_ctx;
 
-static cvae_status avg_backward(cvae_tape *t, const cvae_node *nd)
+static cvae_status avg_backward(cvae_tape *t, const cvae__node *nd)
 {
     const pool_ctx *c = nd->ctx;
     float *dx = cvae__tape_grad(t, nd->in[0]);
@@ -164,7 +165,7 @@ static cvae_status avg_backward(cvae_tape *t, const cvae_node *nd)
     return CVAE_OK;
 }
 
-static cvae_status max_backward(cvae_tape *t, const cvae_node *nd)
+static cvae_status max_backward(cvae_tape *t, const cvae__node *nd)
 {
     const pool_ctx *c = nd->ctx;
     float *dx = cvae__tape_grad(t, nd->in[0]);
@@ -175,30 +176,22 @@ static cvae_status max_backward(cvae_tape *t, const cvae_node *nd)
 
 static cvae_status pool(cvae_tape *t, cvae_tensor *x, int k, int stride, cvae_tensor **y, int is_max)
 {
-    const char *fn = is_max ? "cvae_op_max_pool2d" : "cvae_op_avg_pool2d";
-    cvae_pool_geom g = {0};
+    const char *fn = is_max ? CVAE__OP_MAX_POOL2D : CVAE__OP_AVG_POOL2D;
+    cvae__pool_geom g = {0};
     CVAE_TRY(plan(&g, fn, t, x, k, stride, y));
     const int64_t shape[4] = {x->shape[0], x->shape[1], g.ho, g.wo};
-    cvae_tensor *out;
-    CVAE_TRY(cvae__tape_output(t, 4, shape, &x, 1, &out));
-    const int record = cvae_tape_recording(t) && cvae__needs_grad(out);
-    int32_t *argmax = NULL;
-    if (is_max) {
-        cvae_tape_mark m = cvae__tape_mark(t);
-        argmax = cvae__tape_alloc(t, (size_t)out->size * sizeof(int32_t), fn);
-        if (!argmax) return CVAE_ERR_NOMEM;
+    cvae__op_alloc al = cvae__op_begin(t, fn);
+    cvae_tensor *out = cvae__op_output(&al, 4, shape, &x, 1);
+    int32_t *argmax = is_max ? cvae__op_keep(&al, (size_t)(g.planes * g.ho * g.wo) * sizeof *argmax) : NULL;
+    CVAE_TRY(cvae__op_ready(&al));
+    if (is_max)
         cvae__max_pool2d_forward(out->data, argmax, x->data, &g);
-        if (!record) cvae__tape_release(t, m), argmax = NULL;
-    } else {
+    else
         cvae__avg_pool2d_forward(out->data, x->data, &g);
-    }
-    void *vctx;
-    CVAE_TRY(cvae__tape_record(t, is_max ? max_backward : avg_backward, out, &x, 1, sizeof(pool_ctx), &vctx));
-    if (vctx) {
-        pool_ctx *c = vctx;
-        c->g = g;
-        c->argmax = argmax;
-    }
+    pool_ctx *c;
+    CVAE_TRY(cvae__op_record(&al, is_max ? max_backward : avg_backward, out, &x, 1, sizeof *c,
+                             (void **)&c));
+    if (c) *c = (pool_ctx){g, argmax};
     *y = out;
     return CVAE_OK;
 }

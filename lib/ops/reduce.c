@@ -1,5 +1,6 @@
 #include "ops/reduce.h"
 #include "cvae/ops.h"
+#include "ops/names.h"
 #include "tape/tape_internal.h"
 
 void cvae__sum_rows_forward(float *y, const float *x, int64_t n, int64_t d)
@@ -29,7 +30,7 @@ double cvae__sum(const float *x, int64_t n)
 
 typedef enum red_kind { SUM, MEAN, ROWS } red_kind;
 
-static cvae_status reduce_backward(cvae_tape *t, const cvae_node *nd)
+static cvae_status reduce_backward(cvae_tape *t, const cvae__node *nd)
 {
     red_kind kind = *(const red_kind *)nd->ctx;
     cvae_tensor *x = nd->in[0];
@@ -51,15 +52,16 @@ static cvae_status reduce_op(cvae_tape *t, cvae_tensor *x, red_kind kind, cvae_t
     CVAE_CHECK_NULL(x, fn);
     CVAE_CHECK_NULL(y, fn);
     int64_t rows = kind == ROWS ? x->shape[0] : 1, shape[1] = {rows};
-    cvae_tensor *out;
-    CVAE_TRY(cvae__tape_output(t, 1, shape, &x, 1, &out));
+    cvae__op_alloc al = cvae__op_begin(t, fn);
+    cvae_tensor *out = cvae__op_output(&al, 1, shape, &x, 1);
+    CVAE_TRY(cvae__op_ready(&al));
     if (kind == ROWS)
         cvae__sum_rows_forward(out->data, x->data, rows, x->size / rows);
     else
         out->data[0] =
             (float)(cvae__sum(x->data, x->size) / (kind == MEAN ? (double)x->size : 1.0));
     red_kind *c;
-    CVAE_TRY(cvae__tape_record(t, reduce_backward, out, &x, 1, sizeof *c, (void **)&c));
+    CVAE_TRY(cvae__op_record(&al, reduce_backward, out, &x, 1, sizeof *c, (void **)&c));
     if (c) *c = kind;
     *y = out;
     return CVAE_OK;
@@ -67,15 +69,15 @@ static cvae_status reduce_op(cvae_tape *t, cvae_tensor *x, red_kind kind, cvae_t
 
 cvae_status cvae_op_sum(cvae_tape *t, cvae_tensor *x, cvae_tensor **y)
 {
-    return reduce_op(t, x, SUM, y, "cvae_op_sum");
+    return reduce_op(t, x, SUM, y, CVAE__OP_SUM);
 }
 
 cvae_status cvae_op_mean(cvae_tape *t, cvae_tensor *x, cvae_tensor **y)
 {
-    return reduce_op(t, x, MEAN, y, "cvae_op_mean");
+    return reduce_op(t, x, MEAN, y, CVAE__OP_MEAN);
 }
 
 cvae_status cvae_op_sum_rows(cvae_tape *t, cvae_tensor *x, cvae_tensor **y)
 {
-    return reduce_op(t, x, ROWS, y, "cvae_op_sum_rows");
+    return reduce_op(t, x, ROWS, y, CVAE__OP_SUM_ROWS);
 }

@@ -1,5 +1,6 @@
 #include "ops/shape.h"
 #include "cvae/ops.h"
+#include "ops/names.h"
 #include "tape/tape_internal.h"
 
 void cvae__concat_forward(float *y, const float *const *xs, const int64_t *ext, int n,
@@ -75,7 +76,7 @@ static void outer_inner(const cvae_tensor *x, int axis, int64_t *outer, int64_t 
 
 /* ---- concat ---- */
 
-static cvae_status concat_backward(cvae_tape *t, const cvae_node *nd)
+static cvae_status concat_backward(cvae_tape *t, const cvae__node *nd)
 {
     const int *axis = nd->ctx;
     cvae_tensor *y = nd->out;
@@ -96,7 +97,7 @@ static cvae_status concat_backward(cvae_tape *t, const cvae_node *nd)
 
 cvae_status cvae_op_concat(cvae_tape *t, cvae_tensor *const *xs, int n, int axis, cvae_tensor **y)
 {
-    static const char *fn = "cvae_op_concat";
+    const char *fn = CVAE__OP_CONCAT;
     CVAE_CHECK_NULL(t, fn);
     CVAE_CHECK_NULL(xs, fn);
     CVAE_CHECK_NULL(y, fn);
@@ -119,12 +120,11 @@ cvae_status cvae_op_concat(cvae_tape *t, cvae_tensor *const *xs, int n, int axis
         if (__builtin_add_overflow(shape[axis], xs[i]->shape[axis], &shape[axis]))
             return cvae__error(CVAE_ERR_NOMEM, "%s: extent along axis %d overflows", fn, axis);
     }
-    cvae_tensor *out;
-    CVAE_TRY(cvae__tape_output(t, x0->ndim, shape, xs, n, &out));
-    cvae_tape_mark m = cvae__tape_mark(t);
-    const float **data = cvae__tape_alloc(t, (size_t)n * sizeof *data, fn);
-    int64_t *ext = cvae__tape_alloc(t, (size_t)n * sizeof *ext, fn);
-    if (!data || !ext) return CVAE_ERR_NOMEM;
+    cvae__op_alloc al = cvae__op_begin(t, fn);
+    cvae_tensor *out = cvae__op_output(&al, x0->ndim, shape, xs, n);
+    const float **data = cvae__op_scratch(&al, (size_t)n * sizeof *data);
+    int64_t *ext = cvae__op_scratch(&al, (size_t)n * sizeof *ext);
+    CVAE_TRY(cvae__op_ready(&al));
     for (int i = 0; i < n; i++) {
         data[i] = xs[i]->data;
         ext[i] = xs[i]->shape[axis];
@@ -132,9 +132,8 @@ cvae_status cvae_op_concat(cvae_tape *t, cvae_tensor *const *xs, int n, int axis
     int64_t outer, inner;
     outer_inner(out, axis, &outer, &inner);
     cvae__concat_forward(out->data, data, ext, n, outer, inner);
-    cvae__tape_release(t, m);
     int *c;
-    CVAE_TRY(cvae__tape_record(t, concat_backward, out, xs, n, sizeof *c, (void **)&c));
+    CVAE_TRY(cvae__op_record(&al, concat_backward, out, xs, n, sizeof *c, (void **)&c));
     if (c) *c = axis;
     *y = out;
     return CVAE_OK;
@@ -147,7 +146,7 @@ typedef struct split_ctx {
     int64_t off;
 } split_ctx;
 
-static cvae_status split_backward(cvae_tape *t, const cvae_node *nd)
+static cvae_status split_backward(cvae_tape *t, const cvae__node *nd)
 {
     const split_ctx *c = nd->ctx;
     cvae_tensor *x = nd->in[0], *y = nd->out;
@@ -162,7 +161,7 @@ static cvae_status split_backward(cvae_tape *t, const cvae_node *nd)
 cvae_status cvae_op_split(cvae_tape *t, cvae_tensor *x, int axis, const int64_t *sizes, int n,
                           cvae_tensor **ys)
 {
-    static const char *fn = "cvae_op_split";
+    const char *fn = CVAE__OP_SPLIT;
     CVAE_CHECK_NULL(t, fn);
     CVAE_CHECK_NULL(x, fn);
     CVAE_CHECK_NULL(sizes, fn);
@@ -180,18 +179,21 @@ cvae_status cvae_op_split(cvae_tape *t, cvae_tensor *x, int axis, const int64_t 
     if (total != x->shape[axis])
         return cvae__error(CVAE_ERR_SHAPE, "%s: sizes do not sum to extent %lld of axis %d", fn,
                            (long long)x->shape[axis], axis);
-    cvae_tensor **outs = cvae__tape_alloc(t, (size_t)n * sizeof *outs, fn);
-    if (!outs) return CVAE_ERR_NOMEM;
+    cvae__op_alloc al = cvae__op_begin(t, fn);
+    cvae_tensor **outs = cvae__op_bytes(&al, (size_t)n * sizeof *outs);
     int64_t outer, inner, off = 0, shape[CVAE_MAX_DIMS];
     outer_inner(x, axis, &outer, &inner);
     memcpy(shape, x->shape, sizeof shape);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; outs && i < n; i++) {
         shape[axis] = sizes[i];
-        CVAE_TRY(cvae__tape_output(t, x->ndim, shape, &x, 1, &outs[i]));
+        outs[i] = cvae__op_output(&al, x->ndim, shape, &x, 1);
+    }
+    CVAE_TRY(cvae__op_ready(&al));
+    for (int i = 0; i < n; i++) {
         memset(outs[i]->data, 0, (size_t)outs[i]->size * sizeof(float));
         cvae__slice_add(outs[i]->data, x->data, outer, x->shape[axis], off, sizes[i], inner);
         split_ctx *c;
-        CVAE_TRY(cvae__tape_record(t, split_backward, outs[i], &x, 1, sizeof *c, (void **)&c));
+        CVAE_TRY(cvae__op_record(&al, split_backward, outs[i], &x, 1, sizeof *c, (void **)&c));
         if (c) *c = (split_ctx){axis, off};
         off += sizes[i];
     }
@@ -201,7 +203,7 @@ cvae_status cvae_op_split(cvae_tape *t, cvae_tensor *x, int axis, const int64_t 
 
 /* ---- reshape, flatten: y shares x's data; backward adds dy into dx ---- */
 
-static cvae_status reshape_backward(cvae_tape *t, const cvae_node *nd)
+static cvae_status reshape_backward(cvae_tape *t, const cvae__node *nd)
 {
     cvae_tensor *x = nd->in[0];
     float *dx = cvae__tape_grad(t, x);
@@ -219,14 +221,15 @@ static cvae_status view_op(cvae_tape *t, cvae_tensor *x, int ndim, const int64_t
     cvae_tensor tmp = *x;
     tmp.flags = 0;
     CVAE_TRY(cvae_tensor_reshape(&tmp, ndim, shape));
-    h = cvae__tape_alloc(t, sizeof *h, fn);
-    if (!h) return CVAE_ERR_NOMEM;
+    cvae__op_alloc al = cvae__op_begin(t, fn);
+    h = cvae__op_bytes(&al, sizeof *h);
+    CVAE_TRY(cvae__op_ready(&al));
     *h = tmp;
     h->grad = NULL;
     h->name = NULL;
     h->flags = CVAE_TENSOR_ON_TAPE;
     if (cvae_tape_recording(t) && cvae__needs_grad(x)) h->flags |= CVAE_TENSOR_REQUIRES_GRAD;
-    CVAE_TRY(cvae__tape_record(t, reshape_backward, h, &x, 1, 0, NULL));
+    CVAE_TRY(cvae__op_record(&al, reshape_backward, h, &x, 1, 0, NULL));
     *y = h;
     return CVAE_OK;
 }
@@ -234,7 +237,7 @@ static cvae_status view_op(cvae_tape *t, cvae_tensor *x, int ndim, const int64_t
 cvae_status cvae_op_reshape(cvae_tape *t, cvae_tensor *x, int ndim, const int64_t *shape,
                             cvae_tensor **y)
 {
-    static const char *fn = "cvae_op_reshape";
+    const char *fn = CVAE__OP_RESHAPE;
     CVAE_CHECK_NULL(t, fn);
     CVAE_CHECK_NULL(x, fn);
     CVAE_CHECK_NULL(shape, fn);
@@ -244,7 +247,7 @@ cvae_status cvae_op_reshape(cvae_tape *t, cvae_tensor *x, int ndim, const int64_
 
 cvae_status cvae_op_flatten(cvae_tape *t, cvae_tensor *x, cvae_tensor **y)
 {
-    static const char *fn = "cvae_op_flatten";
+    const char *fn = CVAE__OP_FLATTEN;
     CVAE_CHECK_NULL(t, fn);
     CVAE_CHECK_NULL(x, fn);
     CVAE_CHECK_NULL(y, fn);

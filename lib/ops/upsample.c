@@ -1,4 +1,5 @@
 #include "cvae/conv.h"
+#include "ops/names.h"
 #include "ops/upsample.h"
 #include "tape/tape_internal.h"
 
@@ -52,7 +53,7 @@ typedef struct up_ctx {
     int64_t scale;
 } up_ctx;
 
-static cvae_status up_backward(cvae_tape *t, const cvae_node *nd)
+static cvae_status up_backward(cvae_tape *t, const cvae__node *nd)
 {
     const up_ctx *c = nd->ctx;
     cvae_tensor *x = nd->in[0];
@@ -65,7 +66,7 @@ static cvae_status up_backward(cvae_tape *t, const cvae_node *nd)
 
 cvae_status cvae_op_upsample_nearest2d(cvae_tape *t, cvae_tensor *x, int scale, cvae_tensor **y)
 {
-    static const char *fn = "cvae_op_upsample_nearest2d";
+    const char *fn = CVAE__OP_UPSAMPLE_NEAREST2D;
     char sx[64];
     CVAE_CHECK_NULL(t, fn);
     CVAE_CHECK_NULL(x, fn);
@@ -78,13 +79,14 @@ cvae_status cvae_op_upsample_nearest2d(cvae_tape *t, cvae_tensor *x, int scale, 
         !cvae__mul_ok(x->size, (int64_t)scale * scale, &s2) || cvae_shape_check(4, shape, &size) != CVAE_OK)
         return cvae__error(CVAE_ERR_SHAPE, "%s: x %s upsampled by %d is too large", fn,
                            cvae__shape_str(x, sx, sizeof sx), scale);
-    cvae_tensor *out;
-    CVAE_TRY(cvae__tape_output(t, 4, shape, &x, 1, &out));
-    void *vctx;
-    CVAE_TRY(cvae__tape_record(t, up_backward, out, &x, 1, sizeof(up_ctx), &vctx));
-    if (vctx) ((up_ctx *)vctx)->scale = scale;
+    cvae__op_alloc al = cvae__op_begin(t, fn);
+    cvae_tensor *out = cvae__op_output(&al, 4, shape, &x, 1);
+    CVAE_TRY(cvae__op_ready(&al));
     cvae__upsample_nearest2d_forward(out->data, x->data, x->shape[0] * x->shape[1], x->shape[2], x->shape[3],
                                      scale);
+    up_ctx *c;
+    CVAE_TRY(cvae__op_record(&al, up_backward, out, &x, 1, sizeof *c, (void **)&c));
+    if (c) c->scale = scale;
     *y = out;
     return CVAE_OK;
 }

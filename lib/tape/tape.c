@@ -12,7 +12,7 @@ struct cvae_tape {
     chunk chunks[MAX_CHUNKS];
     int n_chunks, cur;   /* chunks owned; index of the one being filled */
     size_t high_water;   /* bytes used in the largest pass so far */
-    cvae_node *nodes;
+    cvae__node *nodes;
     int n_nodes, cap_nodes;
     int recording;
 };
@@ -126,15 +126,15 @@ float *cvae__tape_floats(cvae_tape *t, int64_t n, const char *what)
     return cvae__tape_alloc(t, (size_t)n * sizeof(float), what);
 }
 
-cvae_tape_mark cvae__tape_mark(const cvae_tape *t)
+cvae__arena_mark cvae__tape_mark(const cvae_tape *t)
 {
-    cvae_tape_mark m = {t->cur, t->cur < t->n_chunks ? t->chunks[t->cur].used : 0};
+    cvae__arena_mark m = {t->cur, t->cur < t->n_chunks ? t->chunks[t->cur].used : 0};
     return m;
 }
 
 /* The peak before a release counts toward the high-water mark, so that a pass
  * whose temporaries were released still fits one chunk after the next reset. */
-void cvae__tape_release(cvae_tape *t, cvae_tape_mark m)
+void cvae__tape_release(cvae_tape *t, cvae__arena_mark m)
 {
     if (m.chunk >= t->n_chunks) return;
     size_t used = bytes_used(t); /* the peak of a pass is reached just before a release */
@@ -199,7 +199,7 @@ cvae_status cvae__tape_record(cvae_tape *t, cvae__backward_fn fn, cvae_tensor *o
     if (!t->recording || !cvae__needs_grad(out)) return CVAE_OK;
     if (t->n_nodes == t->cap_nodes) {
         int cap = t->cap_nodes ? 2 * t->cap_nodes : 64;
-        cvae_node *nodes = cvae__realloc(t->nodes, (size_t)cap * sizeof *nodes);
+        cvae__node *nodes = cvae__realloc(t->nodes, (size_t)cap * sizeof *nodes);
         if (!nodes) return cvae__nomem("tape record", (size_t)cap * sizeof *nodes);
         t->nodes = nodes;
         t->cap_nodes = cap;
@@ -213,7 +213,7 @@ cvae_status cvae__tape_record(cvae_tape *t, cvae__backward_fn fn, cvae_tensor *o
         if (!c) return CVAE_ERR_NOMEM;
         memset(c, 0, ctx_bytes);
     }
-    t->nodes[t->n_nodes++] = (cvae_node){fn, out, ins, n_in, c};
+    t->nodes[t->n_nodes++] = (cvae__node){fn, out, ins, n_in, c};
     if (ctx) *ctx = c;
     return CVAE_OK;
 }
@@ -228,10 +228,20 @@ float *cvae__tape_grad(cvae_tape *t, cvae_tensor *x)
     return g;
 }
 
+cvae_status cvae__node_grads(cvae_tape *t, const cvae__node *n, float **d)
+{
+    for (int i = 0; i < n->n_in; i++) {
+        d[i] = NULL;
+        if (cvae__needs_grad(n->in[i]) && !(d[i] = cvae__tape_grad(t, n->in[i])))
+            return CVAE_ERR_NOMEM;
+    }
+    return CVAE_OK;
+}
+
 static cvae_status run_backward(cvae_tape *t)
 {
     for (int i = t->n_nodes - 1; i >= 0; i--) {
-        const cvae_node *n = &t->nodes[i];
+        const cvae__node *n = &t->nodes[i];
         if (!n->out->grad) continue; /* no gradient reached this op */
         CVAE_TRY(n->backward(t, n));
     }
@@ -267,4 +277,115 @@ cvae_status cvae_tape_backward_with(cvae_tape *t, cvae_tensor *y, const float *d
     if (!g) return CVAE_ERR_NOMEM;
     for (int64_t i = 0; i < y->size; i++) g[i] += dy[i];
     return run_backward(t);
+}
+
+/* ---- the allocation idiom of every op (tape_internal.h) ---- */
+
+enum { OUTPUTS, KEPT, SCRATCH, RECORDING };
+
+cvae__op_alloc cvae__op_begin(cvae_tape *t, const char *what)
+{
+    cvae__arena_mark m = cvae__tape_mark(t);
+    return (cvae__op_alloc){t, what, m, m, m, t->n_nodes, OUTPUTS, CVAE_OK};
+}
+
+/* Moves a to phase p (marking where the kept memory and the scratch begin); false, with a failure
+ * recorded, for a request out of order (a bug in the op). */
+static bool enter(cvae__op_alloc *a, int p)
+{
+    if (a->status) return false;
+    if (a->phase > p) {
+        a->status = cvae__error(CVAE_ERR_STATE, "%s: tape memory requested out of order", a->what);
+        return false;
+    }
+    if (a->phase < KEPT && p >= KEPT) a->kept = cvae__tape_mark(a->t);
+    if (a->phase < SCRATCH && p >= SCRATCH) a->scratch = cvae__tape_mark(a->t);
+    a->phase = p;
+    return true;
+}
+
+static void *take(cvae__op_alloc *a, int p, size_t bytes)
+{
+    if (!enter(a, p)) return NULL;
+    void *m = cvae__tape_alloc(a->t, bytes, a->what);
+    if (!m) a->status = CVAE_ERR_NOMEM;
+    return m;
+}
+
+static bool floats_ok(cvae__op_alloc *a, int64_t n)
+{
+    if (n >= 0 && (uint64_t)n <= SIZE_MAX / sizeof(float)) return true;
+    if (!a->status) a->status = cvae__nomem(a->what, SIZE_MAX);
+    return false;
+}
+
+cvae_tensor *cvae__op_output(cvae__op_alloc *a, int ndim, const int64_t *shape,
+                             cvae_tensor *const *in, int n_in)
+{
+    cvae_tensor *out = NULL;
+    if (enter(a, OUTPUTS)) a->status = cvae__tape_output(a->t, ndim, shape, in, n_in, &out);
+    return a->status ? NULL : out;
+}
+
+void *cvae__op_bytes(cvae__op_alloc *a, size_t bytes)
+{
+    return take(a, OUTPUTS, bytes);
+}
+
+void *cvae__op_keep(cvae__op_alloc *a, size_t bytes)
+{
+    return bytes ? take(a, KEPT, bytes) : (enter(a, KEPT), NULL);
+}
+
+float *cvae__op_keep_floats(cvae__op_alloc *a, int64_t n)
+{
+    return floats_ok(a, n) ? cvae__op_keep(a, (size_t)n * sizeof(float)) : NULL;
+}
+
+void *cvae__op_scratch(cvae__op_alloc *a, size_t bytes)
+{
+    return bytes ? take(a, SCRATCH, bytes) : (enter(a, SCRATCH), NULL);
+}
+
+float *cvae__op_scratch_floats(cvae__op_alloc *a, int64_t n)
+{
+    return floats_ok(a, n) ? cvae__op_scratch(a, (size_t)n * sizeof(float)) : NULL;
+}
+
+/* Rolls the tape back to cvae__op_begin: the arena and the nodes recorded since. */
+static cvae_status fail(cvae__op_alloc *a)
+{
+    cvae__tape_release(a->t, a->start);
+    a->t->n_nodes = a->n_nodes;
+    return a->status;
+}
+
+cvae_status cvae__op_ready(cvae__op_alloc *a)
+{
+    if (a->phase < SCRATCH) enter(a, SCRATCH);
+    return a->status ? fail(a) : CVAE_OK;
+}
+
+cvae_status cvae__op_record(cvae__op_alloc *a, cvae__backward_fn fn, cvae_tensor *out,
+                            cvae_tensor *const *in, int n_in, size_t ctx_bytes, void **ctx)
+{
+    if (ctx) *ctx = NULL;
+    if (a->status) return fail(a);
+    if (a->phase < RECORDING) {
+        cvae__tape_release(a->t, a->scratch);
+        if (!a->t->recording || !cvae__needs_grad(out)) cvae__tape_release(a->t, a->kept);
+        a->phase = RECORDING;
+    }
+    a->status = cvae__tape_record(a->t, fn, out, in, n_in, ctx_bytes, ctx);
+    return a->status ? fail(a) : CVAE_OK;
+}
+
+void cvae__op_end(cvae__op_alloc *a)
+{
+    cvae__tape_release(a->t, a->start);
+}
+
+int cvae__tape_node_count(const cvae_tape *t)
+{
+    return t->n_nodes;
 }

@@ -19,8 +19,8 @@
 #include <time.h>
 
 #include "cvae/cvae.h"
-#include "ops/conditional_conv.h"
-#include "ops/conv.h"
+#include "ops/conv/cond.h"
+#include "ops/conv/conv.h"
 
 #define N 128
 #define MAX_REPS 101
@@ -84,8 +84,9 @@ static double pass(setup *s, int kind, cvae__cconv_algo algo, int backward, cvae
     if (kind == 0)
         OK(cvae_op_conv2d(s->tape, s->x, s->w, s->b, &s->o, &y));
     else
-        OK(cvae__op_conditional_conv2d_algo(s->tape, s->x, s->labels, NULL, NULL, s->table, s->tbias,
-                                            &s->o, algo, &y, used));
+        OK(cvae__op_conditional_conv2d_algo(
+            s->tape, &(cvae__cconv_in){s->x, s->labels, NULL, NULL, s->table, s->tbias}, &s->o,
+            algo, &y, used));
     if (backward) OK(cvae_tape_backward_with(s->tape, y, s->dy));
     return now() - t0;
 }
@@ -95,15 +96,17 @@ typedef struct masked {
     float *y, *yk, *cols, *ycn, *dyk, *dcols, *dx, *dw, *db, *mask;
 } masked;
 
-static double masked_pass(setup *s, masked *m, const cvae_conv_geom *g, int backward)
+static double masked_pass(setup *s, masked *m, const cvae__conv_geom *g, int backward)
 {
     const int64_t k = s->k, cout = s->c->cout, hw = g->ho * g->wo, ckk = g->c * g->kh * g->kw;
     const int64_t ysz = N * cout * hw;
     double t0 = now();
     memset(m->y, 0, (size_t)ysz * sizeof(float));
     for (int64_t l = 0; l < k; l++) {
-        cvae__conv2d_forward(m->yk, m->cols, m->ycn, s->x->data, s->table->data + l * cout * ckk,
-                             s->tbias->data + l * cout, N, cout, g);
+        const cvae__conv_args fa = {.n = N, .ch = cout, .x = s->x->data,
+                                    .w = s->table->data + l * cout * ckk,
+                                    .b = s->tbias->data + l * cout, .y = m->yk};
+        cvae__conv2d_forward(&fa, g, &(cvae__conv_ws){.cols = m->cols, .cn = m->ycn});
         for (int64_t n = 0; n < N; n++) {
             const float a = m->mask[n * k + l];
             for (int64_t i = 0; i < cout * hw; i++)
@@ -117,9 +120,11 @@ static double masked_pass(setup *s, masked *m, const cvae_conv_geom *g, int back
                 for (int64_t i = 0; i < cout * hw; i++)
                     m->dyk[n * cout * hw + i] = a * s->dy[n * cout * hw + i];
             }
-            cvae__conv2d_backward(s->c->x_grad ? m->dx : NULL, m->dw + l * cout * ckk,
-                                  m->db + l * cout, m->ycn, m->dcols, m->dyk, NULL, s->x->data,
-                                  s->table->data + l * cout * ckk, N, cout, g);
+            const cvae__conv_args ba = {.n = N, .ch = cout, .x = s->x->data,
+                                        .w = s->table->data + l * cout * ckk, .dy = m->dyk,
+                                        .dx = s->c->x_grad ? m->dx : NULL,
+                                        .dw = m->dw + l * cout * ckk, .db = m->db + l * cout};
+            cvae__conv2d_backward(&ba, g, &(cvae__conv_ws){.cols = m->dcols, .cn = m->ycn});
         }
     return now() - t0;
 }
@@ -142,8 +147,8 @@ static void make_setup(setup *s, const config *c, int64_t k, uint64_t seed)
         OK(cvae_tensor_rand_uniform(cvae_params_at(s->p, i), seed, (uint64_t)i, -1.0f, 1.0f));
     for (int n = 0; n < N; n++)
         s->labels[n] = (int32_t)((uint64_t)(n * 2654435761u + seed) % (uint64_t)k);
-    cvae_conv_geom g;
-    OK(cvae__conv_geom(&g, "bench", c->cin, c->h, c->w, 3, 3, &s->o));
+    cvae__conv_geom g;
+    OK(cvae__conv_geom_init(&g, "bench", c->cin, c->h, c->w, 3, 3, &s->o));
     int64_t ysz = N * c->cout * g.ho * g.wo;
     s->dy = malloc((size_t)ysz * sizeof(float));
     for (int64_t i = 0; i < ysz; i++) s->dy[i] = (float)((i * 7 % 13) - 6) / 6.0f;
@@ -229,8 +234,8 @@ int main(int argc, char **argv)
             double f, fb;
             printf("  K = %lld (%d labels present)\n", (long long)ks[ki], present);
             compare(&s, CVAE__CCONV_GROUPED, reps, &f, &fb, &used);
-            cvae_conv_geom g;
-            OK(cvae__conv_geom(&g, "bench", s.c->cin, s.c->h, s.c->w, 3, 3, &s.o));
+            cvae__conv_geom g;
+            OK(cvae__conv_geom_init(&g, "bench", s.c->cin, s.c->h, s.c->w, 3, 3, &s.o));
             if (ks[ki] * s.c->cout <= 80)
                 compare(&s, CVAE__CCONV_ALL_K, reps, &f, &fb, &used);
             else

@@ -16,8 +16,9 @@
 #include <time.h>
 
 #include "cvae/cvae.h"
-#include "ops/conditional_conv.h"
-#include "ops/conv.h"
+#include "ops/conv/cond.h"
+#include "ops/conv/conv.h"
+#include "ops/conv/lower.h"
 
 #ifndef CVAE_BENCH_DATA_DIR
 #define CVAE_BENCH_DATA_DIR "tests/data/mnist-digits-5k"
@@ -262,9 +263,9 @@ static double gemm_flops(const gemm *g, int count)
 static double time_lowering(const layer *L, int64_t n, float *x, float *cols, int backward)
 {
     const cvae_conv_opts o = cvae_conv_opts_make(2, 1);
-    cvae_conv_geom g;
+    cvae__conv_geom g;
     int64_t c = L->kind == L_CONVT ? L->cout : L->cin, h = L->h * (L->kind == L_CONVT ? 2 : 1);
-    if (cvae__conv_geom(&g, "bench", c, h, h, L->k, L->k, &o)) return 0;
+    if (cvae__conv_geom_init(&g, "bench", c, h, h, L->k, L->k, &o)) return 0;
     const int64_t rows = g.c * g.kh * g.kw, hw = g.ho * g.wo, chunk = cvae__conv_chunk(rows, hw, n);
     double t0 = now();
     for (int64_t s0 = 0; s0 < n; s0 += chunk) {

@@ -1,41 +1,9 @@
-#include "ops/im2col.h"
-
-#include "core/internal.h"
-
-cvae_conv_opts cvae_conv_opts_make(int stride, int pad)
-{
-    cvae_conv_opts o = {stride, stride, pad, pad, pad, pad, 1, 1, 0, 0, CVAE_ACT_NONE, 0.0f};
-    return o;
-}
-
-cvae_status cvae__conv_geom(cvae_conv_geom *g, const char *fn, int64_t c, int64_t h, int64_t w,
-                            int64_t kh, int64_t kw, const cvae_conv_opts *o)
-{
-    if (!o) return cvae__error(CVAE_ERR_INVALID_ARG, "%s: conv options are NULL", fn);
-    if (o->stride_h < 1 || o->stride_w < 1 || o->dilation_h < 1 || o->dilation_w < 1)
-        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: stride %dx%d and dilation %dx%d must be >= 1", fn,
-                           o->stride_h, o->stride_w, o->dilation_h, o->dilation_w);
-    if (o->pad_top < 0 || o->pad_bottom < 0 || o->pad_left < 0 || o->pad_right < 0)
-        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: negative padding", fn);
-    int64_t eh = h + o->pad_top + o->pad_bottom - (int64_t)o->dilation_h * (kh - 1) - 1;
-    int64_t ew = w + o->pad_left + o->pad_right - (int64_t)o->dilation_w * (kw - 1) - 1;
-    if (eh < 0 || ew < 0)
-        return cvae__error(CVAE_ERR_SHAPE, "%s: kernel %lldx%lld does not fit input %lldx%lld with this padding",
-                           fn, (long long)kh, (long long)kw, (long long)h, (long long)w);
-    cvae__act act;
-    CVAE_TRY(cvae__act_make(&act, fn, o->activation, o->alpha));
-    g->c = c, g->h = h, g->w = w, g->kh = kh, g->kw = kw;
-    g->ho = eh / o->stride_h + 1;
-    g->wo = ew / o->stride_w + 1;
-    g->o = *o;
-    g->act = act;
-    return CVAE_OK;
-}
+#include "ops/conv/lower.h"
 
 /* For output column ox of kernel tap j, the input column is ox*s - pad + j*d.
  * Valid ox form one contiguous range [lo, hi); the rest read padding. */
-static void valid_range(int64_t tap, int64_t stride, int64_t pad, int64_t dil, int64_t in, int64_t out,
-                        int64_t *lo, int64_t *hi)
+static void valid_range(int64_t tap, int64_t stride, int64_t pad, int64_t dil, int64_t in,
+                        int64_t out, int64_t *lo, int64_t *hi)
 {
     int64_t off = tap * dil - pad; /* input index = ox*stride + off */
     int64_t l = off >= 0 ? 0 : (-off + stride - 1) / stride;
@@ -46,7 +14,8 @@ static void valid_range(int64_t tap, int64_t stride, int64_t pad, int64_t dil, i
     *hi = h;
 }
 
-static void im2col_rows(float *cols, const float *x, const int64_t *idx, int64_t n, const cvae_conv_geom *g)
+static void im2col_rows(float *cols, const float *x, const int64_t *idx, int64_t n,
+                        const cvae__conv_geom *g)
 {
     const int64_t hw = g->ho * g->wo, ld = n * hw, img = g->c * g->h * g->w;
     const int64_t sh = g->o.stride_h, sw = g->o.stride_w;
@@ -69,7 +38,8 @@ static void im2col_rows(float *cols, const float *x, const int64_t *idx, int64_t
                         const float *src = xs + iy * g->w;
                         for (int64_t ox = 0; ox < xlo; ox++) dst[ox] = 0.0f;
                         if (sw == 1)
-                            memcpy(dst + xlo, src + xlo + offw, (size_t)(xhi - xlo) * sizeof(float));
+                            memcpy(dst + xlo, src + xlo + offw,
+                                   (size_t)(xhi - xlo) * sizeof(float));
                         else
                             for (int64_t ox = xlo; ox < xhi; ox++) dst[ox] = src[ox * sw + offw];
                         for (int64_t ox = xhi; ox < g->wo; ox++) dst[ox] = 0.0f;
@@ -78,7 +48,8 @@ static void im2col_rows(float *cols, const float *x, const int64_t *idx, int64_t
             }
 }
 
-static void col2im_rows(float *x, const float *cols, const int64_t *idx, int64_t n, const cvae_conv_geom *g)
+static void col2im_rows(float *x, const float *cols, const int64_t *idx, int64_t n,
+                        const cvae__conv_geom *g)
 {
     const int64_t hw = g->ho * g->wo, ld = n * hw, img = g->c * g->h * g->w;
     const int64_t sh = g->o.stride_h, sw = g->o.stride_w;
@@ -113,7 +84,7 @@ typedef struct plane_plan {
     int padded;     /* whether any padding is non-zero */
 } plane_plan;
 
-static int plane_fits(const cvae_conv_geom *g, plane_plan *pp)
+static int plane_fits(const cvae__conv_geom *g, plane_plan *pp)
 {
     if (g->h > PLANE_MAX || g->w > PLANE_MAX || g->ho * g->wo > TAP_MAX) return 0;
     pp->hp = g->h + g->o.pad_top + g->o.pad_bottom;
@@ -123,7 +94,7 @@ static int plane_fits(const cvae_conv_geom *g, plane_plan *pp)
 }
 
 /* off[oy*Wo + ox] = offset of tap (0, 0) of output (oy, ox) in a plane of row length wp. */
-static void tap_offsets(int32_t *off, const cvae_conv_geom *g, int64_t wp)
+static void tap_offsets(int32_t *off, const cvae__conv_geom *g, int64_t wp)
 {
     for (int64_t oy = 0; oy < g->ho; oy++)
         for (int64_t ox = 0; ox < g->wo; ox++)
@@ -140,13 +111,14 @@ typedef struct phase_plan {
     int64_t sh, sw, hq, wq, plane; /* strides, phase extents, floats per phase */
 } phase_plan;
 
-static int phase_fits(const cvae_conv_geom *g, phase_plan *q)
+static int phase_fits(const cvae__conv_geom *g, phase_plan *q)
 {
     if (g->o.dilation_h != 1 || g->o.dilation_w != 1 || g->h > PHASE_MAX || g->w > PHASE_MAX ||
         g->o.stride_h > 8 || g->o.stride_w > 8)
         return 0;
     q->sh = g->o.stride_h, q->sw = g->o.stride_w;
-    const int64_t hp = g->h + g->o.pad_top + g->o.pad_bottom, wp = g->w + g->o.pad_left + g->o.pad_right;
+    const int64_t hp = g->h + g->o.pad_top + g->o.pad_bottom,
+                  wp = g->w + g->o.pad_left + g->o.pad_right;
     if (hp > PHASE_MAX || wp > PHASE_MAX) return 0;
     q->hq = (hp + q->sh - 1) / q->sh;
     q->wq = (wp + q->sw - 1) / q->sw;
@@ -173,20 +145,35 @@ static int phase_fits(const cvae_conv_geom *g, phase_plan *q)
  * compiler emits straight vector code for the short rows instead of a loop with a tail. */
 #define BY_WIDTH(w, BODY)                                                                          \
     switch (w) {                                                                                   \
-    case 4: BODY(4); break;                                                                        \
-    case 7: BODY(7); break;                                                                        \
-    case 8: BODY(8); break;                                                                        \
-    case 14: BODY(14); break;                                                                      \
-    case 16: BODY(16); break;                                                                      \
-    case 28: BODY(28); break;                                                                      \
-    default: BODY(w); break;                                                                       \
+    case 4:                                                                                        \
+        BODY(4);                                                                                   \
+        break;                                                                                     \
+    case 7:                                                                                        \
+        BODY(7);                                                                                   \
+        break;                                                                                     \
+    case 8:                                                                                        \
+        BODY(8);                                                                                   \
+        break;                                                                                     \
+    case 14:                                                                                       \
+        BODY(14);                                                                                  \
+        break;                                                                                     \
+    case 16:                                                                                       \
+        BODY(16);                                                                                  \
+        break;                                                                                     \
+    case 28:                                                                                       \
+        BODY(28);                                                                                  \
+        break;                                                                                     \
+    default:                                                                                       \
+        BODY(w);                                                                                   \
+        break;                                                                                     \
     }
 
 /* Stride 2 across: column ix = 2x + e of an input row lives in phase column (ix + pad_left) / 2
  * of phase (ix + pad_left) % 2. For input row iy, *o0 and *o1 are the offsets in the phases of
  * the rows of its even (e = 0) and odd (e = 1) columns; the odd-width tail column W - 1 is
  * element W / 2 of the even row. */
-static void phase_rows2(int64_t *o0, int64_t *o1, const cvae_conv_geom *g, const phase_plan *q, int64_t iy)
+static void phase_rows2(int64_t *o0, int64_t *o1, const cvae__conv_geom *g, const phase_plan *q,
+                        int64_t iy)
 {
     const int64_t pl = g->o.pad_left, py = iy + g->o.pad_top;
     const int64_t row = (py % q->sh) * 2 * q->plane + (py / q->sh) * q->wq;
@@ -201,18 +188,20 @@ static void phase_rows2(int64_t *o0, int64_t *o1, const cvae_conv_geom *g, const
 #define MERGE2(H)                                                                                  \
     for (int64_t x = 0; x < (H); x++) d[2 * x] += p0[x], d[2 * x + 1] += p1[x]
 
-static void split_row2(float *restrict p0, float *restrict p1, const float *restrict s, int64_t half)
+static void split_row2(float *restrict p0, float *restrict p1, const float *restrict s,
+                       int64_t half)
 {
     BY_WIDTH(half, SPLIT2);
 }
 
-static void merge_row2(float *restrict d, const float *restrict p0, const float *restrict p1, int64_t half)
+static void merge_row2(float *restrict d, const float *restrict p0, const float *restrict p1,
+                       int64_t half)
 {
     BY_WIDTH(half, MERGE2);
 }
 
 /* Scatters the interior of plane src: [H, W] into the phases (padding entries untouched). */
-static void split_phases(float *restrict ph, const float *restrict src, const cvae_conv_geom *g,
+static void split_phases(float *restrict ph, const float *restrict src, const cvae__conv_geom *g,
                          const phase_plan *q)
 {
     if (q->sw != 2) {
@@ -230,7 +219,7 @@ static void split_phases(float *restrict ph, const float *restrict src, const cv
 }
 
 /* dst: [H, W] += the interior of the phases. */
-static void merge_phases(float *restrict dst, const float *restrict ph, const cvae_conv_geom *g,
+static void merge_phases(float *restrict dst, const float *restrict ph, const cvae__conv_geom *g,
                          const phase_plan *q)
 {
     if (q->sw != 2) {
@@ -256,19 +245,19 @@ static int64_t phase_tap(const phase_plan *q, int64_t i, int64_t j)
 /* rows rows of length wo from src (row pitch sp) to dst (pitch dp): copied, or added. */
 #define COPY_ROWS(W)                                                                               \
     for (int64_t r = 0; r < rows; r++, dst += dp, src += sp) /* a few overlapping vector moves */  \
-        memcpy(dst, src, sizeof(float) * (size_t)(W))
+    memcpy(dst, src, sizeof(float) * (size_t)(W))
 #define ADD_ROWS(W)                                                                                \
     for (int64_t r = 0; r < rows; r++, dst += dp, src += sp)                                       \
         for (int64_t k = 0; k < (W); k++) dst[k] += src[k]
 
-static void copy_rows(float *restrict dst, int64_t dp, const float *restrict src, int64_t sp, int64_t rows,
-                      int64_t wo)
+static void copy_rows(float *restrict dst, int64_t dp, const float *restrict src, int64_t sp,
+                      int64_t rows, int64_t wo)
 {
     BY_WIDTH(wo, COPY_ROWS);
 }
 
-static void add_rows(float *restrict dst, int64_t dp, const float *restrict src, int64_t sp, int64_t rows,
-                     int64_t wo)
+static void add_rows(float *restrict dst, int64_t dp, const float *restrict src, int64_t sp,
+                     int64_t rows, int64_t wo)
 {
     BY_WIDTH(wo, ADD_ROWS);
 }
@@ -279,7 +268,7 @@ static void add_rows(float *restrict dst, int64_t dp, const float *restrict src,
 #define SBLOCK 16
 
 static void im2col_phases(float *cols, const float *x, const int64_t *idx, int64_t n,
-                          const cvae_conv_geom *g, const phase_plan *q)
+                          const cvae__conv_geom *g, const phase_plan *q)
 {
     float ph[PHASE_MAX];
     const int64_t hw = g->ho * g->wo, ld = n * hw, chw = g->h * g->w, wo = g->wo;
@@ -299,7 +288,7 @@ static void im2col_phases(float *cols, const float *x, const int64_t *idx, int64
 }
 
 static void col2im_phases(float *x, const float *cols, const int64_t *idx, int64_t n,
-                          const cvae_conv_geom *g, const phase_plan *q)
+                          const cvae__conv_geom *g, const phase_plan *q)
 {
     float ph[PHASE_MAX];
     const int64_t hw = g->ho * g->wo, ld = n * hw, chw = g->h * g->w, wo = g->wo;
@@ -319,7 +308,8 @@ static void col2im_phases(float *x, const float *cols, const int64_t *idx, int64
     }
 }
 
-void cvae__im2col(float *cols, const float *x, const int64_t *idx, int64_t n, const cvae_conv_geom *g)
+void cvae__im2col(float *cols, const float *x, const int64_t *idx, int64_t n,
+                  const cvae__conv_geom *g)
 {
     phase_plan ph;
     if (phase_fits(g, &ph)) {
@@ -357,7 +347,8 @@ void cvae__im2col(float *cols, const float *x, const int64_t *idx, int64_t n, co
     }
 }
 
-void cvae__col2im(float *x, const float *cols, const int64_t *idx, int64_t n, const cvae_conv_geom *g)
+void cvae__col2im(float *x, const float *cols, const int64_t *idx, int64_t n,
+                  const cvae__conv_geom *g)
 {
     phase_plan ph;
     if (phase_fits(g, &ph)) {

@@ -39,7 +39,7 @@ static void test_batch_norm_matches_reference(void **state)
         test_fill(&r, dy, nx, -1, 1, 0.05f);
         test_fill(&r, gb, 2 * c, -1.5, 1.5, 0.1f);
         if (training) {
-            cvae__batch_norm2d_stats(mean, var, x, n, c, hw);
+            cvae__batch_norm2d_stats(mean, var, &(cvae__bn_args){.n = n, .c = c, .hw = hw, .x = x});
             for (int64_t ch = 0; ch < c; ch++) { /* the statistics, checked naively */
                 double s = 0, q = 0;
                 for (int64_t i = 0; i < n; i++)
@@ -56,13 +56,17 @@ static void test_batch_norm_matches_reference(void **state)
         }
         for (int64_t ch = 0; ch < c; ch++) invstd[ch] = 1.0 / sqrt(var[ch] + EPS);
         const float *gamma = affine ? gb : NULL, *beta = affine ? gb + c : NULL;
-        cvae__batch_norm2d_forward(y1, x, mean, invstd, gamma, beta, n, c, hw);
-        cvae__batch_norm2d_forward_ref(y2, x, mean, var, EPS, gamma, beta, n, c, hw);
+        cvae__bn_args a = {.n = n, .c = c, .hw = hw, .x = x, .gamma = gamma, .beta = beta,
+                           .mean = mean, .invstd = invstd, .var = var, .eps = EPS,
+                           .batch_stats = training, .y = y1, .dy = dy, .dx = dx1,
+                           .dgamma = grads, .dbeta = grads + c};
+        cvae__batch_norm2d_forward(&a);
+        a.y = y2;
+        cvae__batch_norm2d_forward_ref(&a);
         test_assert_close(y1, y2, nx, 1e-5, 1e-5, "batch_norm2d forward");
-        cvae__batch_norm2d_backward(dx1, grads, grads + c, dy, x, mean, invstd, gamma, n, c, hw,
-                                    training);
-        cvae__batch_norm2d_backward_ref(dx2, grads + 2 * c, grads + 3 * c, dy, x, mean, var, EPS, gamma, n, c, hw,
-                                        training);
+        cvae__batch_norm2d_backward(&a);
+        a.dx = dx2, a.dgamma = grads + 2 * c, a.dbeta = grads + 3 * c;
+        cvae__batch_norm2d_backward_ref(&a);
         double scale = 0;
         for (int64_t i = 0; i < nx; i++) scale = fmax(scale, fabs(dx2[i]));
         test_assert_close(dx1, dx2, nx, 1e-5, 1e-5 * scale, "batch_norm2d dx");
@@ -127,9 +131,12 @@ static void test_batch_norm_large_mean(void **state)
             mean[ch] = training ? sm : rm->data[ch];
             var[ch] = training ? q : rv->data[ch];
         }
-        cvae__batch_norm2d_forward_ref(want, x->data, mean, var, EPS, g->data, b->data, n, c, hw);
-        cvae__batch_norm2d_backward_ref(dxw, gw, gw + c, dy, x->data, mean, var, EPS, g->data, n, c,
-                                        hw, training);
+        const cvae__bn_args ref = {.n = n, .c = c, .hw = hw, .x = x->data, .gamma = g->data,
+                                   .beta = b->data, .mean = mean, .var = var, .eps = EPS,
+                                   .batch_stats = training, .y = want, .dy = dy, .dx = dxw,
+                                   .dgamma = gw, .dbeta = gw + c};
+        cvae__batch_norm2d_forward_ref(&ref);
+        cvae__batch_norm2d_backward_ref(&ref);
 
         cvae_tape *t;
         CVAE_OK_OR_FAIL(cvae_tape_new(&t));

@@ -8,12 +8,12 @@
 enum { TEAM_MAX = 64, MSG = 512 };
 
 typedef struct member {
-    cvae_team *team;
+    cvae__team *team;
     int index;
     pthread_t thread;
 } member;
 
-struct cvae_team {
+struct cvae__team {
     pthread_mutex_t busy; /* held by the caller of a run */
     pthread_mutex_t mu;
     pthread_cond_t go, done;
@@ -57,7 +57,7 @@ int cvae__team_default_size(void)
     return n < 1 ? 1 : n > TEAM_MAX ? TEAM_MAX : n;
 }
 
-static void run_member(cvae_team *tm, int i)
+static void run_member(cvae__team *tm, int i)
 {
     cvae_status s = tm->fn(tm->ctx, i);
     tm->status[i] = s;
@@ -67,7 +67,7 @@ static void run_member(cvae_team *tm, int i)
 static void *helper_main(void *arg)
 {
     member *me = arg;
-    cvae_team *tm = me->team;
+    cvae__team *tm = me->team;
     uint64_t seen = 0;
     pthread_mutex_lock(&tm->mu);
     for (;;) {
@@ -84,11 +84,11 @@ static void *helper_main(void *arg)
     return NULL;
 }
 
-cvae_status cvae__team_new(int size, cvae_team **out)
+cvae_status cvae__team_new(int size, cvae__team **out)
 {
     if (size < 1 || size > TEAM_MAX)
         return cvae__error(CVAE_ERR_INVALID_ARG, "thread team: size %d outside [1, %d]", size, TEAM_MAX);
-    cvae_team *tm = cvae__calloc(1, sizeof *tm);
+    cvae__team *tm = cvae__calloc(1, sizeof *tm);
     if (!tm) return cvae__nomem("thread team", sizeof *tm);
     tm->size = size;
     if (pthread_mutex_init(&tm->busy, NULL)) goto fail_busy;
@@ -116,7 +116,7 @@ fail_busy:
     return cvae__error(CVAE_ERR_NOMEM, "thread team: cannot create its locks");
 }
 
-void cvae__team_free(cvae_team *tm)
+void cvae__team_free(cvae__team *tm)
 {
     if (!tm) return;
     pthread_mutex_lock(&tm->mu);
@@ -131,7 +131,7 @@ void cvae__team_free(cvae_team *tm)
     cvae__free(tm);
 }
 
-int cvae__team_size(const cvae_team *tm) { return tm ? tm->size : 1; }
+int cvae__team_size(const cvae__team *tm) { return tm ? tm->size : 1; }
 
 /* Members 0..n-1 one after another on the calling thread; the first failure stops. */
 static cvae_status run_serially(int n, cvae__team_fn fn, void *ctx)
@@ -140,7 +140,7 @@ static cvae_status run_serially(int n, cvae__team_fn fn, void *ctx)
     return CVAE_OK;
 }
 
-cvae_status cvae__team_run(cvae_team *tm, int n, cvae__team_fn fn, void *ctx)
+cvae_status cvae__team_run(cvae__team *tm, int n, cvae__team_fn fn, void *ctx)
 {
     if (n < 1 || n > cvae__team_size(tm))
         return cvae__error(CVAE_ERR_INVALID_ARG, "thread team: %d members asked of %d", n,

@@ -22,12 +22,13 @@ cvae_status cvae__elbo_encode(const cvae_net *net, const cvae_elbo_spec *spec, c
 }
 
 cvae_status cvae__elbo_terms_of(const cvae_net *net, const cvae_elbo_spec *spec, cvae_tape *t,
-                                cvae_tensor *x, const int32_t *labels, uint64_t seed,
-                                uint64_t stream, int64_t first_row, cvae__elbo_terms *p)
+                                const cvae_batch *b, cvae__elbo_terms *p)
 {
+    cvae_tensor *x = b->x;
+    const int32_t *labels = b->labels;
     CVAE_TRY(cvae__elbo_encode(net, spec, t, x, labels, &p->mu, &p->logvar));
-    CVAE_TRY(cvae_op_reparameterize_from(t, p->mu, p->logvar, seed, stream,
-                                         first_row * p->mu->shape[1], &p->z));
+    CVAE_TRY(cvae_op_reparameterize_from(t, p->mu, p->logvar, b->seed, b->step,
+                                         b->first * p->mu->shape[1], &p->z));
     CVAE_TRY(cvae_net_forward(net, spec->decoder, t, p->z, labels, &p->logits));
     if (!cvae_tensor_same_shape(p->logits, x))
         return cvae__error(CVAE_ERR_SHAPE, "cvae_elbo_loss: the decoder's output does not have the "
@@ -47,7 +48,7 @@ cvae_status cvae_elbo_loss(const cvae_net *net, cvae_tape *t, const cvae_batch *
     const cvae_elbo_spec *s = spec;
     cvae__elbo_terms p;
     cvae_tensor *kl;
-    CVAE_TRY(cvae__elbo_terms_of(net, s, t, b->x, b->labels, b->seed, b->step, b->first, &p));
+    CVAE_TRY(cvae__elbo_terms_of(net, s, t, b, &p));
     CVAE_TRY(cvae_op_scale(t, p.kl, s->beta, &kl));
     return cvae_op_add(t, p.rec, kl, loss);
 }

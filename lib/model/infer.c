@@ -174,7 +174,9 @@ static cvae_status elbo_rows(const rows_job *j, cvae_tape *t, int64_t r0, int64_
     cvae_tensor *x;
     cvae__elbo_terms p;
     CVAE_TRY(images_in(j, t, r0, r1, &x));
-    CVAE_TRY(cvae__elbo_terms_of(j->m->net, &j->m->elbo, t, x, j->labels + r0, j->seed, 0, r0, &p));
+    const cvae_batch b = {.x = x, .labels = j->labels + r0, .n = r1 - r0, .first = r0, .batch = j->n,
+                          .seed = j->seed, .step = 0};
+    CVAE_TRY(cvae__elbo_terms_of(j->m->net, &j->m->elbo, t, &b, &p));
     copy_rows(j->out_a, p.rec, r0);
     copy_rows(j->out_b, p.kl, r0);
     return CVAE_OK;

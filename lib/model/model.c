@@ -63,7 +63,7 @@ cvae_status cvae_model_set_threads(cvae_model *m, int threads)
     CVAE_CHECK_NULL(m, fn);
     if (threads < 1 || threads > 64)
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: %d threads outside [1, 64]", fn, threads);
-    cvae_team *team = NULL;
+    cvae__team *team = NULL;
     if (threads > 1) CVAE_TRY(cvae__team_new(threads, &team));
     cvae__team_free(m->team);
     m->team = team;

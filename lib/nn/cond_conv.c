@@ -6,6 +6,7 @@
 #include "cvae/nn.h"
 #include "nn/layer.h"
 #include "ops/conv/cond.h"
+#include "ops/conv/core.h"
 
 #define MAX_NAME 200
 
@@ -46,12 +47,7 @@ static cvae_status check_config(const cvae_cond_conv2d_config *c, const char *fn
     if ((int)c->init < CVAE_INIT_DEFAULT || c->init > CVAE_INIT_ZEROS)
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: '%s': unknown init scheme %d", fn, name,
                            (int)c->init);
-    const cvae_conv_opts *o = &c->conv;
-    if (o->stride_h < 1 || o->stride_w < 1 || o->dilation_h < 1 || o->dilation_w < 1 ||
-        o->pad_top < 0 || o->pad_bottom < 0 || o->pad_left < 0 || o->pad_right < 0)
-        return cvae__error(CVAE_ERR_INVALID_ARG,
-                           "%s: '%s': stride and dilation must be >= 1, padding >= 0", fn, name);
-    return CVAE_OK;
+    return cvae__conv_check_opts(fn, &c->conv, false);
 }
 
 cvae_status cvae_cond_conv2d_new(cvae_params *p, const char *name,

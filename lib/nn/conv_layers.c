@@ -6,6 +6,7 @@
 #include "core/internal.h"
 #include "cvae/nn.h"
 #include "nn/layer.h"
+#include "ops/conv/core.h"
 
 #define NAME_MAX_LEN 256
 
@@ -21,47 +22,48 @@ static cvae_status param_name(char *buf, const char *fn, const cvae_params *p, c
     return CVAE_OK;
 }
 
-static cvae_status check_opts(const char *fn, const cvae_conv_opts *o, int transposed)
+/* What conv_new registers: a weight of shape w ([Cout, Cin, .] or, transposed, [Cin, Cout, .]:
+ * either way fan_in = w[1] kH kW, fan_out = w[0] kH kW), and a bias [cout] when `bias`. */
+typedef struct conv_decl {
+    const char *fn, *name;
+    int64_t w[4], cout;
+    const cvae_conv_opts *opts;
+    bool transposed, bias;
+    cvae_init init;
+    uint64_t seed;
+} conv_decl;
+
+static cvae_status conv_new(cvae_params *p, const conv_decl *d, cvae_tensor **w, cvae_tensor **b)
 {
-    if (o->stride_h < 1 || o->stride_w < 1 || o->dilation_h < 1 || o->dilation_w < 1)
-        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: stride %dx%d and dilation %dx%d must be >= 1", fn,
-                           o->stride_h, o->stride_w, o->dilation_h, o->dilation_w);
-    if (o->pad_top < 0 || o->pad_bottom < 0 || o->pad_left < 0 || o->pad_right < 0)
-        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: negative padding", fn);
-    if (!transposed && (o->output_pad_h || o->output_pad_w))
-        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: output_pad applies to transposed convolutions only", fn);
-    if (transposed && (o->output_pad_h < 0 || o->output_pad_w < 0 || o->output_pad_h >= o->stride_h ||
-                       o->output_pad_w >= o->stride_w))
-        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: output_pad %dx%d must be in [0, stride %dx%d)", fn,
-                           o->output_pad_h, o->output_pad_w, o->stride_h, o->stride_w);
+    const char *fn = d->fn;
+    CVAE_CHECK_NULL(p, fn);
+    CVAE_CHECK_NULL(d->name, fn);
+    for (int i = 0; i < 4; i++)
+        if (d->w[i] < 1 || d->w[i] > INT32_MAX)
+            return cvae__error(CVAE_ERR_INVALID_ARG, "%s: channels and kernel extents must be in [1, 2^31)", fn);
+    if ((int)d->init < CVAE_INIT_DEFAULT || d->init > CVAE_INIT_ZEROS)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: unknown init scheme %d", fn, (int)d->init);
+    CVAE_TRY(cvae__conv_check_opts(fn, d->opts, d->transposed));
+    char wname[NAME_MAX_LEN], bname[NAME_MAX_LEN];
+    CVAE_TRY(param_name(wname, fn, p, d->name, "weight"));
+    if (d->bias) CVAE_TRY(param_name(bname, fn, p, d->name, "bias"));
+    int64_t size;
+    CVAE_TRY(cvae_shape_check(4, d->w, &size));
+    CVAE_TRY(cvae_params_add(p, wname, 4, d->w, 1, w));
+    const int64_t kk = d->w[2] * d->w[3];
+    CVAE_TRY(cvae_init_fill(*w, d->init, d->w[1] * kk, d->w[0] * kk, d->seed, cvae__name_stream(wname)));
+    *b = NULL;
+    if (d->bias) CVAE_TRY(cvae_params_add(p, bname, 1, &d->cout, 1, b));
     return CVAE_OK;
 }
 
-/* Shared constructor: weight of shape w_shape ([Cout, Cin, .] or, transposed, [Cin, Cout, .]:
- * either way fan_in = w_shape[1] kH kW, fan_out = w_shape[0] kH kW), optional bias [cout]. */
-static cvae_status conv_new(const char *fn, cvae_params *p, const char *name, const int64_t w_shape[4],
-                            int64_t cout, const cvae_conv_opts *opts,
-                            int transposed, int bias, cvae_init init, uint64_t seed, cvae_tensor **w,
-                            cvae_tensor **b)
+/* *out = a new copy of the size bytes at layer (the caller's struct, filled). */
+static cvae_status copy_out(const char *fn, const void *layer, size_t size, void **out)
 {
-    CVAE_CHECK_NULL(p, fn);
-    CVAE_CHECK_NULL(name, fn);
-    for (int i = 0; i < 4; i++)
-        if (w_shape[i] < 1 || w_shape[i] > INT32_MAX)
-            return cvae__error(CVAE_ERR_INVALID_ARG, "%s: channels and kernel extents must be in [1, 2^31)", fn);
-    if ((int)init < CVAE_INIT_DEFAULT || init > CVAE_INIT_ZEROS)
-        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: unknown init scheme %d", fn, (int)init);
-    CVAE_TRY(check_opts(fn, opts, transposed));
-    char wname[NAME_MAX_LEN], bname[NAME_MAX_LEN];
-    CVAE_TRY(param_name(wname, fn, p, name, "weight"));
-    if (bias) CVAE_TRY(param_name(bname, fn, p, name, "bias"));
-    int64_t size;
-    CVAE_TRY(cvae_shape_check(4, w_shape, &size));
-    CVAE_TRY(cvae_params_add(p, wname, 4, w_shape, 1, w));
-    const int64_t kk = w_shape[2] * w_shape[3];
-    CVAE_TRY(cvae_init_fill(*w, init, w_shape[1] * kk, w_shape[0] * kk, seed, cvae__name_stream(wname)));
-    *b = NULL;
-    if (bias) CVAE_TRY(cvae_params_add(p, bname, 1, &cout, 1, b));
+    void *l = cvae__malloc(size);
+    if (!l) return cvae__nomem(fn, size);
+    memcpy(l, layer, size);
+    *out = l;
     return CVAE_OK;
 }
 
@@ -70,18 +72,10 @@ cvae_status cvae_conv2d_new(cvae_params *p, const char *name, int64_t cin, int64
 {
     static const char *fn = "cvae_conv2d_new";
     CVAE_CHECK_NULL(out, fn);
-    cvae_conv2d *l = cvae__calloc(1, sizeof *l);
-    if (!l) return cvae__nomem(fn, sizeof *l);
-    const int64_t shape[4] = {cout, cin, kh, kw};
-    cvae_status s = conv_new(fn, p, name, shape, cout, &opts, 0, bias, init, seed,
-                             &l->weight, &l->bias);
-    if (s) {
-        cvae__free(l);
-        return s;
-    }
-    l->opts = opts;
-    *out = l;
-    return CVAE_OK;
+    const conv_decl d = {fn, name, {cout, cin, kh, kw}, cout, &opts, false, bias != 0, init, seed};
+    cvae_conv2d l = {.opts = opts};
+    CVAE_TRY(conv_new(p, &d, &l.weight, &l.bias));
+    return copy_out(fn, &l, sizeof l, (void **)out);
 }
 
 cvae_status cvae_conv2d_forward(const cvae_conv2d *layer, cvae_tape *t, cvae_tensor *x, cvae_tensor **y)
@@ -98,18 +92,10 @@ cvae_status cvae_conv_transpose2d_new(cvae_params *p, const char *name, int64_t 
 {
     static const char *fn = "cvae_conv_transpose2d_new";
     CVAE_CHECK_NULL(out, fn);
-    cvae_conv_transpose2d *l = cvae__calloc(1, sizeof *l);
-    if (!l) return cvae__nomem(fn, sizeof *l);
-    const int64_t shape[4] = {cin, cout, kh, kw};
-    cvae_status s = conv_new(fn, p, name, shape, cout, &opts, 1, bias, init, seed,
-                             &l->weight, &l->bias);
-    if (s) {
-        cvae__free(l);
-        return s;
-    }
-    l->opts = opts;
-    *out = l;
-    return CVAE_OK;
+    const conv_decl d = {fn, name, {cin, cout, kh, kw}, cout, &opts, true, bias != 0, init, seed};
+    cvae_conv_transpose2d l = {.opts = opts};
+    CVAE_TRY(conv_new(p, &d, &l.weight, &l.bias));
+    return copy_out(fn, &l, sizeof l, (void **)out);
 }
 
 cvae_status cvae_conv_transpose2d_forward(const cvae_conv_transpose2d *layer, cvae_tape *t, cvae_tensor *x,

@@ -52,4 +52,7 @@
 #define CVAE__OP_MAX_POOL2D "cvae_op_max_pool2d"
 #define CVAE__OP_UPSAMPLE_NEAREST2D "cvae_op_upsample_nearest2d"
 
+/* normalization */
+#define CVAE__OP_BATCH_NORM2D "cvae_op_batch_norm2d"
+
 #endif

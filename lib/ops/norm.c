@@ -1,11 +1,14 @@
 #include <math.h>
 
 #include "cvae/conv.h"
+#include "ops/names.h"
 #include "ops/norm.h"
 #include "tape/tape_internal.h"
 
-void cvae__batch_norm2d_stats(double *mean, double *var, const float *x, int64_t n, int64_t c, int64_t hw)
+void cvae__batch_norm2d_stats(double *mean, double *var, const cvae__bn_args *a)
 {
+    const int64_t n = a->n, c = a->c, hw = a->hw;
+    const float *x = a->x;
     const double m = (double)(n * hw);
     for (int64_t ch = 0; ch < c; ch++) {
         const double x0 = x[ch * hw]; /* shift: the sum is of values of the spread's size */
@@ -28,29 +31,33 @@ void cvae__batch_norm2d_stats(double *mean, double *var, const float *x, int64_t
     }
 }
 
-void cvae__batch_norm2d_forward(float *y, const float *x, const double *mean, const double *invstd,
-                                const float *gamma, const float *beta, int64_t n, int64_t c,
-                                int64_t hw)
+void cvae__batch_norm2d_forward(const cvae__bn_args *a)
 {
+    const int64_t n = a->n, c = a->c, hw = a->hw;
+    const float *x = a->x, *gamma = a->gamma, *beta = a->beta;
+    const double *mean = a->mean, *invstd = a->invstd;
+    float *y = a->y;
     for (int64_t ch = 0; ch < c; ch++) {
         /* y = a (x - hi) + b with hi = float(mean): x - hi is exact near the mean, and a, b are
          * of the size of the result (b absorbs mean - hi), so nothing large cancels */
         const double ad = (gamma ? gamma[ch] : 1.0) * invstd[ch];
-        const float hi = (float)mean[ch], a = (float)ad;
+        const float hi = (float)mean[ch], k = (float)ad;
         const float b = (float)((beta ? beta[ch] : 0.0) - ad * (mean[ch] - hi));
         for (int64_t i = 0; i < n; i++) {
             const float *xp = x + (i * c + ch) * hw;
             float *yp = y + (i * c + ch) * hw;
-            for (int64_t p = 0; p < hw; p++) yp[p] = a * (xp[p] - hi) + b;
+            for (int64_t p = 0; p < hw; p++) yp[p] = k * (xp[p] - hi) + b;
         }
     }
 }
 
-void cvae__batch_norm2d_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
-                                 const float *x, const double *mean, const double *invstd,
-                                 const float *gamma, int64_t n, int64_t c, int64_t hw,
-                                 int batch_stats)
+void cvae__batch_norm2d_backward(const cvae__bn_args *a)
 {
+    const int64_t n = a->n, c = a->c, hw = a->hw;
+    const float *x = a->x, *gamma = a->gamma, *dy = a->dy;
+    const double *mean = a->mean, *invstd = a->invstd;
+    float *dx = a->dx, *dgamma = a->dgamma, *dbeta = a->dbeta;
+    const int batch_stats = a->batch_stats;
     const double m = (double)(n * hw);
     for (int64_t ch = 0; ch < c; ch++) {
         const double mu = mean[ch], is = invstd[ch];
@@ -78,10 +85,12 @@ void cvae__batch_norm2d_backward(float *dx, float *dgamma, float *dbeta, const f
     }
 }
 
-void cvae__batch_norm2d_forward_ref(float *y, const float *x, const double *mean, const double *var,
-                                    double eps, const float *gamma, const float *beta, int64_t n, int64_t c,
-                                    int64_t hw)
+void cvae__batch_norm2d_forward_ref(const cvae__bn_args *a)
 {
+    const int64_t n = a->n, c = a->c, hw = a->hw;
+    const float *x = a->x, *gamma = a->gamma, *beta = a->beta;
+    const double *mean = a->mean, *var = a->var, eps = a->eps;
+    float *y = a->y;
     for (int64_t i = 0; i < n; i++)
         for (int64_t ch = 0; ch < c; ch++)
             for (int64_t p = 0; p < hw; p++) {
@@ -91,10 +100,13 @@ void cvae__batch_norm2d_forward_ref(float *y, const float *x, const double *mean
             }
 }
 
-void cvae__batch_norm2d_backward_ref(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
-                                     const double *mean, const double *var, double eps, const float *gamma,
-                                     int64_t n, int64_t c, int64_t hw, int batch_stats)
+void cvae__batch_norm2d_backward_ref(const cvae__bn_args *a)
 {
+    const int64_t n = a->n, c = a->c, hw = a->hw;
+    const float *x = a->x, *gamma = a->gamma, *dy = a->dy;
+    const double *mean = a->mean, *var = a->var, eps = a->eps;
+    float *dx = a->dx, *dgamma = a->dgamma, *dbeta = a->dbeta;
+    const int batch_stats = a->batch_stats;
     const double m = (double)(n * hw);
     for (int64_t ch = 0; ch < c; ch++) {
         const double is = 1.0 / sqrt(var[ch] + eps), gm = gamma ? gamma[ch] : 1.0;
@@ -125,17 +137,17 @@ typedef struct bn_ctx {
     int batch_stats;
 } bn_ctx;
 
-static cvae_status bn_backward(cvae_tape *t, const cvae_node *nd)
+static cvae_status bn_backward(cvae_tape *t, const cvae__node *nd)
 {
     const bn_ctx *c = nd->ctx;
-    cvae_tensor *x = nd->in[0], *gamma = nd->in[1], *beta = nd->in[2]; /* gamma, beta may be NULL */
-    float *dx = NULL, *dg = NULL, *db = NULL;
-    if (cvae__needs_grad(x) && !(dx = cvae__tape_grad(t, x))) return CVAE_ERR_NOMEM;
-    if (cvae__needs_grad(gamma) && !(dg = cvae__tape_grad(t, gamma))) return CVAE_ERR_NOMEM;
-    if (cvae__needs_grad(beta) && !(db = cvae__tape_grad(t, beta))) return CVAE_ERR_NOMEM;
-    cvae__batch_norm2d_backward(dx, dg, db, nd->out->grad, x->data, c->mean, c->invstd,
-                                gamma ? gamma->data : NULL, x->shape[0], x->shape[1],
-                                x->shape[2] * x->shape[3], c->batch_stats);
+    cvae_tensor *x = nd->in[0], *gamma = nd->in[1]; /* gamma, beta may be NULL */
+    float *d[3];
+    CVAE_TRY(cvae__node_grads(t, nd, d));
+    const cvae__bn_args a = {.n = x->shape[0], .c = x->shape[1], .hw = x->shape[2] * x->shape[3],
+                             .x = x->data, .gamma = gamma ? gamma->data : NULL, .mean = c->mean,
+                             .invstd = c->invstd, .batch_stats = c->batch_stats,
+                             .dy = nd->out->grad, .dx = d[0], .dgamma = d[1], .dbeta = d[2]};
+    cvae__batch_norm2d_backward(&a);
     return CVAE_OK;
 }
 
@@ -148,62 +160,62 @@ static cvae_status check_channel_vector(const char *fn, const char *what, const 
     return CVAE_OK;
 }
 
-cvae_status cvae_op_batch_norm2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *gamma, cvae_tensor *beta,
-                                 cvae_tensor *running_mean, cvae_tensor *running_var, float momentum,
-                                 float eps, int training, cvae_tensor **y)
+/* Every argument of cvae_op_batch_norm2d but the tensors' data. */
+static cvae_status check_args(const char *fn, const cvae_tensor *x, const cvae_tensor *gamma,
+                              const cvae_tensor *beta, const cvae_tensor *rm, const cvae_tensor *rv,
+                              float momentum, float eps, int training)
 {
-    static const char *fn = "cvae_op_batch_norm2d";
     char sx[64];
-    CVAE_CHECK_NULL(t, fn);
-    CVAE_CHECK_NULL(x, fn);
-    CVAE_CHECK_NULL(y, fn);
     if (x->ndim != 4)
         return cvae__error(CVAE_ERR_SHAPE, "%s: x %s is not [N, C, H, W]", fn, cvae__shape_str(x, sx, sizeof sx));
-    const int64_t n = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3], m = n * hw;
+    const int64_t c = x->shape[1], m = x->shape[0] * x->shape[2] * x->shape[3];
     CVAE_TRY(check_channel_vector(fn, "gamma", gamma, c));
     CVAE_TRY(check_channel_vector(fn, "beta", beta, c));
-    CVAE_TRY(check_channel_vector(fn, "running_mean", running_mean, c));
-    CVAE_TRY(check_channel_vector(fn, "running_var", running_var, c));
-    if (!running_mean != !running_var)
+    CVAE_TRY(check_channel_vector(fn, "running_mean", rm, c));
+    CVAE_TRY(check_channel_vector(fn, "running_var", rv, c));
+    if (!rm != !rv)
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: give both running_mean and running_var or neither", fn);
-    if (!training && !running_mean)
+    if (!training && !rm)
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: inference (training = 0) needs the running statistics", fn);
     if (!(eps > 0.0f) || !isfinite(eps))
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: eps %g must be finite and > 0", fn, (double)eps);
-    if (training && running_mean && !(momentum >= 0.0f && momentum <= 1.0f))
+    if (training && rm && !(momentum >= 0.0f && momentum <= 1.0f))
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: momentum %g must be in [0, 1]", fn, (double)momentum);
     if (training && m < 2)
         return cvae__error(CVAE_ERR_SHAPE, "%s: batch statistics of x %s need more than one value per channel",
                            fn, cvae__shape_str(x, sx, sizeof sx));
-    if (!training)
-        for (int64_t ch = 0; ch < c; ch++)
-            if (!isfinite(running_mean->data[ch]) || !isfinite(running_var->data[ch]) ||
-                !(running_var->data[ch] >= 0.0f))
-                return cvae__error(CVAE_ERR_NUMERIC, "%s: running statistics of channel %lld are invalid "
-                                   "(mean %g, var %g)", fn, (long long)ch, (double)running_mean->data[ch],
-                                   (double)running_var->data[ch]);
+    for (int64_t ch = 0; !training && ch < c; ch++)
+        if (!isfinite(rm->data[ch]) || !isfinite(rv->data[ch]) || !(rv->data[ch] >= 0.0f))
+            return cvae__error(CVAE_ERR_NUMERIC, "%s: running statistics of channel %lld are invalid "
+                               "(mean %g, var %g)", fn, (long long)ch, (double)rm->data[ch],
+                               (double)rv->data[ch]);
+    return CVAE_OK;
+}
 
+cvae_status cvae_op_batch_norm2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *gamma, cvae_tensor *beta,
+                                 cvae_tensor *running_mean, cvae_tensor *running_var, float momentum,
+                                 float eps, int training, cvae_tensor **y)
+{
+    static const char *fn = CVAE__OP_BATCH_NORM2D;
+    CVAE_CHECK_NULL(t, fn);
+    CVAE_CHECK_NULL(x, fn);
+    CVAE_CHECK_NULL(y, fn);
+    CVAE_TRY(check_args(fn, x, gamma, beta, running_mean, running_var, momentum, eps, training));
+    const int64_t n = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3], m = n * hw;
     cvae_tensor *in[3] = {x, gamma, beta};
-    cvae_tensor *out;
-    CVAE_TRY(cvae__tape_output(t, 4, x->shape, in, 3, &out));
-    const int record = cvae_tape_recording(t) && cvae__needs_grad(out);
-    const size_t stats_bytes = (size_t)(2 * c) * sizeof(double);
-    double *stats = NULL; /* kept for the backward when recording, else a temporary */
-    if (record && !(stats = cvae__tape_alloc(t, stats_bytes, fn))) return CVAE_ERR_NOMEM;
-    cvae_tape_mark mk = cvae__tape_mark(t);
-    if (!stats && !(stats = cvae__tape_alloc(t, stats_bytes, fn))) return CVAE_ERR_NOMEM;
-    void *vctx = NULL;
-    if (record) {
-        cvae_status s = cvae__tape_record(t, bn_backward, out, in, 3, sizeof(bn_ctx), &vctx);
-        if (s) {
-            cvae__tape_release(t, mk);
-            return s;
-        }
-    }
-    /* every check and allocation is done: compute, and update the running statistics */
-    double *mean = stats, *invstd = stats + c;
+    cvae__op_alloc al = cvae__op_begin(t, fn);
+    cvae_tensor *out = cvae__op_output(&al, 4, x->shape, in, 3);
+    /* the statistics live as long as the output: the backward reads them, and the running
+     * statistics are updated only after the node is recorded (nothing changes on a failure) */
+    double *mean = cvae__op_bytes(&al, (size_t)(2 * c) * sizeof(double)), *invstd = mean + c;
+    CVAE_TRY(cvae__op_ready(&al));
+    bn_ctx *ctx;
+    CVAE_TRY(cvae__op_record(&al, bn_backward, out, in, 3, sizeof *ctx, (void **)&ctx));
+    cvae__bn_args a = {.n = n, .c = c, .hw = hw, .x = x->data, .gamma = gamma ? gamma->data : NULL,
+                       .beta = beta ? beta->data : NULL, .mean = mean, .invstd = invstd,
+                       .y = out->data};
     if (training) {
-        cvae__batch_norm2d_stats(mean, invstd, x->data, n, c, hw); /* invstd holds the variance */
+        cvae__batch_norm2d_stats(mean, invstd, &a); /* invstd holds the variance */
         for (int64_t ch = 0; ch < c; ch++) {
             const double var = invstd[ch];
             invstd[ch] = 1.0 / sqrt(var + (double)eps);
@@ -220,14 +232,8 @@ cvae_status cvae_op_batch_norm2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *gamm
             invstd[ch] = 1.0 / sqrt((double)running_var->data[ch] + (double)eps);
         }
     }
-    cvae__batch_norm2d_forward(out->data, x->data, mean, invstd, gamma ? gamma->data : NULL,
-                               beta ? beta->data : NULL, n, c, hw);
-    if (vctx) {
-        bn_ctx *ctx = vctx;
-        ctx->mean = mean, ctx->invstd = invstd, ctx->batch_stats = training != 0;
-    } else {
-        cvae__tape_release(t, mk);
-    }
+    cvae__batch_norm2d_forward(&a);
+    if (ctx) *ctx = (bn_ctx){mean, invstd, training != 0};
     *y = out;
     return CVAE_OK;
 }

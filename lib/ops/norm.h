@@ -8,30 +8,35 @@
 
 #include <stdint.h>
 
-/* Batch statistics over (N, hw): mean[c] and the biased variance var[c] (two passes in double,
- * the first shifted by the channel's first value, the second centred on the mean). */
-void cvae__batch_norm2d_stats(double *mean, double *var, const float *x, int64_t n, int64_t c, int64_t hw);
+/* What a kernel reads and writes (NULL: not given / not wanted). The kernels use the statistics
+ * as mean and invstd = 1 / sqrt(var + eps); the references as mean, var and eps. */
+typedef struct cvae__bn_args {
+    int64_t n, c, hw;               /* x: [n, c, hw] */
+    const float *x, *gamma, *beta;  /* gamma, beta: [c] or NULL (1, 0) */
+    const double *mean, *invstd;    /* [c]: the statistics in use (kernels) */
+    const double *var;              /* [c]: their variance (references) */
+    double eps;                     /* (references) */
+    int batch_stats;                /* 1: mean and var are x's own (training) */
+    float *y;                       /* forward: [n, c, hw] */
+    const float *dy;                /* backward: [n, c, hw] */
+    float *dx, *dgamma, *dbeta;     /* backward, accumulated: [n, c, hw], [c], [c] */
+} cvae__bn_args;
 
-void cvae__batch_norm2d_forward(float *y, const float *x, const double *mean, const double *invstd,
-                                const float *gamma, const float *beta, int64_t n, int64_t c,
-                                int64_t hw);
+/* Batch statistics of a->x over (N, hw): mean[c] and the biased variance var[c] (two passes in
+ * double, the first shifted by the channel's first value, the second centred on the mean). */
+void cvae__batch_norm2d_stats(double *mean, double *var, const cvae__bn_args *a);
+
+/* y = gamma (x - mean) invstd + beta. */
+void cvae__batch_norm2d_forward(const cvae__bn_args *a);
 
 /* dgamma[c] += sum dy xhat, dbeta[c] += sum dy, and dx += the input gradient: through the
- * batch statistics when batch_stats != 0 (training),
+ * batch statistics when batch_stats (training),
  *   dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)),
- * else through constant statistics, dx = gamma invstd dy. Each output may be NULL. */
-void cvae__batch_norm2d_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
-                                 const float *x, const double *mean, const double *invstd,
-                                 const float *gamma, int64_t n, int64_t c, int64_t hw,
-                                 int batch_stats);
+ * else through constant statistics, dx = gamma invstd dy. */
+void cvae__batch_norm2d_backward(const cvae__bn_args *a);
 
-/* Plain per-element loops in double computing the same from x, the statistics in use
- * (mean, var) and eps. */
-void cvae__batch_norm2d_forward_ref(float *y, const float *x, const double *mean, const double *var,
-                                    double eps, const float *gamma, const float *beta, int64_t n, int64_t c,
-                                    int64_t hw);
-void cvae__batch_norm2d_backward_ref(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
-                                     const double *mean, const double *var, double eps, const float *gamma,
-                                     int64_t n, int64_t c, int64_t hw, int batch_stats);
+/* Plain per-element loops in double computing the same from mean, var and eps. */
+void cvae__batch_norm2d_forward_ref(const cvae__bn_args *a);
+void cvae__batch_norm2d_backward_ref(const cvae__bn_args *a);
 
 #endif

@@ -1,4 +1,5 @@
 #include "cvae/conv.h"
+#include "ops/conv/core.h"
 #include "ops/names.h"
 #include "ops/pool.h"
 #include "tape/tape_internal.h"
@@ -135,8 +136,7 @@ static cvae_status plan(cvae__pool_geom *g, const char *fn, cvae_tape *t, const 
     CVAE_CHECK_NULL(t, fn);
     CVAE_CHECK_NULL(x, fn);
     CVAE_CHECK_NULL(y, fn);
-    if (x->ndim != 4)
-        return cvae__error(CVAE_ERR_SHAPE, "%s: x %s is not [N, C, H, W]", fn, cvae__shape_str(x, sx, sizeof sx));
+    CVAE_TRY(cvae__conv_check_image(fn, x));
     if (k < 1 || stride < 1)
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: window %d and stride %d must be >= 1", fn, k, stride);
     if (k > x->shape[2] || k > x->shape[3])

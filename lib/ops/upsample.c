@@ -1,4 +1,5 @@
 #include "cvae/conv.h"
+#include "ops/conv/core.h"
 #include "ops/names.h"
 #include "ops/upsample.h"
 #include "tape/tape_internal.h"
@@ -71,8 +72,7 @@ cvae_status cvae_op_upsample_nearest2d(cvae_tape *t, cvae_tensor *x, int scale, 
     CVAE_CHECK_NULL(t, fn);
     CVAE_CHECK_NULL(x, fn);
     CVAE_CHECK_NULL(y, fn);
-    if (x->ndim != 4)
-        return cvae__error(CVAE_ERR_SHAPE, "%s: x %s is not [N, C, H, W]", fn, cvae__shape_str(x, sx, sizeof sx));
+    CVAE_TRY(cvae__conv_check_image(fn, x));
     if (scale < 1) return cvae__error(CVAE_ERR_INVALID_ARG, "%s: scale %d must be >= 1", fn, scale);
     int64_t shape[4] = {x->shape[0], x->shape[1], 0, 0}, s2, size;
     if (!cvae__mul_ok(x->shape[2], scale, &shape[2]) || !cvae__mul_ok(x->shape[3], scale, &shape[3]) ||

@@ -3,8 +3,9 @@
 #include "optim/optim_internal.h"
 
 void cvae__adam_run(float *p, const float *g, float *m, float *v, int64_t n,
-                    const cvae_adam_opts *o, float decay, float step_size, float bc2_sqrt)
+                    const cvae_adam_opts *o, const cvae__optim_coef *c)
 {
+    const float decay = c->decay, step_size = c->step_size, bc2_sqrt = c->bc2_sqrt;
     const float b1 = o->beta1, b2 = o->beta2, c1 = 1.0f - o->beta1, c2 = 1.0f - o->beta2;
     const float eps = o->eps, inv_bc2 = 1.0f / bc2_sqrt;
     for (int64_t i = 0; i < n; i++) {

@@ -58,21 +58,29 @@ static cvae_status optim_alloc(cvae_params *params, cvae__optim_kind kind, int n
     return CVAE_OK;
 }
 
+/* What both optimizers check: a non-empty block, lr > 0 and weight decay >= 0, finite. */
+static cvae_status check_common(const char *fn, const cvae_params *params, float lr,
+                                float weight_decay)
+{
+    CVAE_TRY(check_params(params, fn));
+    if (!finite_pos(lr))
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: lr %g must be finite and > 0", fn, lr);
+    if (!finite_nonneg(weight_decay))
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: weight_decay %g must be finite and >= 0", fn,
+                           weight_decay);
+    return CVAE_OK;
+}
+
 cvae_status cvae_optim_new_sgd(cvae_params *params, const cvae_sgd_opts *opts, cvae_optim **out)
 {
     static const char *fn = "cvae_optim_new_sgd";
     CVAE_CHECK_NULL(params, fn);
     CVAE_CHECK_NULL(opts, fn);
     CVAE_CHECK_NULL(out, fn);
-    CVAE_TRY(check_params(params, fn));
-    if (!finite_pos(opts->lr))
-        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: lr %g must be finite and > 0", fn, opts->lr);
+    CVAE_TRY(check_common(fn, params, opts->lr, opts->weight_decay));
     if (!unit_interval(opts->momentum))
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: momentum %g outside [0, 1)", fn,
                            opts->momentum);
-    if (!finite_nonneg(opts->weight_decay))
-        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: weight_decay %g must be finite and >= 0", fn,
-                           opts->weight_decay);
     if (opts->nesterov && opts->momentum == 0.0f)
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: nesterov needs momentum > 0", fn);
     cvae_optim *o = NULL;
@@ -88,18 +96,13 @@ cvae_status cvae_optim_new_adam(cvae_params *params, const cvae_adam_opts *opts,
     CVAE_CHECK_NULL(params, fn);
     CVAE_CHECK_NULL(opts, fn);
     CVAE_CHECK_NULL(out, fn);
-    CVAE_TRY(check_params(params, fn));
-    if (!finite_pos(opts->lr))
-        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: lr %g must be finite and > 0", fn, opts->lr);
+    CVAE_TRY(check_common(fn, params, opts->lr, opts->weight_decay));
     if (!unit_interval(opts->beta1) || !unit_interval(opts->beta2))
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: betas (%g, %g) must lie in [0, 1)", fn,
                            opts->beta1, opts->beta2);
     if (!finite_pos(opts->eps))
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: eps %g must be finite and > 0", fn,
                            opts->eps);
-    if (!finite_nonneg(opts->weight_decay))
-        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: weight_decay %g must be finite and >= 0", fn,
-                           opts->weight_decay);
     cvae_optim *o = NULL;
     CVAE_TRY(optim_alloc(params, CVAE__OPTIM_ADAM, 2, fn, &o));
     o->adam = *opts;
@@ -136,8 +139,7 @@ void cvae__optim_range(cvae_optim *o, const cvae__optim_coef *c, int64_t lo, int
         if (o->kind == CVAE__OPTIM_SGD)
             cvae__sgd_run(data + begin, grad + begin, o->m ? o->m + begin : NULL, n, &o->sgd);
         else
-            cvae__adam_run(data + begin, grad + begin, o->m + begin, o->v + begin, n, &o->adam,
-                           c->decay, c->step_size, c->bc2_sqrt);
+            cvae__adam_run(data + begin, grad + begin, o->m + begin, o->v + begin, n, &o->adam, c);
     }
 }
 

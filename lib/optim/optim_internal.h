@@ -21,9 +21,6 @@ struct cvae_optim {
  * momentum is 0); p -= lr (nesterov ? g' + momentum buf : buf). */
 void cvae__sgd_run(float *p, const float *g, float *buf, int64_t n, const cvae_sgd_opts *o);
 
-/* p, g, m, v: [n].  p *= decay; m, v updated; p -= step_size m / (sqrt(v) / bc2_sqrt + eps). */
-void cvae__adam_run(float *p, const float *g, float *m, float *v, int64_t n,
-                    const cvae_adam_opts *o, float decay, float step_size, float bc2_sqrt);
 
 /* cvae_optim_step in parts, so that threads can update disjoint ranges:
  * _begin validates and computes the step's coefficients, _range updates the trainable
@@ -32,6 +29,11 @@ void cvae__adam_run(float *p, const float *g, float *m, float *v, int64_t n,
 typedef struct cvae__optim_coef {
     float decay, step_size, bc2_sqrt;
 } cvae__optim_coef;
+
+/* p, g, m, v: [n].  p *= c->decay; m, v updated;
+ * p -= c->step_size m / (sqrt(v) / c->bc2_sqrt + eps). */
+void cvae__adam_run(float *p, const float *g, float *m, float *v, int64_t n,
+                    const cvae_adam_opts *o, const cvae__optim_coef *c);
 cvae_status cvae__optim_begin(const cvae_optim *opt, cvae__optim_coef *c);
 void cvae__optim_range(cvae_optim *opt, const cvae__optim_coef *c, int64_t lo, int64_t hi);
 void cvae__optim_end(cvae_optim *opt);

@@ -24,11 +24,6 @@ typedef struct cvae__arena_mark {
     size_t used;
 } cvae__arena_mark;
 
-/* The former names, for lib/ops/norm.c only (edited on another branch): drop them when it uses
- * cvae__node and cvae__arena_mark. */
-typedef cvae__node cvae_node;
-typedef cvae__arena_mark cvae_tape_mark;
-
 static inline bool cvae__needs_grad(const cvae_tensor *x)
 {
     return x && (x->flags & CVAE_TENSOR_REQUIRES_GRAD);

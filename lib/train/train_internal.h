@@ -20,7 +20,7 @@ struct cvae_trainer {
     int64_t in[4], per; /* per: elements per sample */
     cvae_tape *tape;    /* member 0's workspace */
     /* data parallelism: member i > 0 of the team runs replicas[i - 1] on tapes[i - 1] */
-    cvae_team *team;
+    cvae__team *team;
     cvae_net **replicas;
     cvae_tape **tapes;
     /* one more metadata entry checkpoints carry (a model trainer: its configuration), and how

@@ -143,26 +143,18 @@ static int phase_fits(const cvae__conv_geom *g, phase_plan *q)
 
 /* Calls BODY(W) with W a compile-time constant for the common extents, so that the
  * compiler emits straight vector code for the short rows instead of a loop with a tail. */
+#define BY_WIDTH_CASE(W, BODY)                                                                     \
+    case W:                                                                                        \
+        BODY(W);                                                                                   \
+        break;
 #define BY_WIDTH(w, BODY)                                                                          \
     switch (w) {                                                                                   \
-    case 4:                                                                                        \
-        BODY(4);                                                                                   \
-        break;                                                                                     \
-    case 7:                                                                                        \
-        BODY(7);                                                                                   \
-        break;                                                                                     \
-    case 8:                                                                                        \
-        BODY(8);                                                                                   \
-        break;                                                                                     \
-    case 14:                                                                                       \
-        BODY(14);                                                                                  \
-        break;                                                                                     \
-    case 16:                                                                                       \
-        BODY(16);                                                                                  \
-        break;                                                                                     \
-    case 28:                                                                                       \
-        BODY(28);                                                                                  \
-        break;                                                                                     \
+        BY_WIDTH_CASE(4, BODY)                                                                     \
+        BY_WIDTH_CASE(7, BODY)                                                                     \
+        BY_WIDTH_CASE(8, BODY)                                                                     \
+        BY_WIDTH_CASE(14, BODY)                                                                    \
+        BY_WIDTH_CASE(16, BODY)                                                                    \
+        BY_WIDTH_CASE(28, BODY)                                                                    \
     default:                                                                                       \
         BODY(w);                                                                                   \
         break;                                                                                     \
@@ -308,30 +300,20 @@ static void col2im_phases(float *x, const float *cols, const int64_t *idx, int64
     }
 }
 
-void cvae__im2col(float *cols, const float *x, const int64_t *idx, int64_t n,
-                  const cvae__conv_geom *g)
+static void im2col_plane(float *cols, const float *x, const int64_t *idx, int64_t n,
+                         const cvae__conv_geom *g, const plane_plan *pp)
 {
-    phase_plan ph;
-    if (phase_fits(g, &ph)) {
-        im2col_phases(cols, x, idx, n, g, &ph);
-        return;
-    }
-    plane_plan pp;
-    if (!plane_fits(g, &pp)) {
-        im2col_rows(cols, x, idx, n, g);
-        return;
-    }
     float plane[PLANE_MAX];
     int32_t off[TAP_MAX];
     const int64_t hw = g->ho * g->wo, ld = n * hw, chw = g->h * g->w;
-    const int64_t wp = pp.padded ? pp.wp : g->w;
+    const int64_t wp = pp->padded ? pp->wp : g->w;
     tap_offsets(off, g, wp);
-    if (pp.padded) memset(plane, 0, (size_t)(pp.hp * pp.wp) * sizeof(float));
+    if (pp->padded) memset(plane, 0, (size_t)(pp->hp * pp->wp) * sizeof(float));
     for (int64_t s = 0; s < n; s++) {
         const float *xs = x + (idx ? idx[s] : s) * g->c * chw;
         for (int64_t c = 0; c < g->c; c++) {
             const float *src = xs + c * chw;
-            if (pp.padded) {
+            if (pp->padded) {
                 for (int64_t y = 0; y < g->h; y++)
                     memcpy(plane + (y + g->o.pad_top) * wp + g->o.pad_left, src + y * g->w,
                            (size_t)g->w * sizeof(float));
@@ -347,23 +329,13 @@ void cvae__im2col(float *cols, const float *x, const int64_t *idx, int64_t n,
     }
 }
 
-void cvae__col2im(float *x, const float *cols, const int64_t *idx, int64_t n,
-                  const cvae__conv_geom *g)
+static void col2im_plane(float *x, const float *cols, const int64_t *idx, int64_t n,
+                         const cvae__conv_geom *g, const plane_plan *pp)
 {
-    phase_plan ph;
-    if (phase_fits(g, &ph)) {
-        col2im_phases(x, cols, idx, n, g, &ph);
-        return;
-    }
-    plane_plan pp;
-    if (!plane_fits(g, &pp)) {
-        col2im_rows(x, cols, idx, n, g);
-        return;
-    }
     float plane[PLANE_MAX];
     int32_t off[TAP_MAX];
-    const int64_t hw = g->ho * g->wo, ld = n * hw, chw = g->h * g->w, wp = pp.wp;
-    const int64_t np = pp.hp * pp.wp;
+    const int64_t hw = g->ho * g->wo, ld = n * hw, chw = g->h * g->w, wp = pp->wp;
+    const int64_t np = pp->hp * pp->wp;
     tap_offsets(off, g, wp);
     for (int64_t s = 0; s < n; s++) {
         float *xs = x + (idx ? idx[s] : s) * g->c * chw;
@@ -383,4 +355,26 @@ void cvae__col2im(float *x, const float *cols, const int64_t *idx, int64_t n,
             }
         }
     }
+}
+
+/* The fastest way to lower that fits g: stride phases, a plane with tap offsets, or row
+ * runs. */
+void cvae__im2col(float *cols, const float *x, const int64_t *idx, int64_t n,
+                  const cvae__conv_geom *g)
+{
+    phase_plan ph;
+    plane_plan pp;
+    if (phase_fits(g, &ph)) im2col_phases(cols, x, idx, n, g, &ph);
+    else if (plane_fits(g, &pp)) im2col_plane(cols, x, idx, n, g, &pp);
+    else im2col_rows(cols, x, idx, n, g);
+}
+
+void cvae__col2im(float *x, const float *cols, const int64_t *idx, int64_t n,
+                  const cvae__conv_geom *g)
+{
+    phase_plan ph;
+    plane_plan pp;
+    if (phase_fits(g, &ph)) col2im_phases(x, cols, idx, n, g, &ph);
+    else if (plane_fits(g, &pp)) col2im_plane(x, cols, idx, n, g, &pp);
+    else col2im_rows(x, cols, idx, n, g);
 }

@@ -22,6 +22,23 @@ void cvae__conv2d_forward_ref(const cvae__conv_args *a, const cvae__conv_geom *g
                 }
 }
 
+/* sum over samples s and output positions (oy, ox) of out[s, oy, ox] in[s, tap (i, j)]: the
+ * weight gradient's sum for one tap, with out and in pointing at one channel of sample 0 and
+ * the samples out_stride and in_stride floats apart. */
+static double tap_sum(const float *out, int64_t out_stride, const float *in, int64_t in_stride,
+                      int64_t n, int64_t i, int64_t j, const cvae__conv_geom *g)
+{
+    double acc = 0.0;
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t oy = 0; oy < g->ho; oy++)
+            for (int64_t ox = 0; ox < g->wo; ox++) {
+                const int64_t off = cvae__conv_tap(g, i, j, oy, ox);
+                if (off >= 0)
+                    acc += (double)out[s * out_stride + oy * g->wo + ox] * in[s * in_stride + off];
+            }
+    return acc;
+}
+
 /* db[co] += sum of dy[., co, .]: dy [n, cout, hw]. */
 static void bias_grad_ref(float *db, const float *dy, int64_t n, int64_t cout, int64_t hw)
 {
@@ -53,18 +70,10 @@ void cvae__conv2d_backward_ref(const cvae__conv_args *a, const cvae__conv_geom *
     for (int64_t co = 0; a->dw && co < cout; co++)
         for (int64_t ci = 0; ci < g->c; ci++)
             for (int64_t i = 0; i < g->kh; i++)
-                for (int64_t j = 0; j < g->kw; j++) {
-                    double acc = 0.0;
-                    for (int64_t s = 0; s < a->n; s++)
-                        for (int64_t oy = 0; oy < g->ho; oy++)
-                            for (int64_t ox = 0; ox < g->wo; ox++) {
-                                const int64_t off = cvae__conv_tap(g, i, j, oy, ox);
-                                if (off >= 0)
-                                    acc += (double)a->dy[(s * cout + co) * ohw + oy * g->wo + ox] *
-                                           a->x[(s * g->c + ci) * hw + off];
-                            }
-                    a->dw[(co * g->c + ci) * kk + i * g->kw + j] += (float)acc;
-                }
+                for (int64_t j = 0; j < g->kw; j++)
+                    a->dw[(co * g->c + ci) * kk + i * g->kw + j] +=
+                        (float)tap_sum(a->dy + co * ohw, cout * ohw, a->x + ci * hw, g->c * hw,
+                                       a->n, i, j, g);
     if (a->db) bias_grad_ref(a->db, a->dy, a->n, cout, ohw);
 }
 
@@ -117,17 +126,10 @@ void cvae__conv_transpose2d_backward_ref(const cvae__conv_args *a, const cvae__c
         for (int64_t co = 0; co < cout; co++)
             for (int64_t i = 0; i < g->kh; i++)
                 for (int64_t j = 0; j < g->kw; j++) {
-                    double acc = 0.0;
-                    for (int64_t s = 0; s < a->n; s++)
-                        for (int64_t oy = 0; oy < g->ho; oy++)
-                            for (int64_t ox = 0; ox < g->wo; ox++) {
-                                const int64_t off = cvae__conv_tap(g, i, j, oy, ox);
-                                if (off >= 0)
-                                    acc +=
-                                        (double)a->x[((s * cin + ci) * g->ho + oy) * g->wo + ox] *
-                                        a->dy[(s * cout + co) * yhw + off];
-                            }
-                    a->dw[(ci * cout + co) * kk + i * g->kw + j] += (float)acc;
+                    const int64_t xhw = g->ho * g->wo;
+                    a->dw[(ci * cout + co) * kk + i * g->kw + j] +=
+                        (float)tap_sum(a->x + ci * xhw, cin * xhw, a->dy + co * yhw, cout * yhw,
+                                       a->n, i, j, g);
                 }
     if (a->db) bias_grad_ref(a->db, a->dy, a->n, cout, yhw);
 }

@@ -7,7 +7,7 @@ struct cvae_loader {
     cvae_binarize mode;
     uint64_t seed;
     int shuffle;
-    int rank, ranks;  /* rows this loader fills (cvae_loader_shard) */
+    int rank, ranks;  /* the rows this loader fills (cvae_loader_shard) */
     int64_t *order;   /* [ds->n]: the epoch's sample order */
     int64_t order_of; /* the epoch `order` holds, -1 before the first */
     float *images;    /* [batch, 1, rows, cols] */

@@ -7,6 +7,8 @@
  * seed 1) for N timed steps (after 3 untimed ones) and prints, from rank 0:
  *   - the step time (median over steps of the slowest rank's), the time in the sums over the
  *     ranks (mean per step, slowest rank) and its share of the step, the bytes summed per step;
+ *   - the forward pass alone (cvae_trainer_eval on the same batches: the step minus it is the
+ *     backward pass, the sums and the optimizer);
  *   - the test -ELBO after the run;
  *   - with --compare FILE (parameters another run saved with --save): the largest and the
  *     root-mean-square difference of the parameters, relative to their RMS, and the test
@@ -126,6 +128,21 @@ static int train(const opts *o, int rank, int size)
         if (s >= 0) step[s] = dt;
     }
     double in_sums = cvae_mpi_sum_seconds(mpi) - sums;
+    /* the forward pass alone (an evaluation of the last batch, which records nothing) */
+    double *fwd = malloc((size_t)o->steps * sizeof *fwd);
+    for (int s = 0; s < o->steps; s++) {
+        const float *x;
+        const int32_t *y;
+        int64_t n;
+        check(cvae_loader_next(ld, &x, &y, &n), "batch");
+        if (n == 0) check(cvae_loader_next(ld, &x, &y, &n), "batch");
+        MPI_Barrier(MPI_COMM_WORLD);
+        const double t0 = MPI_Wtime();
+        check(cvae_trainer_eval(tr, x, y, n, 7, NULL), "eval");
+        fwd[s] = MPI_Wtime() - t0;
+        MPI_Allreduce(MPI_IN_PLACE, &fwd[s], 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    }
+    qsort(fwd, (size_t)o->steps, sizeof *fwd, cmp_double);
     MPI_Allreduce(MPI_IN_PLACE, &in_sums, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     double mean = 0;
     for (int s = 0; s < o->steps; s++) mean += step[s] / o->steps;
@@ -139,6 +156,7 @@ static int train(const opts *o, int rank, int size)
                             : "allreduce",
                size, o->threads, o->batch, 1e3 * step[o->steps / 2], 1e3 * mean, sum_ms,
                sum_ms / (10 * mean), (long long)(4 * (numel + 3)));
+        printf("forward alone (cvae_trainer_eval): %.2f ms (median)\n", 1e3 * fwd[o->steps / 2]);
         const double elbo = test_elbo(m, test_set);
         printf("after %d steps (3 + %d timed): test -ELBO %.4f nats\n", o->steps + 3, o->steps,
                elbo);
@@ -152,6 +170,7 @@ static int train(const opts *o, int rank, int size)
         }
     }
     free(step);
+    free(fwd);
     cvae_mpi_free(mpi);
     cvae_loader_free(ld);
     cvae_trainer_free(tr);

@@ -220,6 +220,24 @@ static void run_workers(world *w, worker *k)
     for (int r = 0; r < w->ranks; r++) pthread_join(th[r], NULL);
 }
 
+/* A world of `ranks` workers, each with a trainer (make_trainer: kind, seed + r * seed_step,
+ * 1 thread) and no injection; tests set what they inject before run_workers. */
+static void join_world(world *w, worker *k, int ranks, int kind, uint64_t seed, int seed_step,
+                       int skip)
+{
+    world_init(w, ranks, 1 << 16);
+    for (int r = 0; r < ranks; r++) {
+        k[r] = (worker){.w = w, .rank = r, .nan_at = -1, .fail_at = -1, .perturb_at = -1};
+        make_trainer(&k[r], kind, seed + (uint64_t)(r * seed_step), 1, skip);
+    }
+}
+
+static void leave_world(world *w, worker *k)
+{
+    for (int r = 0; r < w->ranks; r++) free_trainer(&k[r]);
+    world_free(w);
+}
+
 /* ---- tests ---- */
 
 /* w workers x 1 thread == 1 trainer x w threads, bit for bit; the workers start from worker
@@ -236,17 +254,9 @@ static void test_workers_equal_thread_team(void **state)
             for (int s = 0; s < STEPS; s++)
                 CVAE_OK_OR_FAIL(cvae_trainer_step(one.tr, xs[s], ys[s], sizes[s], &want[s]));
             world w;
-            world_init(&w, ranks, 1 << 16);
             worker k[MAXW];
-            for (int r = 0; r < ranks; r++) {
-                k[r] = (worker){.w = &w,
-                                .rank = r,
-                                .nan_at = -1,
-                                .fail_at = -1,
-                                .perturb_at = -1,
-                                .check_every = 2};
-                make_trainer(&k[r], kind, 5 + (uint64_t)r, 1, 0);
-            }
+            join_world(&w, k, ranks, kind, 5, 1, 0);
+            for (int r = 0; r < ranks; r++) k[r].check_every = 2;
             run_workers(&w, k);
             int64_t n, nr;
             const float *p = params(&one, &n);
@@ -266,10 +276,9 @@ static void test_workers_equal_thread_team(void **state)
                              ranks);
                 assert_int_equal(k[r].sync, CVAE_OK);
                 assert_int_equal(cvae_trainer_steps(k[r].tr), STEPS);
-                free_trainer(&k[r]);
             }
             free_trainer(&one);
-            world_free(&w);
+            leave_world(&w, k);
         }
 }
 
@@ -280,17 +289,10 @@ static void test_nan_on_one_worker(void **state)
     make_batches();
     for (int skip = 0; skip <= 1; skip++) {
         world w;
-        world_init(&w, 3, 1 << 16);
         worker k[3];
-        for (int r = 0; r < 3; r++) {
-            k[r] = (worker){.w = &w,
-                            .rank = r,
-                            .nan_at = r == 1 ? 2 : -1,
-                            .fail_at = -1,
-                            .perturb_at = -1,
-                            .check_every = 1};
-            make_trainer(&k[r], 1, 3, 1, skip);
-        }
+        join_world(&w, k, 3, 1, 3, 0, skip);
+        k[1].nan_at = 2;
+        for (int r = 0; r < 3; r++) k[r].check_every = 1;
         run_workers(&w, k);
         int64_t n;
         const float *p0 = params(&k[0], &n);
@@ -308,8 +310,7 @@ static void test_nan_on_one_worker(void **state)
             int64_t nr;
             assert_memory_equal(params(&k[r], &nr), p0, (size_t)n * sizeof *p0);
         }
-        for (int r = 0; r < 3; r++) free_trainer(&k[r]);
-        world_free(&w);
+        leave_world(&w, k);
     }
 }
 
@@ -319,17 +320,10 @@ static void test_error_on_one_worker(void **state)
     (void)state;
     make_batches();
     world w;
-    world_init(&w, 3, 1 << 16);
     worker k[3];
-    for (int r = 0; r < 3; r++) {
-        k[r] = (worker){.w = &w,
-                        .rank = r,
-                        .nan_at = -1,
-                        .fail_at = r == 2 ? 1 : -1,
-                        .perturb_at = -1,
-                        .keep_going = 1};
-        make_trainer(&k[r], 1, 3, 1, 0);
-    }
+    join_world(&w, k, 3, 1, 3, 0, 0);
+    k[2].fail_at = 1;
+    for (int r = 0; r < 3; r++) k[r].keep_going = 1;
     run_workers(&w, k);
     for (int r = 0; r < 3; r++) {
         assert_int_equal(k[r].st[0], CVAE_OK);
@@ -339,28 +333,20 @@ static void test_error_on_one_worker(void **state)
         assert_int_equal(cvae_trainer_steps(k[r].tr), STEPS - 1);
         assert_int_equal(k[r].sync, CVAE_OK);
     }
-    for (int r = 0; r < 3; r++) free_trainer(&k[r]);
-    world_free(&w);
+    leave_world(&w, k);
 }
 
-/* A parameter one ulp off on one worker: the next due checksum fails every worker. */
+/* A parameter one ulp off on one worker: the next checksum due fails every worker. */
 static void test_checksum_catches_divergence(void **state)
 {
     (void)state;
     make_batches();
     for (int every = 1; every <= 2; every++) {
         world w;
-        world_init(&w, 2, 1 << 16);
         worker k[2];
-        for (int r = 0; r < 2; r++) {
-            k[r] = (worker){.w = &w,
-                            .rank = r,
-                            .nan_at = -1,
-                            .fail_at = -1,
-                            .perturb_at = r == 1 ? 3 : -1,
-                            .check_every = every};
-            make_trainer(&k[r], 0, 9, 1, 0);
-        }
+        join_world(&w, k, 2, 0, 9, 0, 0);
+        k[1].perturb_at = 3;
+        for (int r = 0; r < 2; r++) k[r].check_every = every;
         run_workers(&w, k);
         const int caught = every == 1 ? 3 : 4; /* the first step whose stream is a multiple */
         for (int r = 0; r < 2; r++) {
@@ -372,8 +358,7 @@ static void test_checksum_catches_divergence(void **state)
                 fail_msg("worker %d: '%s' lacks '%s'", r, k[r].msg[caught], want);
             assert_int_equal(k[r].sync, CVAE_ERR_STATE);
         }
-        for (int r = 0; r < 2; r++) free_trainer(&k[r]);
-        world_free(&w);
+        leave_world(&w, k);
     }
 }
 
@@ -384,12 +369,11 @@ static void test_zero_allocations(void **state)
     (void)state;
     make_batches();
     world w;
-    world_init(&w, 2, 1 << 16);
     worker k[2];
+    join_world(&w, k, 2, 1, 3, 0, 0);
     for (int r = 0; r < 2; r++) {
-        k[r] = (worker){
-            .w = &w, .rank = r, .nan_at = -1, .fail_at = -1, .perturb_at = -1, .check_every = 1};
-        make_trainer(&k[r], 1, 3, 2, 0);
+        k[r].check_every = 1;
+        CVAE_OK_OR_FAIL(cvae_trainer_set_threads(k[r].tr, 2));
     }
     run_workers(&w, k); /* join, and STEPS warm-up steps */
     failalloc_arm(0);
@@ -399,9 +383,8 @@ static void test_zero_allocations(void **state)
     for (int r = 0; r < 2; r++) {
         for (int s = 0; s < STEPS; s++) assert_int_equal(k[r].st[s], CVAE_OK);
         assert_int_equal(cvae_trainer_steps(k[r].tr), 2 * STEPS);
-        free_trainer(&k[r]);
     }
-    world_free(&w);
+    leave_world(&w, k);
 }
 
 /* Bad arguments are refused; an evaluation over workers equals one trainer's. */
@@ -429,23 +412,18 @@ static void test_arguments_and_eval(void **state)
     CVAE_OK_OR_FAIL(cvae_trainer_eval(one.tr, xs[4], ys[4], sizes[4], 77, &want));
 
     world w;
-    world_init(&w, 3, 1 << 16);
     worker k[3];
-    for (int r = 0; r < 3; r++) {
-        k[r] = (worker){
-            .w = &w, .rank = r, .nan_at = -1, .fail_at = -1, .perturb_at = -1, .eval_only = 1};
-        make_trainer(&k[r], 0, 5, 1, 0);
-    }
+    join_world(&w, k, 3, 0, 5, 0, 0);
+    for (int r = 0; r < 3; r++) k[r].eval_only = 1;
     run_workers(&w, k);
     for (int r = 0; r < 3; r++) {
         assert_int_equal(k[r].st[0], CVAE_OK);
         if (memcmp(&k[r].loss[0], &want, sizeof want))
             fail_msg("worker %d evaluates %.9g, one trainer %.9g", r, (double)k[r].loss[0],
                      (double)want);
-        free_trainer(&k[r]);
     }
     free_trainer(&one);
-    world_free(&w);
+    leave_world(&w, k);
 }
 
 /* A sharded loader fills the worker's rows as the whole loader does, for every batch. */

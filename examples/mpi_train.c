@@ -18,24 +18,15 @@
         }                                                                                          \
     } while (0)
 
+// clang-format off
 static const cvae_layer layers[] = {
-    {.kind = CVAE_LAYER_CONV2D,
-     .name = "conv1",
-     .out = 16,
-     .kernel = 3,
-     .stride = 2,
-     .padding = 1,
+    {.kind = CVAE_LAYER_CONV2D, .name = "conv1", .out = 16, .kernel = 3, .stride = 2, .padding = 1,
      .activation = CVAE_ACT_RELU},
-    {.kind = CVAE_LAYER_CONV2D,
-     .name = "conv2",
-     .out = 32,
-     .kernel = 3,
-     .stride = 2,
-     .padding = 1,
+    {.kind = CVAE_LAYER_CONV2D, .name = "conv2", .out = 32, .kernel = 3, .stride = 2, .padding = 1,
      .activation = CVAE_ACT_RELU},
     {.kind = CVAE_LAYER_FLATTEN},
-    {.kind = CVAE_LAYER_LINEAR, .name = "fc", .out = 10},
-};
+    {.kind = CVAE_LAYER_LINEAR, .name = "fc", .out = 10}};
+// clang-format on
 
 /* The loss of one slice of a batch: softmax cross-entropy per sample. */
 static cvae_status xent(const cvae_net *net, cvae_tape *t, const cvae_batch *b, void *user,
@@ -49,8 +40,8 @@ static cvae_status xent(const cvae_net *net, cvae_tape *t, const cvae_batch *b, 
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
-    int rank = 0, ranks = 1;
+    int rank = 0, ranks = 1, provided; /* MPI calls come from this thread only */
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &ranks);
     const int epochs = argc > 1 ? atoi(argv[1]) : 3;

@@ -10,7 +10,8 @@ int cli_dist_begin(cli_dist *d)
 {
     *d = (cli_dist){0, 1, 1, NULL};
     if (cli_launched() < 2) return 1;
-    if (MPI_Init(NULL, NULL) != MPI_SUCCESS) {
+    int provided; /* a step's helper threads never call MPI: this thread makes every call */
+    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
         fprintf(stderr, "cvae: MPI_Init failed\n");
         return 0;
     }

@@ -5,7 +5,7 @@
  * builds the same network and trainer and steps on the same global batches; each rank
  * computes its own rows and the gradients are summed across the ranks every step.
  *
- *     MPI_Init(&argc, &argv);
+ *     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
  *     ... the same network, trainer and loader on every rank (same seeds) ...
  *     cvae_mpi *mpi;
  *     cvae_mpi_new(tr, MPI_COMM_WORLD, CVAE_MPI_ALLREDUCE, 100, &mpi); // rank 0's state to all
@@ -17,7 +17,9 @@
  *     cvae_mpi_free(mpi);
  *     MPI_Finalize();
  *
- * Every call here is collective over the communicator unless it says otherwise. MPI's own
+ * The trainer makes every MPI call from the thread that calls cvae_trainer_step (its helper
+ * threads never do), so MPI_THREAD_FUNNELED is enough when that is the thread that initialized
+ * MPI. Every call here is collective over the communicator unless it says otherwise. MPI's own
  * errors end the job (the communicator keeps MPI_ERRORS_ARE_FATAL unless you changed it),
  * so a rank that dies takes the job down instead of leaving the others waiting.
  */
@@ -61,7 +63,8 @@ typedef struct cvae_mpi cvae_mpi;
 CVAE_MPI_API cvae_status cvae_mpi_new(cvae_trainer *tr, MPI_Comm comm, cvae_mpi_reduce mode,
                                       int64_t check_every, cvae_mpi **out);
 
-/** Detaches the trainer (a job of its own again) and frees m. NULL is a no-op. */
+/** Detaches the trainer (a job of its own again) and frees m (MPI_Comm_free: collective).
+ *  NULL is a no-op. */
 CVAE_MPI_API void cvae_mpi_free(cvae_mpi *m);
 
 /** This rank (not collective; 0 for NULL). */

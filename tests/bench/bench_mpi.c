@@ -8,7 +8,8 @@
  *   - the step time (median over steps of the slowest rank's), the time in the sums over the
  *     ranks (mean per step, slowest rank) and its share of the step, the bytes summed per step;
  *   - the forward pass alone (cvae_trainer_eval on the same batches: the step minus it is the
- *     backward pass, the sums and the optimizer);
+ *     backward pass, the sums and the optimizer), and the CPU time of a step (the slowest
+ *     rank's, all its threads; on a loaded machine closer to the work than the wall time);
  *   - the test -ELBO after the run;
  *   - with --compare FILE (parameters another run saved with --save): the largest and the
  *     root-mean-square difference of the parameters, relative to their RMS, and the test
@@ -16,14 +17,24 @@
  * --single trains without cvae_mpi (the one-process reference, also under mpirun -np 1).
  * `--what sum` instead times MPI_Allreduce alone on 2^k floats (k = 0, 2, ..., 20 and the
  * model's gradient block): the latency and bandwidth of the transport. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <cvae/cvae.h>
 #include <cvae/mpi.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void openblas_set_num_threads(int n);
+
+/* CPU seconds of this process, all its threads. */
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 typedef struct opts {
     int steps, threads, batch, single, ordered;
@@ -112,14 +123,14 @@ static int train(const opts *o, int rank, int size)
         check(cvae_loader_shard(ld, rank, size), "shard");
     }
     const int64_t numel = cvae_params_numel(cvae_net_params(cvae_model_net(m)));
-    double *step = malloc((size_t)o->steps * sizeof *step), sums = 0;
+    double *step = malloc((size_t)o->steps * sizeof *step), sums = 0, cpu = 0;
     for (int s = -3; s < o->steps; s++) {
         const float *x;
         const int32_t *y;
         int64_t n;
         check(cvae_loader_next(ld, &x, &y, &n), "batch");
         if (n == 0) check(cvae_loader_next(ld, &x, &y, &n), "batch");
-        if (s == 0) sums = cvae_mpi_sum_seconds(mpi);
+        if (s == 0) sums = cvae_mpi_sum_seconds(mpi), cpu = cpu_seconds();
         MPI_Barrier(MPI_COMM_WORLD);
         const double t0 = MPI_Wtime();
         check(cvae_trainer_step(tr, x, y, n, NULL), "step");
@@ -128,6 +139,8 @@ static int train(const opts *o, int rank, int size)
         if (s >= 0) step[s] = dt;
     }
     double in_sums = cvae_mpi_sum_seconds(mpi) - sums;
+    cpu = cpu_seconds() - cpu;
+    MPI_Allreduce(MPI_IN_PLACE, &cpu, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     /* the forward pass alone (an evaluation of the last batch, which records nothing) */
     double *fwd = malloc((size_t)o->steps * sizeof *fwd);
     for (int s = 0; s < o->steps; s++) {
@@ -156,7 +169,9 @@ static int train(const opts *o, int rank, int size)
                             : "allreduce",
                size, o->threads, o->batch, 1e3 * step[o->steps / 2], 1e3 * mean, sum_ms,
                sum_ms / (10 * mean), (long long)(4 * (numel + 3)));
-        printf("forward alone (cvae_trainer_eval): %.2f ms (median)\n", 1e3 * fwd[o->steps / 2]);
+        printf("forward alone (cvae_trainer_eval): %.2f ms (median); CPU time per step %.2f ms "
+               "(slowest rank, all its threads)\n",
+               1e3 * fwd[o->steps / 2], 1e3 * cpu / o->steps);
         const double elbo = test_elbo(m, test_set);
         printf("after %d steps (3 + %d timed): test -ELBO %.4f nats\n", o->steps + 3, o->steps,
                elbo);
@@ -207,8 +222,8 @@ static int sums(int rank, int size, int64_t numel)
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
-    int rank, size;
+    int rank, size, provided;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     opts o = {100, 1, 128, 0, 0, "train", NULL, NULL};

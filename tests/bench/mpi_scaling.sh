@@ -35,19 +35,21 @@ median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 field() { # file, the number after this text
     sed -n "s/.*$2 \([0-9.]*\).*/\1/p" "$1" | median
 }
-printf '\n%-34s %10s %10s %10s %8s %10s\n' "setting (batch $BATCH)" "step ms" "sums ms" \
-    "sums %" "speedup" "forward ms"
+printf '\n%-36s %9s %9s %8s %8s %10s %8s\n' "setting (batch $BATCH)" "step ms" "sums ms" \
+    "sums %" "speedup" "forward ms" "CPU ms"
 base=$(field "$tmp/1" ": step")
 for setting in t2 1 2 3; do
     step=$(field "$tmp/$setting" ": step")
     sums=$(field "$tmp/$setting" "), sums")
     fwd=$(field "$tmp/$setting" "forward alone (cvae_trainer_eval):")
+    cpu=$(field "$tmp/$setting" "CPU time per step")
     case $setting in
         t2) name="1 process x 2 threads (no MPI)" ;;
         3) name="3 ranks x 1 thread (oversubscribed)" ;;
         *) name="$setting rank(s) x 1 thread" ;;
     esac
-    awk -v n="$name" -v s="$step" -v c="$sums" -v b="$base" -v f="$fwd" \
-        'BEGIN { printf "%-34s %10.2f %10.2f %9.1f%% %7.2fx %10.2f\n", n, s, c, 100 * c / s, b / s, f }'
+    awk -v n="$name" -v s="$step" -v c="$sums" -v b="$base" -v f="$fwd" -v u="$cpu" \
+        'BEGIN { printf "%-36s %9.2f %9.2f %7.1f%% %7.2fx %10.2f %8.2f\n", n, s, c, 100 * c / s, b / s, f, u }'
 done
-echo "(medians over $ROUNDS rounds of the median step of $STEPS; speedup: 1 rank's step / this one's)"
+echo "(medians over $ROUNDS rounds of the median step of $STEPS; speedup: 1 rank's step / this one's;"
+echo " CPU: CPU time per step of the slowest rank, all its threads, waiting in MPI included)"

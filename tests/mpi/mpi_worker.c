@@ -151,7 +151,8 @@ int main(int argc, char **argv)
     }
     int ranks = 1;
     if (!a.single) {
-        MPI_Init(&argc, &argv);
+        int provided;
+        MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
         MPI_Comm_rank(MPI_COMM_WORLD, &a.rank);
         MPI_Comm_size(MPI_COMM_WORLD, &ranks);
     }

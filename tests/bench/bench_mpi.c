@@ -10,6 +10,7 @@
  *   - the forward pass alone (cvae_trainer_eval on the same batches: the step minus it is the
  *     backward pass, the sums and the optimizer), and the CPU time of a step (the slowest
  *     rank's, all its threads; on a loaded machine closer to the work than the wall time);
+ *   - the CPU time of a parameter checksum (cvae_trainer_check_sync);
  *   - the test -ELBO after the run;
  *   - with --compare FILE (parameters another run saved with --save): the largest and the
  *     root-mean-square difference of the parameters, relative to their RMS, and the test
@@ -156,6 +157,15 @@ static int train(const opts *o, int rank, int size)
         MPI_Allreduce(MPI_IN_PLACE, &fwd[s], 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     }
     qsort(fwd, (size_t)o->steps, sizeof *fwd, cmp_double);
+    /* the parameter checksum (with ranks: plus its broadcast and a one-float sum) */
+    double chk[21];
+    uint64_t checksum;
+    for (int i = 0; i < 21; i++) {
+        const double t0 = cpu_seconds();
+        check(cvae_trainer_check_sync(tr, &checksum), "checksum");
+        chk[i] = cpu_seconds() - t0;
+    }
+    qsort(chk, 21, sizeof *chk, cmp_double);
     MPI_Allreduce(MPI_IN_PLACE, &in_sums, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     double mean = 0;
     for (int s = 0; s < o->steps; s++) mean += step[s] / o->steps;
@@ -172,6 +182,8 @@ static int train(const opts *o, int rank, int size)
         printf("forward alone (cvae_trainer_eval): %.2f ms (median); CPU time per step %.2f ms "
                "(slowest rank, all its threads)\n",
                1e3 * fwd[o->steps / 2], 1e3 * cpu / o->steps);
+        printf("parameter checksum (cvae_trainer_check_sync): %.3f ms CPU (median of 21)\n",
+               1e3 * chk[10]);
         const double elbo = test_elbo(m, test_set);
         printf("after %d steps (3 + %d timed): test -ELBO %.4f nats\n", o->steps + 3, o->steps,
                elbo);

@@ -137,8 +137,10 @@ CVAE_API cvae_status cvae_trainer_restore(cvae_trainer *tr, const char *path, in
  *  network with the same options and calls cvae_trainer_step (and _eval) with the same global
  *  batch; worker `rank` computes rows [rank n / w, (rank + 1) n / w) of it, w = min(n, ranks)
  *  (none when rank >= n), on its own thread team, and the step sums what the workers computed
- * through `sum`. The callbacks are collective: every worker calls them in the same order with the
- * same sizes. */
+ *  through `sum`. The callbacks are collective: every worker calls them in the same order with
+ *  the same sizes, from the thread that calls the trainer (never from its helper threads). A
+ *  callback's error fails that worker's call: an engine should fail on every worker or end the
+ *  job (MPI does), never leave the others waiting. */
 typedef struct cvae_dist {
     int rank;  /**< this worker, in [0, ranks) */
     int ranks; /**< workers, 1..65536 */

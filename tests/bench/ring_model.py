@@ -11,6 +11,8 @@ Inputs, measured on one node by tests/bench/bench_mpi (a node = this machine, 2 
 Per step on P nodes, global batch G (each node G / P samples):
   compute   t(P) = F + S G / P
   ring      c(P) = 2 (P - 1) alpha + 2 (P - 1) / P * N / bandwidth        (reduce-scatter + all-gather)
+            + 2 ceil(log2 P) alpha for the step's small sum (loss and flags, 12 bytes: MPI's
+              recursive doubling, not a ring)
   step      T(P) = t(P) + c(P)
   efficiency E(P) = T(1) / (P T(P))                                      (strong scaling at fixed G)
 Overlap with the backward pass in k buckets (PyTorch DDP): each bucket pays the latency term,
@@ -29,17 +31,26 @@ NETWORKS = [  # (name, Gb/s, alpha in us)
 NODES = [2, 4, 8, 16, 32, 64, 128, 256]
 
 
-def ring_ms(p, nbytes, gbps, alpha_us, buckets=1):
+def ring_ms(p, nbytes, gbps, alpha_us, buckets=1, halving=False):
+    """The gradient's ring all-reduce in `buckets` pieces (halving: Rabenseifner's recursive
+    halving and doubling instead, the same bytes in 2 log2 P messages)."""
     bw = gbps * 1e9 / 8  # bytes/s
-    return 1e3 * 2 * (p - 1) * (buckets * alpha_us * 1e-6 + nbytes / (p * bw))
+    hops = 2 * math.ceil(math.log2(p)) if halving else 2 * (p - 1)
+    return 1e3 * (hops * buckets * alpha_us * 1e-6 + 2 * (p - 1) / p * nbytes / bw)
 
 
-def step_ms(a, p, g, gbps, alpha_us, overlap):
+def small_ms(p, alpha_us):
+    """The step's small sum (loss, failure and checksum flags) by recursive doubling."""
+    return 1e3 * 2 * math.ceil(math.log2(p)) * alpha_us * 1e-6 if p > 1 else 0.0
+
+
+def step_ms(a, p, g, gbps, alpha_us, overlap, halving=False):
     t = a.fixed_ms + a.sample_ms * g / p
     if p == 1:
         return t
+    t += small_ms(p, alpha_us)  # before the backward pass's gradients are summed: never hidden
     if not overlap:
-        return t + ring_ms(p, a.bytes, gbps, alpha_us)
+        return t + ring_ms(p, a.bytes, gbps, alpha_us, 1, halving)
     backward = a.backward_share * a.sample_ms * g / p
     best = math.inf
     for k in range(1, 33):
@@ -48,21 +59,22 @@ def step_ms(a, p, g, gbps, alpha_us, overlap):
     return t + best
 
 
-def efficiency(a, p, g, net, overlap=False):
+def efficiency(a, p, g, net, overlap=False, halving=False):
     _, gbps, alpha = net
-    return step_ms(a, 1, g, gbps, alpha, overlap) / (p * step_ms(a, p, g, gbps, alpha, overlap))
+    return step_ms(a, 1, g, gbps, alpha, overlap) / (
+        p * step_ms(a, p, g, gbps, alpha, overlap, halving))
 
 
-def batch_for(a, p, net, target, overlap=False):
+def batch_for(a, p, net, target, overlap=False, halving=False):
     """The smallest global batch, a multiple of p, with efficiency >= target."""
     lo, hi = 1, 1
-    while efficiency(a, p, hi * p, net, overlap) < target:
+    while efficiency(a, p, hi * p, net, overlap, halving) < target:
         hi *= 2
         if hi > 1 << 30:
             return math.inf
     while lo < hi:
         mid = (lo + hi) // 2
-        if efficiency(a, p, mid * p, net, overlap) >= target:
+        if efficiency(a, p, mid * p, net, overlap, halving) >= target:
             hi = mid
         else:
             lo = mid + 1
@@ -89,8 +101,9 @@ def main():
     print(f"inputs: {a.sample_ms} ms per sample, {a.fixed_ms} ms fixed per step, backward "
           f"{100 * a.backward_share:.0f}% of the compute, {a.bytes:.0f} bytes summed per step")
     names = [n[0] for n in NETWORKS]
-    table("ring all-reduce time per step (ms)", ["nodes"] + names,
-          [[str(p)] + [f"{ring_ms(p, a.bytes, n[1], n[2]):.3f}" for n in NETWORKS] for p in NODES])
+    table("sums per step (ms): the gradient's ring all-reduce + the small sum", ["nodes"] + names,
+          [[str(p)] + [f"{ring_ms(p, a.bytes, n[1], n[2]):.3f} + {small_ms(p, n[2]):.3f}"
+                       for n in NETWORKS] for p in NODES])
     for g in batches:
         table(f"scaling efficiency at global batch {g}: no overlap (DDP-style overlap)",
               ["nodes"] + names,
@@ -106,11 +119,17 @@ def main():
         g = batch_for(a, 64, n, 0.9)
         rows.append([n[0], str(g), f"{100 * efficiency(a, 64, g, n):.1f}%",
                      f"{100 * efficiency(a, 64, g, n, True):.1f}%",
+                     f"{100 * efficiency(a, 64, g, n, False, True):.1f}%",
                      f"{ring_ms(64, a.bytes, n[1], n[2]):.3f}",
-                     f"{a.backward_share * a.sample_ms * g / 64:.3f}"])
-    table("64 nodes at the 90% batch: what overlapping the sum with the backward pass adds",
-          ["network", "global batch", "no overlap", "overlap (best k)", "ring ms",
-           "backward ms per node"], rows)
+                     f"{ring_ms(64, a.bytes, n[1], n[2], 1, True):.3f}",
+                     f"{a.backward_share * a.sample_ms * g / 64:.3f}",
+                     f"{batch_for(a, 64, n, 0.9, True)}",
+                     f"{batch_for(a, 64, n, 0.9, False, True)}"])
+    table("64 nodes at the 90% batch: overlap with the backward pass (DDP buckets), or "
+          "recursive halving instead of the ring",
+          ["network", "global batch", "ring", "ring + overlap (best k)", "halving", "ring ms",
+           "halving ms", "backward ms per node", "90% batch with overlap",
+           "90% batch with halving"], rows)
 
 
 if __name__ == "__main__":

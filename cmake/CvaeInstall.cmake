@@ -1,5 +1,6 @@
 # Install rules: headers, libraries, the `cvae` program, the bundled digits,
-# a CMake package (cvae::cvae, cvae::cvae_static) and a pkg-config file.
+# a CMake package (cvae::cvae, cvae::cvae_static, and with MPI cvae::cvae_mpi and
+# cvae::cvae_mpi_static) and pkg-config files (cvae.pc, with MPI cvae-mpi.pc).
 include(CMakePackageConfigHelpers)
 
 set(CVAE_CMAKE_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/cvae" CACHE STRING
@@ -7,8 +8,14 @@ set(CVAE_CMAKE_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/cvae" CACHE STRING
 set(CVAE_PKGCONFIG_DIR "${CMAKE_INSTALL_LIBDIR}/pkgconfig" CACHE STRING
     "Where cvae.pc goes, relative to the prefix")
 
+# cvae/mpi.h only with the library that implements it.
+if(CVAE_HAVE_MPI)
+  set(cvae_header_exclude "")
+else()
+  set(cvae_header_exclude PATTERN "mpi.h" EXCLUDE)
+endif()
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/cvae" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
-        COMPONENT dev FILES_MATCHING PATTERN "*.h")
+        COMPONENT dev FILES_MATCHING PATTERN "*.h" ${cvae_header_exclude})
 
 set(cvae_install_targets "")
 if(TARGET cvae_shared)
@@ -21,6 +28,21 @@ install(TARGETS ${cvae_install_targets} EXPORT cvae-targets
         LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT runtime NAMELINK_COMPONENT dev
         ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT dev)
 install(EXPORT cvae-targets NAMESPACE cvae:: DESTINATION "${CVAE_CMAKE_DIR}" COMPONENT dev)
+
+# cvae_mpi in an export set of its own, which cvae-config.cmake includes once it has found
+# MPI (find_package(cvae COMPONENTS mpi)).
+if(CVAE_HAVE_MPI)
+  set(cvae_mpi_install_targets "")
+  foreach(t cvae_mpi_shared cvae_mpi_static)
+    if(TARGET ${t})
+      list(APPEND cvae_mpi_install_targets ${t})
+    endif()
+  endforeach()
+  install(TARGETS ${cvae_mpi_install_targets} EXPORT cvae-mpi-targets
+          LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT runtime NAMELINK_COMPONENT dev
+          ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT dev)
+  install(EXPORT cvae-mpi-targets NAMESPACE cvae:: DESTINATION "${CVAE_CMAKE_DIR}" COMPONENT dev)
+endif()
 
 configure_package_config_file("${CMAKE_CURRENT_LIST_DIR}/cvae-config.cmake.in"
   "${PROJECT_BINARY_DIR}/cvae-config.cmake" INSTALL_DESTINATION "${CVAE_CMAKE_DIR}")
@@ -61,6 +83,13 @@ else()
 endif()
 configure_file("${CMAKE_CURRENT_LIST_DIR}/cvae.pc.in" "${PROJECT_BINARY_DIR}/cvae.pc" @ONLY)
 install(FILES "${PROJECT_BINARY_DIR}/cvae.pc" DESTINATION "${CVAE_PKGCONFIG_DIR}" COMPONENT dev)
+# cvae-mpi.pc: cvae_mpi on top of cvae and the MPI of pkg-config module CVAE_MPI_PC (Debian:
+# mpi-c, the default MPI's C bindings; ompi-c names Open MPI's).
+if(CVAE_HAVE_MPI)
+  set(CVAE_MPI_PC "mpi-c" CACHE STRING "pkg-config module of the MPI C bindings cvae-mpi.pc requires")
+  configure_file("${CMAKE_CURRENT_LIST_DIR}/cvae-mpi.pc.in" "${PROJECT_BINARY_DIR}/cvae-mpi.pc" @ONLY)
+  install(FILES "${PROJECT_BINARY_DIR}/cvae-mpi.pc" DESTINATION "${CVAE_PKGCONFIG_DIR}" COMPONENT dev)
+endif()
 
 # The bundled digits, so an installed `cvae train` runs with no argument.
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/tests/data/mnist-digits-5k"

@@ -1,5 +1,6 @@
 # ctest tests of the packaging itself (included when CVAE_BUILD_TESTS is ON).
-#   exported_symbols        libcvae.so exports only cvae_* names
+#   exported_symbols        libcvae.so exports only cvae_* names (exported_symbols_mpi:
+#                           libcvae_mpi.so, when built)
 #   exported_symbols_probe  the same check fails on a library that leaks a name
 #   declared_symbols        libcvae.so exports every function declared CVAE_API in include/cvae/
 #   declared_symbols_probe  the same check fails on a library missing a declared function
@@ -12,6 +13,11 @@ if(TARGET cvae_shared)
   add_test(NAME exported_symbols
            COMMAND "${CMAKE_COMMAND}" -DNM=${CMAKE_NM} -DLIB=$<TARGET_FILE:cvae_shared>
                    -P "${PROJECT_SOURCE_DIR}/cmake/CheckExportedSymbols.cmake")
+  if(TARGET cvae_mpi_shared)
+    add_test(NAME exported_symbols_mpi
+             COMMAND "${CMAKE_COMMAND}" -DNM=${CMAKE_NM} -DLIB=$<TARGET_FILE:cvae_mpi_shared>
+                     -P "${PROJECT_SOURCE_DIR}/cmake/CheckExportedSymbols.cmake")
+  endif()
 
   # A shared library exporting cvae_probe_ok and probe_leak: the check must reject it.
   file(WRITE "${PROJECT_BINARY_DIR}/symcheck_probe.c"

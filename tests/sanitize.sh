@@ -10,8 +10,9 @@
 #             test_alloc_failure, test_hostile and test_fuzz_corpus, and both run in
 #             the asan step). CVAE_VALGRIND_SKIP= runs everything.
 #   tsan      clang, -fsanitize=thread, into build-tsan; runs test_model (its
-#             test_threads_match_serial runs inference from 4 threads on one model)
-#             and test_threads (data-parallel training steps, two at once)
+#             test_threads_match_serial runs inference from 4 threads on one model),
+#             test_threads (data-parallel training steps, two at once) and test_dist
+#             (workers of cvae_trainer_set_dist as threads sharing an in-memory sum)
 #             with the suppressions of tests/tsan.supp (OpenBLAS is not instrumented).
 # Usage: bash tests/sanitize.sh [asan] [valgrind] [tsan]     (default: all three)
 # Needs clang and valgrind (apt-get install clang valgrind).
@@ -74,13 +75,13 @@ run_valgrind() {
 }
 
 run_tsan() {
-  echo "== tsan: clang -fsanitize=thread, test_model, test_threads (build-tsan)"
+  echo "== tsan: clang -fsanitize=thread, test_model, test_threads, test_dist (build-tsan)"
   CC=clang configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCVAE_SANITIZE=thread \
     -DCVAE_BUILD_EXAMPLES=OFF
-  cmake --build build-tsan -j"$jobs" --target test_model test_threads >/dev/null
+  cmake --build build-tsan -j"$jobs" --target test_model test_threads test_dist >/dev/null
   (cd build-tsan/tests &&
     export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp" &&
-    ./test_model && ./test_threads)
+    ./test_model && ./test_threads && ./test_dist)
 }
 
 for s in "${steps[@]}"; do

@@ -98,9 +98,10 @@ static void test_program_help_and_exit_statuses(void **state)
 }
 
 /* Every option a command has today, each listed by its --help and known to its parser. */
-static const char *const options_of[][20] = {
-    {"train", "data", "epochs", "batch", "lr", "seed", "latent", "beta", "frozen-table", "gabor",
-     "cond-decoder", "binarize", "out", "checkpoint", "resume", "threads", "quiet", "help", NULL},
+static const char *const options_of[][24] = {
+    {"train",  "data",         "epochs", "batch",        "lr",          "seed", "latent",
+     "beta",   "frozen-table", "gabor",  "cond-decoder", "binarize",    "out",  "checkpoint",
+     "resume", "threads",      "quiet",  "reduce",       "check-every", "help", NULL},
     {"eval", "model", "data", "k", "n-test", "per-label", "binarize", "seed", "help", NULL},
     {"sample", "model", "data", "out", "seed", "help", NULL},
     {"info", "help", NULL},
@@ -150,6 +151,8 @@ static const char *const defaults[][3] = {
     {"train", "binarize", "none"},
     {"train", "out", "out/cvae.safetensors"},
     {"train", "checkpoint", "out/checkpoint.safetensors"},
+    {"train", "reduce", "allreduce"},
+    {"train", "check-every", "50"},
     {"eval", "model", "out/cvae.safetensors"},
     {"eval", "k", "1000"},
     {"eval", "per-label", "100"},

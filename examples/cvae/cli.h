@@ -13,6 +13,8 @@ extern const cli_command cli_train, cli_eval, cli_sample, cli_info;
 
 /* Prints "cvae: <what>: <status>: <message>" to stderr and returns 1 when s != CVAE_OK. */
 int cli_fail(cvae_status s, const char *what);
+/* The "cvae" of those messages ("cvae[rank 1 of 3]" in a process of an MPI job). */
+extern char cli_who[48];
 
 /* Seconds on a monotonic clock. */
 double cli_now(void);

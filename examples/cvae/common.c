@@ -6,11 +6,14 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dist.h"
+
+char cli_who[48] = "cvae";
 
 int cli_fail(cvae_status s, const char *what)
 {
     if (s == CVAE_OK) return 0;
-    fprintf(stderr, "cvae: %s: %s: %s\n", what, cvae_status_str(s), cvae_last_error());
+    fprintf(stderr, "%s: %s: %s: %s\n", cli_who, what, cvae_status_str(s), cvae_last_error());
     return 1;
 }
 
@@ -123,4 +126,22 @@ const char *cli_binarize_name(cvae_binarize mode)
         return "stochastically binarized";
     }
     return "?";
+}
+
+/* The launchers' variables: Open MPI's mpirun, MPICH's and Intel MPI's Hydra (PMI), and Slurm's
+ * srun (its job steps only: the batch script itself is one process). */
+int cli_launched(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"};
+    long n = 1;
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (i == 2) { /* a step of srun: SLURM_STEP_ID is below the batch/extern step ids */
+            const char *step = getenv("SLURM_STEP_ID");
+            if (!step || strtoul(step, NULL, 10) >= 0xfffffff0ul) v = NULL;
+        }
+        long k = v ? strtol(v, NULL, 10) : 1;
+        if (k > n && k < 1L << 30) n = k;
+    }
+    return (int)n;
 }

@@ -1,8 +1,10 @@
-/* cvae train: Adam on the conditional VAE, a checkpoint each epoch, test -ELBO each epoch. */
+/* cvae train: Adam on the conditional VAE, a checkpoint each epoch, test -ELBO each epoch;
+ * under an MPI launcher (mpirun -np P cvae train), data-parallel over its P processes. */
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "dist.h"
 
 typedef struct train_args {
     const char *data, *out, *checkpoint;
@@ -11,7 +13,11 @@ typedef struct train_args {
     double lr, beta;
     int frozen, gabor, cond_decoder, resume, quiet;
     int binarize; /* cvae_binarize */
+    int reduce;   /* 1: the ordered sum over MPI processes */
+    long check_every;
 } train_args;
+
+static const cli_choice reduce_choices[] = {{"allreduce", 0}, {"ordered", 1}, {NULL, 0}};
 
 static const cli_option train_options[] = {
     CLI_STRING(train_args, data, "data", "DIR", NULL,
@@ -38,6 +44,10 @@ static const cli_option train_options[] = {
             "threads of a step (default: OPENBLAS_NUM_THREADS, else the cores)"),
     CLI_FLAG(train_args, quiet, "quiet",
              "no progress bar (the default when stdout is not a terminal)"),
+    CLI_ENUM(train_args, reduce, "reduce", "MODE", reduce_choices, "allreduce",
+             "under mpirun: how gradients are summed (ordered: bitwise P threads)"),
+    CLI_INT(train_args, check_every, "check-every", "N", 0, 1000000000, "50",
+            "under mpirun: compare parameter checksums across processes every N steps"),
     CLI_END};
 
 static int run(int argc, char **argv);
@@ -53,9 +63,151 @@ static void progress(int64_t done, int64_t total, double loss, double ips, doubl
 {
     int width = 30, fill = (int)(width * done / (total ? total : 1));
     printf("\r  [%.*s%*s] %3lld%%  loss %8.2f  %6.0f img/s  ETA %4.0fs", fill,
-           "##############################", width - fill, "", (long long)(100 * done / total), loss,
-           ips, eta);
+           "##############################", width - fill, "", (long long)(100 * done / total),
+           loss, ips, eta);
     fflush(stdout);
+}
+
+/* Threads of a step: --threads, else the library's default shared by the processes of this
+ * machine. */
+static int set_threads(cvae_trainer *tr, cvae_model *m, long threads, int local)
+{
+    int t = (int)threads;
+    if (!t) {
+        t = cvae_trainer_threads(tr) / local;
+        if (t < 1) t = 1;
+    }
+    return !cli_fail(cvae_trainer_set_threads(tr, t), "setting threads") &&
+           !cli_fail(cvae_model_set_threads(m, t), "setting threads");
+}
+
+/* The model and its trainer, new or from the checkpoint. */
+static int make(const train_args *a, const cvae_dataset *train, const cvae_dataset *test, int talk,
+                cvae_model **m, cvae_trainer **tr, int64_t *start_epoch)
+{
+    if (a->resume) {
+        if (cli_fail(cvae_trainer_load(a->checkpoint, m, tr, start_epoch), "resuming")) return 0;
+        if (talk)
+            printf("resumed %s at epoch %lld (step %lld)\n", a->checkpoint, (long long)*start_epoch,
+                   (long long)cvae_trainer_steps(*tr));
+        return 1;
+    }
+    cvae_model_config c = cvae_model_config_default();
+    c.image_h = train->rows;
+    c.image_w = train->cols;
+    c.num_labels = train->num_classes > test->num_classes ? train->num_classes : test->num_classes;
+    c.latent = (int)a->latent;
+    c.table_trainable = !a->frozen;
+    c.table_init = a->gabor ? CVAE_TABLE_GABOR : CVAE_TABLE_RANDOM;
+    c.cond_decoder = a->cond_decoder;
+    c.beta = (float)a->beta;
+    c.seed = (uint64_t)a->seed;
+    cvae_train_opts o = cvae_train_opts_default();
+    o.lr = (float)a->lr;
+    o.seed = (uint64_t)a->seed;
+    return !cli_fail(cvae_model_new(&c, m), "creating the model") &&
+           !cli_fail(cvae_trainer_new(*m, &o, tr), "creating the trainer");
+}
+
+/* One epoch of steps; *mean the mean training loss. Every process steps on the same batches. */
+static int epoch(const train_args *a, cvae_trainer *tr, cvae_loader *ld, int64_t total,
+                 double *mean, double *seconds)
+{
+    double t0 = cli_now(), sum = 0;
+    int64_t seen = 0, n;
+    const float *x;
+    const int32_t *y;
+    for (;;) {
+        if (cli_fail(cvae_loader_next(ld, &x, &y, &n), "batch")) return 0;
+        if (n == 0) break;
+        float loss = 0;
+        if (cli_fail(cvae_trainer_step(tr, x, y, n, &loss), "training step")) return 0;
+        sum += (double)loss * (double)n;
+        seen += n;
+        if (!a->quiet) {
+            double dt = cli_now() - t0;
+            progress(seen, total, sum / (double)seen, (double)seen / dt,
+                     dt / (double)seen * (double)(total - seen));
+        }
+    }
+    *mean = sum / (double)seen;
+    *seconds = cli_now() - t0;
+    return 1;
+}
+
+/* The training run of one process of d (rank 0 talks and writes the files). */
+static int train_run(train_args *a, cli_dist *d, cvae_dataset *train, cvae_dataset *test)
+{
+    const int talk = d->rank == 0;
+    const cvae_binarize mode = (cvae_binarize)a->binarize;
+    cvae_model *m = NULL;
+    cvae_trainer *tr = NULL;
+    cvae_loader *ld = NULL;
+    int64_t start_epoch = 0;
+    int ok = make(a, train, test, talk, &m, &tr, &start_epoch) &&
+             set_threads(tr, m, a->threads, d->local) &&
+             (!talk || (cli_make_parent_dir(a->out) && cli_make_parent_dir(a->checkpoint))) &&
+             !cli_fail(cvae_loader_new(train, a->batch, mode, (uint64_t)a->seed, 1, &ld),
+                       "loading batches") &&
+             !cli_fail(cvae_loader_seek(ld, start_epoch, 0), "loading batches") &&
+             !cli_fail(cvae_loader_shard(ld, d->rank, d->size), "loading batches");
+    ok = cli_dist_all(d, ok) && cli_dist_join(d, tr, a->reduce, a->check_every);
+    if (ok && talk) {
+        char summary[4096];
+        cvae_model_summary(m, summary, sizeof summary, NULL);
+        printf("%s", summary);
+        printf(
+            "data: %s (%lld train, %lld test, %s), batch %ld, Adam lr %g, seed %ld, %d thread(s)",
+            a->data, (long long)train->n, (long long)test->n, cli_binarize_name(mode), a->batch,
+            a->lr, a->seed, cvae_trainer_threads(tr));
+        if (d->size > 1)
+            printf(" x %d processes (MPI, %s sum, checksum every %ld steps)", d->size,
+                   a->reduce ? "ordered" : "MPI_Allreduce", a->check_every);
+        printf("\n");
+        if (d->local > 1 && !getenv("OPENBLAS_NUM_THREADS"))
+            printf("note: %d processes share this machine and OPENBLAS_NUM_THREADS is unset: "
+                   "OpenBLAS may start threads of its own in each (set it to 1)\n",
+                   d->local);
+    }
+    const double t_all = cli_now();
+    for (int64_t e = start_epoch; ok && e < a->epochs; e++) {
+        double mean, dt, elbo, rec, kl;
+        /* a step's failure is every process's (cvae_trainer_set_dist) */
+        if (!epoch(a, tr, ld, train->n, &mean, &dt)) {
+            ok = 0;
+            break;
+        }
+        if (!a->quiet) printf("\r%*s\r", 90, "");
+        ok = !cli_fail(cvae_trainer_check_sync(tr, NULL), "comparing the processes");
+        if (ok && talk) {
+            ok = cli_test_elbo(m, test, mode, 12345, &elbo, &rec, &kl);
+            if (ok)
+                printf("epoch %3lld  train loss %8.3f  test -ELBO %8.3f nats (rec %.3f + KL %.3f)  "
+                       "%.1fs  %.0f img/s\n",
+                       (long long)e + 1, mean, elbo, rec, kl, dt, (double)train->n / dt);
+            fflush(stdout);
+            ok = ok &&
+                 !cli_fail(cvae_trainer_save(tr, e + 1, a->checkpoint), "saving the checkpoint");
+        }
+        ok = cli_dist_all(d, ok);
+    }
+    if (ok && talk) {
+        ok = !cli_fail(cvae_model_save(m, a->out), "saving the model");
+        if (ok) {
+            const double t = cli_now() - t_all;
+            printf("saved %s (%.1fs of training, %lld steps", a->out, t,
+                   (long long)cvae_trainer_steps(tr));
+            if (d->size > 1)
+                printf("; rank 0 spent %.1fs in sums over the processes", cli_dist_sum_seconds(d));
+            printf(")\n");
+        }
+    }
+    ok = cli_dist_all(d, ok);
+    cli_dist_leave(d);
+    cvae_loader_free(ld);
+    cvae_trainer_free(tr);
+    cvae_model_free(m);
+    return ok ? 0 : 1;
 }
 
 static int run(int argc, char **argv)
@@ -63,98 +215,17 @@ static int run(int argc, char **argv)
     train_args a = {.data = cli_default_data_dir(), .quiet = !isatty(1)};
     int p = cli_parse(&cli_train, argc, argv, &a, NULL);
     if (p >= 0) return p;
-    const cvae_binarize mode = (cvae_binarize)a.binarize;
+    cli_dist d;
+    if (!cli_dist_begin(&d)) return 1;
+    if (d.size > 1) {
+        snprintf(cli_who, sizeof cli_who, "cvae[rank %d of %d]", d.rank, d.size);
+        if (d.rank) a.quiet = 1;
+    }
     cvae_dataset *train = NULL, *test = NULL;
-    if (!cli_load(a.data, "train", &train) || !cli_load(a.data, "t10k", &test)) {
-        cvae_dataset_free(train);
-        return 1;
-    }
-    cvae_model *m = NULL;
-    cvae_trainer *tr = NULL;
-    int64_t start_epoch = 0;
-    int rc = 1;
-    if (a.resume) {
-        if (cli_fail(cvae_trainer_load(a.checkpoint, &m, &tr, &start_epoch), "resuming")) goto done;
-        printf("resumed %s at epoch %lld (step %lld)\n", a.checkpoint, (long long)start_epoch,
-               (long long)cvae_trainer_steps(tr));
-    } else {
-        cvae_model_config c = cvae_model_config_default();
-        c.image_h = train->rows;
-        c.image_w = train->cols;
-        c.num_labels = train->num_classes > test->num_classes ? train->num_classes : test->num_classes;
-        c.latent = (int)a.latent;
-        c.table_trainable = !a.frozen;
-        c.table_init = a.gabor ? CVAE_TABLE_GABOR : CVAE_TABLE_RANDOM;
-        c.cond_decoder = a.cond_decoder;
-        c.beta = (float)a.beta;
-        c.seed = (uint64_t)a.seed;
-        cvae_train_opts o = cvae_train_opts_default();
-        o.lr = (float)a.lr;
-        o.seed = (uint64_t)a.seed;
-        if (cli_fail(cvae_model_new(&c, &m), "creating the model") ||
-            cli_fail(cvae_trainer_new(m, &o, &tr), "creating the trainer"))
-            goto done;
-    }
-    if (a.threads && (cli_fail(cvae_trainer_set_threads(tr, (int)a.threads), "setting threads") ||
-                      cli_fail(cvae_model_set_threads(m, (int)a.threads), "setting threads")))
-        goto done;
-    if (!cli_make_parent_dir(a.out) || !cli_make_parent_dir(a.checkpoint)) goto done;
-    {
-        char summary[4096];
-        cvae_model_summary(m, summary, sizeof summary, NULL);
-        printf("%s", summary);
-        printf("data: %s (%lld train, %lld test, %s), batch %ld, Adam lr %g, seed %ld, %d thread(s)\n",
-               a.data, (long long)train->n, (long long)test->n, cli_binarize_name(mode), a.batch,
-               a.lr, a.seed, cvae_trainer_threads(tr));
-        cvae_loader *ld = NULL;
-        if (cli_fail(cvae_loader_new(train, a.batch, mode, (uint64_t)a.seed, 1, &ld), "loading batches") ||
-            cli_fail(cvae_loader_seek(ld, start_epoch, 0), "loading batches")) {
-            cvae_loader_free(ld);
-            goto done;
-        }
-        rc = 0;
-        double t_all = cli_now();
-        for (int64_t e = start_epoch; e < a.epochs && !rc; e++) {
-            double t0 = cli_now(), sum = 0;
-            int64_t seen = 0, n;
-            const float *x;
-            const int32_t *y;
-            while (!rc && !(rc = cli_fail(cvae_loader_next(ld, &x, &y, &n), "batch")) && n > 0) {
-                float loss = 0;
-                rc = cli_fail(cvae_trainer_step(tr, x, y, n, &loss), "training step");
-                sum += (double)loss * (double)n;
-                seen += n;
-                if (!a.quiet) {
-                    double dt = cli_now() - t0;
-                    progress(seen, train->n, sum / (double)seen, (double)seen / dt,
-                             dt / (double)seen * (double)(train->n - seen));
-                }
-            }
-            if (rc) break;
-            double dt = cli_now() - t0, elbo, rec, kl;
-            if (!a.quiet) printf("\r%*s\r", 90, "");
-            if (!cli_test_elbo(m, test, mode, 12345, &elbo, &rec, &kl)) {
-                rc = 1;
-                break;
-            }
-            printf("epoch %3lld  train loss %8.3f  test -ELBO %8.3f nats (rec %.3f + KL %.3f)  "
-                   "%.1fs  %.0f img/s\n",
-                   (long long)e + 1, sum / (double)seen, elbo, rec, kl, dt, (double)seen / dt);
-            fflush(stdout);
-            rc = cli_fail(cvae_trainer_save(tr, e + 1, a.checkpoint), "saving the checkpoint");
-        }
-        if (!rc) {
-            rc = cli_fail(cvae_model_save(m, a.out), "saving the model");
-            if (!rc)
-                printf("saved %s (%.1fs of training, %lld steps)\n", a.out, cli_now() - t_all,
-                       (long long)cvae_trainer_steps(tr));
-        }
-        cvae_loader_free(ld);
-    }
-done:
-    cvae_trainer_free(tr);
-    cvae_model_free(m);
+    int ok = cli_load(a.data, "train", &train) && cli_load(a.data, "t10k", &test);
+    int rc = cli_dist_all(&d, ok) ? train_run(&a, &d, train, test) : 1;
     cvae_dataset_free(train);
     cvae_dataset_free(test);
+    cli_dist_end(&d);
     return rc;
 }

@@ -54,6 +54,15 @@ CVAE_API const char *cvae_last_error(void);
 /** Forgets the calling thread's last error message. */
 CVAE_API void cvae_clear_error(void);
 
+/** Records a printf-style message as the calling thread's cvae_last_error() and returns s:
+ *  for code built on the library (a loss function, an engine of cvae_dist, cvae/mpi.h) to
+ *  report a failure the way the library does. */
+CVAE_API cvae_status cvae_set_error(cvae_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /** Library version as "MAJOR.MINOR.PATCH". */
 CVAE_API const char *cvae_version(void);
 

@@ -130,6 +130,52 @@ CVAE_API cvae_status cvae_trainer_save(const cvae_trainer *tr, int64_t epoch, co
  *  checked first; on an error the trainer and its network are unchanged. */
 CVAE_API cvae_status cvae_trainer_restore(cvae_trainer *tr, const char *path, int64_t *epoch);
 
+/* ---- several workers: data parallelism across processes or machines ------ */
+
+/** How a worker of a data-parallel job talks to the others: an engine fills it in (cvae/mpi.h
+ *  does, for MPI; the library itself uses no engine). Every worker runs a trainer of the same
+ *  network with the same options and calls cvae_trainer_step (and _eval) with the same global
+ *  batch; worker `rank` computes rows [rank n / w, (rank + 1) n / w) of it, w = min(n, ranks)
+ *  (none when rank >= n), on its own thread team, and the step sums what the workers computed
+ *  through `sum`. The callbacks are collective: every worker calls them in the same order with
+ *  the same sizes, from the thread that calls the trainer (never from its helper threads). A
+ *  callback's error fails that worker's call: an engine should fail on every worker or end the
+ *  job (MPI does), never leave the others waiting. */
+typedef struct cvae_dist {
+    int rank;  /**< this worker, in [0, ranks) */
+    int ranks; /**< workers, 1..65536 */
+    /** Sums data[0..n) elementwise over the workers, in place. Every worker must receive
+     *  bitwise the same result. */
+    cvae_status (*sum)(float *data, int64_t n, void *user);
+    /** Copies worker 0's `bytes` bytes at data into every worker's data. */
+    cvae_status (*broadcast)(void *data, int64_t bytes, void *user);
+    void *user;          /**< passed to both callbacks */
+    int64_t check_every; /**< compare a checksum of the parameters across the workers before
+                              every check_every-th step (0: only cvae_trainer_check_sync) */
+} cvae_dist;
+
+/** Makes tr one worker of a data-parallel job (NULL: a job of its own again). Collective:
+ *  broadcasts worker 0's parameters, Adam state and step counters, so every worker starts
+ *  from the same state (create or restore first, then call this). A step then:
+ *    1. runs forward and backward on this worker's rows on its thread team, and sums the team's
+ *       gradients in slice order;
+ *    2. sums over the workers the loss, whether each worker failed (a worker's error fails
+ *       every worker's step) and, when a checksum is due, whether its parameters differ from
+ *       worker 0's; batch norm statistics are worker 0's (others add -0.0);
+ *    3. sums the gradient block (cvae_params_numel floats: 4 bytes each) over the workers;
+ *    4. then checks, clips and applies Adam as one process would: a NaN/Inf anywhere is seen by
+ *       every worker, which all skip the step or all fail.
+ *  Bytes summed per step: 4 (numel + 3 + batch norm statistics). With a sum that adds the
+ *  workers in rank order, w workers of 1 thread give bitwise the results of one process of w
+ *  threads. A step allocates nothing more. d is copied; its callbacks must stay valid. */
+CVAE_API cvae_status cvae_trainer_set_dist(cvae_trainer *tr, const cvae_dist *d);
+
+/** Compares a checksum of the parameters (and the step counters, seed and learning rate)
+ *  across the workers now. Collective. CVAE_ERR_STATE on every worker if any differs from
+ *  worker 0 ("parameters differ across workers ..."); CVAE_OK on a trainer without workers.
+ *  *checksum (may be NULL): this worker's checksum. */
+CVAE_API cvae_status cvae_trainer_check_sync(cvae_trainer *tr, uint64_t *checksum);
+
 /* ---- batches from a dataset ---------------------------------------------- */
 
 /** Yields the batches of a dataset (cvae/io.h), epoch after epoch (opaque). */
@@ -168,6 +214,12 @@ CVAE_API cvae_status cvae_trainer_evaluate(cvae_trainer *tr, cvae_loader *ld, ui
 
 /** Continues at batch `index` (0..batches) of `epoch` (>= 0), e.g. after a restore. */
 CVAE_API cvae_status cvae_loader_seek(cvae_loader *l, int64_t epoch, int64_t index);
+
+/** A loader for worker `rank` of `ranks` (cvae_trainer_set_dist): each batch is the same as
+ *  without, but only the rows that worker computes (see cvae_dist) are read and converted; the
+ * others are not written (finite: zeros at first, then rows of earlier batches). So a worker's
+ * input work is its share of the batch. (0, 1) reads every row again. */
+CVAE_API cvae_status cvae_loader_shard(cvae_loader *l, int rank, int ranks);
 
 #ifdef __cplusplus
 }

@@ -28,16 +28,31 @@ void cvae_clear_error(void) { last_error[0] = '\0'; }
 
 const char *cvae_version(void) { return CVAE_VERSION_STRING; }
 
-cvae_status cvae__error(cvae_status s, const char *fmt, ...)
+static cvae_status set_error(cvae_status s, const char *fmt, va_list ap)
 {
     /* Formatted aside first: an argument may be cvae_last_error() itself. */
     char msg[sizeof last_error];
     msg[0] = '\0';
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    memcpy(last_error, msg, strlen(msg) + 1);
+    return s;
+}
+
+cvae_status cvae__error(cvae_status s, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    set_error(s, fmt, ap);
     va_end(ap);
-    memcpy(last_error, msg, strlen(msg) + 1);
+    return s;
+}
+
+cvae_status cvae_set_error(cvae_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_error(s, fmt, ap);
+    va_end(ap);
     return s;
 }
 

@@ -36,6 +36,9 @@ cvae_status cvae__net_replica_new(const cvae_net *src, cvae_net **out);
  * running statistics and zeroes the replica's gradients. */
 void cvae__net_replica_refresh(cvae_net *r);
 
+/* Whether parameter i is one a training forward writes (batch norm statistics). */
+bool cvae__net_written_by_forward(const cvae_net *net, int i);
+
 /* The gradient block of a network or replica, laid out like cvae_params_data. */
 float *cvae__net_grad(const cvae_net *net);
 

@@ -2,8 +2,7 @@
  * running statistics, which a forward in training writes). */
 #include "net/net_internal.h"
 
-/* Whether parameter i is one a training forward writes (batch norm statistics). */
-static bool written_by_forward(const cvae_net *net, int i)
+bool cvae__net_written_by_forward(const cvae_net *net, int i)
 {
     for (int s = 0; s < net->n_stacks; s++)
         for (int k = 0; k < net->stacks[s].n_layers; k++) {
@@ -19,7 +18,7 @@ cvae_status cvae__net_replica_new(const cvae_net *src, cvae_net **out)
     const int64_t numel = cvae__net_numel(src);
     int64_t buffered = 0;
     for (int i = 0; i < n; i++)
-        if (written_by_forward(src, i)) buffered += src->p[i]->size;
+        if (cvae__net_written_by_forward(src, i)) buffered += src->p[i]->size;
     cvae_net *r = cvae__calloc(1, sizeof *r);
     if (!r) return cvae__nomem("network replica", sizeof *r);
     *r = (cvae_net){.seed = src->seed,
@@ -50,7 +49,7 @@ void cvae__net_replica_refresh(cvae_net *r)
         cvae_tensor *h = &r->heads[i];
         *h = *src->p[i];
         if (h->grad) h->grad = r->grad + cvae_params_offset(src->params, i);
-        if (written_by_forward(src, i)) {
+        if (cvae__net_written_by_forward(src, i)) {
             memcpy(buf, h->data, (size_t)h->size * sizeof(float));
             h->data = buf;
             buf += h->size;

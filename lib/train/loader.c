@@ -1,6 +1,5 @@
 /* cvae_loader: a dataset's batches, epoch after epoch, in a seeded shuffled order. */
-#include "core/internal.h"
-#include "cvae/train.h"
+#include "train/train_internal.h"
 
 struct cvae_loader {
     const cvae_dataset *ds;
@@ -8,6 +7,7 @@ struct cvae_loader {
     cvae_binarize mode;
     uint64_t seed;
     int shuffle;
+    int rank, ranks;  /* the rows this loader fills (cvae_loader_shard) */
     int64_t *order;   /* [ds->n]: the epoch's sample order */
     int64_t order_of; /* the epoch `order` holds, -1 before the first */
     float *images;    /* [batch, 1, rows, cols] */
@@ -31,10 +31,10 @@ cvae_status cvae_loader_new(const cvae_dataset *ds, int64_t batch, cvae_binarize
     const size_t per = (size_t)ds->rows * (size_t)ds->cols;
     cvae_loader *l = cvae__calloc(1, sizeof *l);
     if (!l) return cvae__nomem(fn, sizeof *l);
-    *l = (cvae_loader){ds, batch, 0, 0, mode, seed, shuffle != 0, NULL, -1, NULL, NULL};
+    *l = (cvae_loader){ds, batch, 0, 0, mode, seed, shuffle != 0, 0, 1, NULL, -1, NULL, NULL};
     l->order = cvae__malloc((size_t)ds->n * sizeof *l->order);
-    l->images = cvae__malloc((size_t)batch * per * sizeof *l->images);
-    l->labels = cvae__malloc((size_t)batch * sizeof *l->labels);
+    l->images = cvae__calloc((size_t)batch * per, sizeof *l->images);
+    l->labels = cvae__calloc((size_t)batch, sizeof *l->labels);
     if (!l->order || !l->images || !l->labels) {
         cvae_loader_free(l);
         return cvae__nomem(fn, (size_t)batch * per * sizeof(float));
@@ -97,8 +97,13 @@ cvae_status cvae_loader_next(cvae_loader *l, const float **images, const int32_t
     if (l->order_of != l->epoch) make_order(l);
     const int64_t first = l->next * l->batch, rest = l->ds->n - first;
     const int64_t count = rest < l->batch ? rest : l->batch;
-    CVAE_TRY(cvae_dataset_batch(l->ds, l->order + first, count, l->mode,
-                                l->seed + (uint64_t)l->epoch, l->images, l->labels));
+    int64_t r0, r1; /* the rows this loader fills */
+    cvae__worker_rows(count, l->rank, l->ranks, &r0, &r1);
+    const int64_t per = l->ds->rows * l->ds->cols;
+    if (r1 > r0)
+        CVAE_TRY(cvae_dataset_batch(l->ds, l->order + first + r0, r1 - r0, l->mode,
+                                    l->seed + (uint64_t)l->epoch, l->images + r0 * per,
+                                    l->labels + r0));
     l->next++;
     *images = l->images;
     if (labels) *labels = l->labels;
@@ -116,6 +121,19 @@ cvae_status cvae_loader_seek(cvae_loader *l, int64_t epoch, int64_t index)
                            (long long)epoch, (long long)index, (long long)cvae_loader_batches(l));
     l->epoch = epoch;
     l->next = index;
+    return CVAE_OK;
+}
+
+cvae_status cvae_loader_shard(cvae_loader *l, int rank, int ranks)
+{
+    CVAE_CHECK_NULL(l, "cvae_loader_shard");
+    if (ranks < 1 || ranks > 65536 || rank < 0 || rank >= ranks)
+        return cvae__error(CVAE_ERR_INVALID_ARG,
+                           "cvae_loader_shard: worker %d of %d outside [0, ranks) or ranks "
+                           "outside [1, 65536]",
+                           rank, ranks);
+    l->rank = rank;
+    l->ranks = ranks;
     return CVAE_OK;
 }
 

@@ -127,6 +127,7 @@ void cvae_trainer_free(cvae_trainer *tr)
 {
     if (!tr) return;
     drop_team(tr);
+    cvae__dist_drop(tr);
     cvae_optim_free(tr->opt);
     cvae_tape_free(tr->tape);
     cvae__free(tr->meta_key);
@@ -199,12 +200,13 @@ static cvae_status nonfinite(cvae_trainer *tr, const char *what)
                        what, (long long)cvae_trainer_steps(tr));
 }
 
-/* One data-parallel step: member i takes rows [r0, r1) of the batch. */
+/* One data-parallel step: member i takes rows [r0, r1) of this worker's rows [first, first +
+ * rows) of the batch of n rows (all of them without other workers). */
 typedef struct step_job {
     cvae_trainer *tr;
     const float *inputs;
     const int32_t *labels;
-    int64_t n;
+    int64_t n, first, rows;
     int members;
     uint64_t seed, stream;
     bool train;     /* 0: evaluation only (no recording, no gradient) */
@@ -239,7 +241,9 @@ static cvae_status slice_step(void *ctx, int i)
         t = tr->tapes[i - 1];
     }
     int64_t r0, r1;
-    cvae__team_slice(j->n, i, j->members, &r0, &r1);
+    cvae__team_slice(j->rows, i, j->members, &r0, &r1);
+    r0 += j->first;
+    r1 += j->first;
     cvae_tape_reset(t);
     cvae_tape_set_recording(t, j->train);
     int64_t shape[5] = {r1 - r0, 1, 1, 1, 1};
@@ -261,12 +265,13 @@ static cvae_status slice_step(void *ctx, int i)
 }
 
 /* The parameter-wide tail of a step, member i of the team on elements [lo, hi) of the
- * block (multiples of 16 floats): first sum the members' gradients and check them,
- * then apply the optimizer. */
+ * block (multiples of 16 floats): sum the members' gradients, check them, apply the
+ * optimizer. */
+typedef enum tail_mode { TAIL_SUM_CHECK, TAIL_SUM, TAIL_CHECK, TAIL_APPLY } tail_mode;
 typedef struct tail_job {
     cvae_trainer *tr;
     int members, slices; /* members of the tail, slices of the step (replicas to sum) */
-    int apply;           /* 0: sum and check, 1: optimizer update */
+    tail_mode mode;
     cvae__optim_coef coef;
     bool finite[64];
 } tail_job;
@@ -280,34 +285,38 @@ static cvae_status tail_range(void *ctx, int i)
     cvae__team_slice(blocks, i, j->members, &lo, &hi);
     lo *= 16;
     hi = hi * 16 < numel ? hi * 16 : numel;
-    if (j->apply) {
+    if (j->mode == TAIL_APPLY) {
         cvae__optim_range(tr->opt, &j->coef, lo, hi);
         return CVAE_OK;
     }
     float *g = cvae__net_grad(tr->net);
-    for (int r = 1; r < j->slices; r++) {
-        const float *gr = cvae__net_grad(tr->replicas[r - 1]);
-        for (int64_t k = lo; k < hi; k++) g[k] += gr[k];
-    }
+    if (j->mode != TAIL_CHECK)
+        for (int r = 1; r < j->slices; r++) {
+            const float *gr = cvae__net_grad(tr->replicas[r - 1]);
+            for (int64_t k = lo; k < hi; k++) g[k] += gr[k];
+        }
+    if (j->mode == TAIL_SUM) return CVAE_OK;
     bool ok = true;
     for (int64_t k = lo; k < hi; k++) ok &= isfinite(g[k]) != 0;
     j->finite[i] = ok;
     return CVAE_OK;
 }
 
-/* The inputs must be finite (a NaN pixel would otherwise surface as a non-finite loss). */
-static cvae_status check_inputs(const cvae_trainer *tr, const float *x, int64_t n)
+/* This worker's rows of the batch must be finite (a NaN pixel would otherwise surface as a
+ * non-finite loss). */
+static cvae_status check_inputs(const cvae_trainer *tr, const step_job *j)
 {
-    for (int64_t i = 0; i < n * tr->per; i++)
+    const float *x = j->inputs + j->first * tr->per;
+    for (int64_t i = 0; i < j->rows * tr->per; i++)
         if (!isfinite(x[i]))
             return cvae__error(CVAE_ERR_NUMERIC,
                                "cvae_trainer_step: input %lld holds a non-finite "
                                "value",
-                               (long long)(i / tr->per));
+                               (long long)(j->first + i / tr->per));
     return CVAE_OK;
 }
 
-/* The batch's checks, and a job for the team. */
+/* The batch's arguments, and a job for the team on this worker's rows. */
 static cvae_status start(cvae_trainer *tr, const char *fn, const float *inputs, int64_t n,
                          step_job *j)
 {
@@ -316,23 +325,39 @@ static cvae_status start(cvae_trainer *tr, const char *fn, const float *inputs, 
     if (n < 1 || n > (1 << 24))
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: batch size %lld outside [1, 2^24]", fn,
                            (long long)n);
-    CVAE_TRY(check_inputs(tr, inputs, n));
     const int threads = cvae__team_size(tr->team);
+    int64_t end = n;
+    j->first = 0;
+    if (tr->dist.ranks) cvae__worker_rows(n, tr->dist.rank, tr->dist.ranks, &j->first, &end);
     j->tr = tr;
     j->inputs = inputs;
     j->n = n;
-    j->members = n < threads ? (int)n : threads;
+    j->rows = end - j->first;
+    j->members = j->rows < threads ? (int)j->rows : threads;
     return CVAE_OK;
+}
+
+/* Forward (and backward) of this worker's rows on its team: the status, *value the rows'
+ * share of the batch's mean loss. */
+static cvae_status run_rows(cvae_trainer *tr, step_job *j, float *value)
+{
+    *value = 0.0f;
+    cvae_status s = check_inputs(tr, j);
+    if (!s && j->members > 0) s = cvae__team_run(tr->team, j->members, slice_step, j);
+    for (int i = 0; !s && i < j->members; i++) *value += j->loss[i];
+    return s;
 }
 
 cvae_status cvae_trainer_eval(cvae_trainer *tr, const float *inputs, const int32_t *labels,
                               int64_t n, uint64_t seed, float *out_loss)
 {
+    static const char *fn = "cvae_trainer_eval";
     step_job j = {.labels = labels, .seed = seed};
-    CVAE_TRY(start(tr, "cvae_trainer_eval", inputs, n, &j));
-    CVAE_TRY(cvae__team_run(tr->team, j.members, slice_step, &j));
-    float value = 0.0f;
-    for (int i = 0; i < j.members; i++) value += j.loss[i];
+    CVAE_TRY(start(tr, fn, inputs, n, &j));
+    float value;
+    cvae_status s = run_rows(tr, &j, &value);
+    if (tr->dist.ranks) s = cvae__dist_gather(tr, &value, s, false, false, fn);
+    if (s) return s;
     if (out_loss) *out_loss = value;
     return CVAE_OK;
 }
@@ -340,24 +365,35 @@ cvae_status cvae_trainer_eval(cvae_trainer *tr, const float *inputs, const int32
 cvae_status cvae_trainer_step(cvae_trainer *tr, const float *inputs, const int32_t *labels,
                               int64_t n, float *out_loss)
 {
+    static const char *fn = "cvae_trainer_step";
     step_job j = {.labels = labels, .train = true};
-    CVAE_TRY(start(tr, "cvae_trainer_step", inputs, n, &j));
+    CVAE_TRY(start(tr, fn, inputs, n, &j));
     j.seed = tr->opts.seed;
     j.stream = (uint64_t)cvae_trainer_steps(tr) + (uint64_t)tr->skipped;
     const int threads = cvae__team_size(tr->team);
+    const bool dist = tr->dist.ranks > 0;
+    bool differs = false;
+    if (dist && cvae__dist_check_due(tr)) CVAE_TRY(cvae__dist_compare(tr, &differs));
     cvae_params_zero_grad(tr->net->params);
-    CVAE_TRY(cvae__team_run(tr->team, j.members, slice_step, &j));
-    float value = 0.0f;
-    for (int i = 0; i < j.members; i++) value += j.loss[i];
+    float value;
+    cvae_status s = run_rows(tr, &j, &value);
+    if (dist) s = cvae__dist_gather(tr, &value, s, differs, true, fn);
+    if (s) return s;
     if (!isfinite(value)) return nonfinite(tr, "the loss");
     tail_job tail = {.tr = tr, .members = threads, .slices = j.members};
+    tail.mode = dist ? TAIL_SUM : TAIL_SUM_CHECK;
     CVAE_TRY(cvae__team_run(tr->team, tail.members, tail_range, &tail));
+    if (dist) {
+        CVAE_TRY(tr->dist.sum(cvae__net_grad(tr->net), cvae__net_numel(tr->net), tr->dist.user));
+        tail.mode = TAIL_CHECK;
+        CVAE_TRY(cvae__team_run(tr->team, tail.members, tail_range, &tail));
+    }
     for (int i = 0; i < tail.members; i++)
         if (!tail.finite[i]) return nonfinite(tr, "a gradient");
     if (tr->opts.clip_norm > 0.0f)
         CVAE_TRY(cvae_clip_grad_norm(tr->net->params, tr->opts.clip_norm, NULL));
     CVAE_TRY(cvae__optim_begin(tr->opt, &tail.coef));
-    tail.apply = 1;
+    tail.mode = TAIL_APPLY;
     CVAE_TRY(cvae__team_run(tr->team, tail.members, tail_range, &tail));
     cvae__optim_end(tr->opt);
     if (out_loss) *out_loss = value;

@@ -42,9 +42,19 @@ for f in "$prefix/include/cvae/cvae.h" "$prefix/include/cvae/core.h" \
          "$prefix/share/cvae/data/mnist-digits-5k/train-images-idx3-ubyte.gz"; do
     [ -f "$f" ] || fail "missing $f"
 done
+# cvae_mpi (and cvae/mpi.h, cvae-mpi.pc) only in a build with MPI
+mpi=no
+ls "$libdir"/libcvae_mpi.* >/dev/null 2>&1 && mpi=yes
 for h in "$src"/include/cvae/*.h; do
+    [ "$(basename "$h")" = mpi.h ] && [ $mpi = no ] && continue
     [ -f "$prefix/include/cvae/$(basename "$h")" ] || fail "header $(basename "$h") not installed"
 done
+if [ $mpi = yes ]; then
+    [ -f "$(dirname "$pc")/cvae-mpi.pc" ] || fail "no cvae-mpi.pc installed"
+    [ -f "$libdir/cmake/cvae/cvae-mpi-targets.cmake" ] || fail "no cvae-mpi-targets.cmake installed"
+else
+    [ ! -f "$prefix/include/cvae/mpi.h" ] || fail "cvae/mpi.h installed without libcvae_mpi"
+fi
 shared=no
 if [ -e "$libdir/libcvae.so" ]; then
     shared=yes
@@ -66,9 +76,11 @@ needs_libcvae_so() { # binary: is libcvae.so.SONAME a NEEDED entry?
     LD_LIBRARY_PATH="$libdir" ldd "$1" | grep -q "libcvae\.so\.$soname => $libdir/"
 }
 
+mpi_train_arg=""
+[ $mpi = yes ] && mpi_train_arg="-DMPI_TRAIN=$src/examples/mpi_train.c"
 step "CMake consumer (find_package(cvae CONFIG))"
 "$CMAKE" -S "$here/cmake_consumer" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" \
-    -DHOST_FORWARD="$src/examples/host_forward.c" \
+    -DHOST_FORWARD="$src/examples/host_forward.c" $mpi_train_arg \
     -DCMAKE_C_COMPILER="$CC" -DCMAKE_BUILD_TYPE=Release >"$tmp/cmake.log" 2>&1 ||
     { cat "$tmp/cmake.log" >&2; fail "configuring the CMake consumer"; }
 "$CMAKE" --build "$tmp/cmake-build" >"$tmp/build.log" 2>&1 ||
@@ -104,6 +116,33 @@ if command -v "$PKG_CONFIG" >/dev/null 2>&1; then
     fi
 else
     echo "check_install: $PKG_CONFIG not found: pkg-config consumer skipped"
+fi
+
+if [ $mpi = yes ]; then
+    # every rank on this machine, loopback only (as tests/test_mpi.c)
+    export OMPI_MCA_btl=self,vader OMPI_MCA_oob_tcp_if_include=lo OMPI_MCA_btl_tcp_if_include=lo
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
+    data="$prefix/share/cvae/data/mnist-digits-5k"
+    run_mpi_train() { # name, binary, ranks (0: without mpirun)
+        if [ "$3" = 0 ]; then set -- "$1" "$2"; else set -- "$1" mpirun --oversubscribe -np "$3" "$2"; fi
+        name=$1; shift
+        out=$(cd "$tmp" && LD_LIBRARY_PATH="$libdir" "$@" 1 "$data" "$tmp/mpi_train.safetensors") ||
+            fail "$name exited with $?"
+        echo "$out" | grep -q "ranks; saved" || fail "$name printed '$out'"
+        echo "$name: $(echo "$out" | tail -n 1)"
+    }
+    step "mpi_train.c on cvae::cvae_mpi (find_package(cvae COMPONENTS mpi)), 2 ranks"
+    if [ $shared = yes ]; then
+        needs_libcvae_so "$tmp/cmake-build/mpi_train" || fail "cvae::cvae_mpi does not link libcvae.so"
+    fi
+    command -v mpirun >/dev/null 2>&1 && run_mpi_train "mpi_train (find_package)" "$tmp/cmake-build/mpi_train" 2
+    if command -v "$PKG_CONFIG" >/dev/null 2>&1; then
+        step "mpi_train.c with pkg-config cvae-mpi, one process"
+        # shellcheck disable=SC2046
+        "$CC" -std=c11 -Wall -Wextra -Werror "$src/examples/mpi_train.c" -o "$tmp/pc-mpi-train" \
+            $("$PKG_CONFIG" --cflags --libs cvae-mpi) || fail "cc mpi_train.c \$(pkg-config --cflags --libs cvae-mpi)"
+        run_mpi_train "mpi_train (pkg-config)" "$tmp/pc-mpi-train" 0
+    fi
 fi
 
 if [ -x "$prefix/bin/cvae" ]; then

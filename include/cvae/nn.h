@@ -76,7 +76,7 @@ typedef enum cvae_layer_kind {
 
 /** One layer of a network. */
 typedef struct cvae_layer {
-    cvae_layer_kind kind;
+    cvae_layer_kind kind; /**< what the layer computes (required) */
     const char *name;   /**< prefix of its parameters; required for layers that have some */
     int64_t in;         /**< input features / channels; 0: whatever the previous layer gives */
     int64_t out;        /**< learned output features / channels (conv kinds: may be 0 when

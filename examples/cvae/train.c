@@ -11,7 +11,21 @@ typedef struct train_args {
     double lr, beta;
     int frozen, gabor, cond_decoder, resume, quiet;
     int binarize; /* cvae_binarize */
+    int init;     /* cvae_init */
+    int schedule; /* cvae_lr_schedule */
+    double lr_min, lr_gamma;
+    long lr_warmup, lr_step, kl_warmup; /* epochs */
 } train_args;
+
+static const cli_choice init_choices[] = {{"torch", CVAE_INIT_TORCH},
+                                          {"he-glorot", CVAE_INIT_DEFAULT},
+                                          {"he-normal", CVAE_INIT_HE_NORMAL},
+                                          {"he-uniform", CVAE_INIT_HE_UNIFORM},
+                                          {"glorot-uniform", CVAE_INIT_GLOROT_UNIFORM},
+                                          {NULL, 0}};
+
+static const cli_choice schedule_choices[] = {
+    {"constant", CVAE_LR_CONSTANT}, {"cosine", CVAE_LR_COSINE}, {"step", CVAE_LR_STEP}, {NULL, 0}};
 
 static const cli_option train_options[] = {
     CLI_STRING(train_args, data, "data", "DIR", NULL,
@@ -19,6 +33,17 @@ static const cli_option train_options[] = {
     CLI_INT(train_args, epochs, "epochs", "N", 1, 100000, "30", "passes over the training set"),
     CLI_INT(train_args, batch, "batch", "N", 1, 65536, "128", "batch size"),
     CLI_FLOAT(train_args, lr, "lr", "X", 1e-9, 10, "1e-3", "Adam learning rate"),
+    CLI_ENUM(train_args, schedule, "lr-schedule", "NAME", schedule_choices, "constant",
+             "learning rate after the warm-up (cosine: to --lr-min by the last epoch; step: "
+             "x --lr-gamma every --lr-step epochs)"),
+    CLI_FLOAT(train_args, lr_min, "lr-min", "X", 0, 10, "0", "final learning rate of cosine decay"),
+    CLI_INT(train_args, lr_step, "lr-step", "N", 1, 100000, "10", "epochs per step of step decay"),
+    CLI_FLOAT(train_args, lr_gamma, "lr-gamma", "X", 1e-6, 1, "0.1",
+              "factor of each step of step decay"),
+    CLI_INT(train_args, lr_warmup, "lr-warmup", "N", 0, 100000, "0",
+            "epochs of linear learning-rate warm-up from 0"),
+    CLI_INT(train_args, kl_warmup, "kl-warmup", "N", 0, 100000, "0",
+            "epochs over which the KL weight rises linearly from 0 to --beta"),
     CLI_INT(train_args, seed, "seed", "N", 0, 2147483647, "1",
             "seed of initialization, shuffling and noise"),
     CLI_INT(train_args, latent, "latent", "N", 1, 4096, "16", "latent size"),
@@ -28,6 +53,9 @@ static const cli_option train_options[] = {
     CLI_FLAG(train_args, gabor, "gabor", "start the table from oriented Gabor filters"),
     CLI_FLAG(train_args, cond_decoder, "cond-decoder",
              "add label-indexed filters to the decoder too"),
+    CLI_ENUM(train_args, init, "init", "NAME", init_choices, "torch",
+             "weight initialization (torch: PyTorch's default, biases too; he-glorot: He-normal "
+             "before ReLU, else Glorot-uniform, zero biases, the former default)"),
     CLI_ENUM(train_args, binarize, "binarize", "MODE", cli_binarize_choices, "none",
              "binarization of the pixels"),
     CLI_STRING(train_args, out, "out", "PATH", "out/cvae.safetensors", "final model"),
@@ -87,10 +115,21 @@ static int run(int argc, char **argv)
         c.table_init = a.gabor ? CVAE_TABLE_GABOR : CVAE_TABLE_RANDOM;
         c.cond_decoder = a.cond_decoder;
         c.beta = (float)a.beta;
+        c.init = (cvae_init)a.init;
         c.seed = (uint64_t)a.seed;
+        const int64_t batches = (train->n + a.batch - 1) / a.batch, steps = a.epochs * batches;
+        c.kl_warmup =
+            (int)(a.kl_warmup * batches < 2147483647 ? a.kl_warmup * batches : 2147483647);
         cvae_train_opts o = cvae_train_opts_default();
         o.lr = (float)a.lr;
         o.seed = (uint64_t)a.seed;
+        o.schedule = (cvae_lr_schedule)a.schedule;
+        o.warmup_steps = a.lr_warmup * batches;
+        o.decay_steps = o.schedule == CVAE_LR_STEP ? a.lr_step * batches
+                        : steps > o.warmup_steps   ? steps - o.warmup_steps
+                                                   : 1;
+        o.lr_min = (float)a.lr_min;
+        o.gamma = (float)a.lr_gamma;
         if (cli_fail(cvae_model_new(&c, &m), "creating the model") ||
             cli_fail(cvae_trainer_new(m, &o, &tr), "creating the trainer"))
             goto done;
@@ -106,6 +145,12 @@ static int run(int argc, char **argv)
         printf("data: %s (%lld train, %lld test, %s), batch %ld, Adam lr %g, seed %ld, %d thread(s)\n",
                a.data, (long long)train->n, (long long)test->n, cli_binarize_name(mode), a.batch,
                a.lr, a.seed, cvae_trainer_threads(tr));
+        if (!a.resume && (a.schedule != CVAE_LR_CONSTANT || a.lr_warmup || a.kl_warmup))
+            printf("schedule: lr %s%s%s, %ld epoch(s) of lr warm-up, %ld of KL warm-up\n",
+                   schedule_choices[a.schedule].name,
+                   a.schedule == CVAE_LR_COSINE ? " to --lr-min" : "",
+                   a.schedule == CVAE_LR_STEP ? " (x --lr-gamma every --lr-step epochs)" : "",
+                   a.lr_warmup, a.kl_warmup);
         cvae_loader *ld = NULL;
         if (cli_fail(cvae_loader_new(train, a.batch, mode, (uint64_t)a.seed, 1, &ld), "loading batches") ||
             cli_fail(cvae_loader_seek(ld, start_epoch, 0), "loading batches")) {

@@ -49,7 +49,7 @@ static cvae_status conv_new(const char *fn, cvae_params *p, const char *name, co
     for (int i = 0; i < 4; i++)
         if (w_shape[i] < 1 || w_shape[i] > INT32_MAX)
             return cvae__error(CVAE_ERR_INVALID_ARG, "%s: channels and kernel extents must be in [1, 2^31)", fn);
-    if ((int)init < CVAE_INIT_DEFAULT || init > CVAE_INIT_ZEROS)
+    if ((int)init < CVAE_INIT_DEFAULT || init > CVAE_INIT_TORCH)
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: unknown init scheme %d", fn, (int)init);
     CVAE_TRY(check_opts(fn, opts, transposed));
     char wname[NAME_MAX_LEN], bname[NAME_MAX_LEN];
@@ -62,7 +62,7 @@ static cvae_status conv_new(const char *fn, cvae_params *p, const char *name, co
     CVAE_TRY(cvae_init_fill(*w, init, w_shape[1] * kk, w_shape[0] * kk, seed, cvae__name_stream(wname)));
     *b = NULL;
     if (bias) CVAE_TRY(cvae_params_add(p, bname, 1, &cout, 1, b));
-    return CVAE_OK;
+    return cvae__init_bias(*b, init, w_shape[1] * kk, seed, bname);
 }
 
 cvae_status cvae_conv2d_new(cvae_params *p, const char *name, int64_t cin, int64_t cout, int kh, int kw,

@@ -18,9 +18,11 @@
 # Environment: DATA (default /usr/share/datasets/fashion-mnist), EPOCHS (5), CVAE (default
 # build/examples/cvae/cvae), LIBCVAE (build/libcvae.so), PYTHON (/usr/bin/python3, the one with
 # Debian's python3-torch), CVAE_ARGS (more `cvae train` options, e.g. "--init he-glorot"),
-# TORCH_ARGS (more torch_curves.py options, e.g. "--init cvae"), OUT (a directory that keeps
-# the logs; default a temporary one), REUSE_TORCH=1 (reuse OUT's torch logs of the same
-# seeds and options instead of rerunning PyTorch: its curves are deterministic).
+# TORCH_ARGS (more torch_curves.py options, e.g. "--init he_glorot"), OUT (a directory that
+# keeps the logs and both sides' final models, cvae-seedS*.safetensors and
+# torch-seedS*.safetensors, for `cvae eval`; default a temporary one), REUSE=torch (reuse OUT's
+# complete torch logs of the same seeds, epochs and options instead of rerunning PyTorch) or
+# REUSE=all (both sides' logs): the curves are deterministic, so a log is as good as a rerun.
 # The curves are deterministic (thread counts fixed at 1); wall times are not, and are not
 # what this script measures.
 set -eu
@@ -32,7 +34,7 @@ LIBCVAE=${LIBCVAE:-build/libcvae.so}
 PYTHON=${PYTHON:-/usr/bin/python3}
 CVAE_ARGS=${CVAE_ARGS:-}
 TORCH_ARGS=${TORCH_ARGS:-}
-REUSE_TORCH=${REUSE_TORCH:-0}
+REUSE=${REUSE:-none}
 HERE=$(dirname "$0")
 [ $# -gt 0 ] || set -- 1 2 3
 
@@ -45,38 +47,46 @@ else
     OUT=$(mktemp -d)
     trap 'rm -rf "$OUT"' EXIT
 fi
-export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-512}
+export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}" OPENBLAS_L2_SIZE="${OPENBLAS_L2_SIZE:-512}"
 
 "$PYTHON" "$HERE/torch_curves.py" --check-order "$LIBCVAE" --data "$DATA" --seed "$1" >&2
 
+cvae_tag=$(echo "$CVAE_ARGS" | tr -c 'A-Za-z0-9\n' '_')
 torch_tag=$(echo "$TORCH_ARGS" | tr -c 'A-Za-z0-9\n' '_')
 for s in "$@"; do
-    c="$OUT/cvae-seed$s.log"
+    c="$OUT/cvae-seed$s-e$EPOCHS$cvae_tag.log"
     t="$OUT/torch-seed$s-e$EPOCHS$torch_tag.log"
     echo "curves.sh: seed $s: cvae train $CVAE_ARGS | torch_curves.py $TORCH_ARGS" >&2
-    # shellcheck disable=SC2086
-    "$CVAE" train --data "$DATA" --epochs "$EPOCHS" --batch 128 --lr 1e-3 --seed "$s" \
-        --threads 1 --quiet --out "$OUT/cvae-seed$s.safetensors" \
-        --checkpoint "$OUT/cvae-seed$s.ckpt" $CVAE_ARGS >"$c" &
-    cpid=$!
-    if [ "$REUSE_TORCH" = 1 ] && [ -s "$t" ] && grep -q '"impl"' "$t"; then
+    cpid=
+    if [ "$REUSE" = all ] && [ "$(grep -c 'test -ELBO' "$c" 2>/dev/null)" = "$EPOCHS" ]; then
+        echo "curves.sh: seed $s: reusing $c" >&2
+    else
+        # shellcheck disable=SC2086
+        "$CVAE" train --data "$DATA" --epochs "$EPOCHS" --batch 128 --lr 1e-3 --seed "$s" \
+            --threads 1 --quiet --out "$OUT/cvae-seed$s$cvae_tag.safetensors" \
+            --checkpoint "$OUT/cvae-seed$s$cvae_tag.ckpt" $CVAE_ARGS >"$c" &
+        cpid=$!
+    fi
+    if [ "$REUSE" != none ] && [ -s "$t" ] && grep -q '"impl"' "$t"; then
         echo "curves.sh: seed $s: reusing $t" >&2
     else
         # shellcheck disable=SC2086
         "$PYTHON" "$HERE/torch_curves.py" --data "$DATA" --epochs "$EPOCHS" --batch 128 \
-            --lr 1e-3 --seed "$s" --threads 1 $TORCH_ARGS >"$t"
+            --lr 1e-3 --seed "$s" --threads 1 --save "$OUT/torch-seed$s$torch_tag.safetensors" \
+            $TORCH_ARGS >"$t"
     fi
-    wait "$cpid" || { echo "curves.sh: cvae train failed (seed $s):" >&2; tail "$c" >&2; exit 1; }
+    [ -z "$cpid" ] || wait "$cpid" ||
+        { echo "curves.sh: cvae train failed (seed $s):" >&2; tail "$c" >&2; exit 1; }
 done
 
-"$PYTHON" - "$OUT" "$EPOCHS" "$torch_tag" "$@" <<'EOF'
+"$PYTHON" - "$OUT" "$EPOCHS" "$cvae_tag" "$torch_tag" "$@" <<'EOF'
 import json, re, sys
-out, epochs, tag, seeds = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+out, epochs, ctag, ttag, seeds = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5:]
 cv, th = {}, {}
 for s in seeds:
-    text = open("%s/cvae-seed%s.log" % (out, s)).read()
+    text = open("%s/cvae-seed%s-e%d%s.log" % (out, s, epochs, ctag)).read()
     cv[s] = [float(v) for v in re.findall(r"test -ELBO\s+([0-9.]+)", text)]
-    line = [l for l in open("%s/torch-seed%s-e%d%s.log" % (out, s, epochs, tag)) if l.startswith("{")]
+    line = [l for l in open("%s/torch-seed%s-e%d%s.log" % (out, s, epochs, ttag)) if l.startswith("{")]
     th[s] = json.loads(line[-1])["test_elbo"]
     if len(cv[s]) < epochs or len(th[s]) < epochs:
         sys.exit("curves.sh: seed %s: a curve has fewer than %d epochs" % (s, epochs))

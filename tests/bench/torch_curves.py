@@ -5,7 +5,8 @@
 differently (initialization, arithmetic), never by the data they see:
 
     torch_curves.py [--data DIR] [--epochs 5] [--batch 128] [--lr 1e-3] [--seed 1]
-                    [--threads 1] [--init torch|he_glorot] [--check-order LIBCVAE_SO]
+                    [--threads 1] [--init torch|he_glorot] [--save PATH]
+                    [--check-order LIBCVAE_SO]
     epoch 1  train loss 270.123  test -ELBO 250.456  (12.3s)
     ...
     {"impl":"torch","seed":1,"init":"torch","test_elbo":[...],"train_loss":[...],"seconds":[...]}
@@ -194,6 +195,8 @@ def main():
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     p.add_argument("--init", choices=("torch", "he_glorot"), default="torch",
                    help="initialization (tests/tools/torch_cvae.py, initialize)")
+    p.add_argument("--save", metavar="PATH",
+                   help="write the trained model as a cvae model file (cvae eval, cvae sample)")
     p.add_argument("--check-order", metavar="LIBCVAE_SO",
                    help="only check the batch order against cvae's loader in this libcvae.so")
     a = p.parse_args()
@@ -245,6 +248,8 @@ def main():
         seconds.append(dt)
         print("epoch %d  train loss %.3f  test -ELBO %.3f  (%.1fs)"
               % (e + 1, train_loss[-1], curve[-1], dt), flush=True)
+    if a.save:
+        tc.save_model(a.save, model)
     print(json.dumps({"impl": "torch", "seed": a.seed, "init": a.init, "test_elbo": curve,
                       "train_loss": train_loss, "seconds": seconds}))
 

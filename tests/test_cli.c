@@ -98,16 +98,17 @@ static void test_program_help_and_exit_statuses(void **state)
 }
 
 /* Every option a command has today, each listed by its --help and known to its parser. */
+// clang-format off
 static const char *const options_of[][28] = {
-    {"train",    "data",    "epochs",       "batch",     "lr",           "lr-schedule",
-     "lr-min",   "lr-step", "lr-gamma",     "lr-warmup", "kl-warmup",    "seed",
-     "latent",   "beta",    "frozen-table", "gabor",     "cond-decoder", "init",
-     "binarize", "out",     "checkpoint",   "resume",    "threads",      "quiet",
-     "help",     NULL},
+    {"train", "data", "epochs", "batch", "lr", "lr-schedule", "lr-min", "lr-step", "lr-gamma",
+     "lr-warmup", "kl-warmup", "seed", "latent", "beta", "frozen-table", "gabor", "cond-decoder",
+     "no-cond-decoder", "init", "binarize", "out", "checkpoint", "resume", "threads", "quiet",
+     "help", NULL},
     {"eval", "model", "data", "k", "n-test", "per-label", "binarize", "seed", "help", NULL},
     {"sample", "model", "data", "out", "seed", "help", NULL},
     {"info", "help", NULL},
 };
+// clang-format on
 
 static void test_help_lists_every_option(void **state)
 {
@@ -144,10 +145,10 @@ static void test_help_lists_every_option(void **state)
 
 /* Today's defaults, which the tables both apply and show in --help. */
 static const char *const defaults[][3] = {
-    {"train", "epochs", "30"},
+    {"train", "epochs", "40"},
     {"train", "batch", "128"},
-    {"train", "lr", "1e-3"},
-    {"train", "lr-schedule", "constant"},
+    {"train", "lr", "2e-3"},
+    {"train", "lr-schedule", "cosine"},
     {"train", "lr-min", "0"},
     {"train", "lr-step", "10"},
     {"train", "lr-gamma", "0.1"},
@@ -213,6 +214,8 @@ static void test_usage_errors(void **state)
            "'--lr-schedule' takes constant, cosine or step, not 'linear'");
     expect(cli("train", "--lr-gamma", "0", NULL), 2, NULL, "'--lr-gamma'");
     expect(cli("train", "--kl-warmup", "-1", NULL), 2, NULL, "'--kl-warmup'");
+    expect(cli("train", "--cond-decoder", "--no-cond-decoder", NULL), 2, NULL,
+           "--cond-decoder and --no-cond-decoder contradict each other");
     expect(cli("eval", "--binarize", "grey", NULL), 2, NULL,
            "'--binarize' takes none, threshold or stochastic, not 'grey'");
     expect(cli("train", "--quiet=yes", NULL), 2, NULL, "option '--quiet' takes no value");
@@ -303,7 +306,12 @@ static void test_tiny_run(void **state)
     /* a schedule the trainer refuses is a runtime failure with the library's reason */
     expect(cli("train", "--data", data, "--quiet", "--lr-schedule", "cosine", "--lr-min", "0.5",
                "--out", "m/x.safetensors", "--checkpoint", "m/x.ckpt", NULL),
-           1, NULL, "lr_min 0.5 is above lr 0.001");
+           1, NULL, "lr_min 0.5 is above lr 0.002");
+    /* the decoder is conditional unless asked otherwise */
+    expect(cli("train", "--data", data, "--quiet", "--epochs", "1", "--no-cond-decoder", "--out",
+               "m/plain.safetensors", "--checkpoint", "m/plain.ckpt", NULL),
+           0, "learning rate 0.002, cosine decay to 0 by epoch 1", NULL);
+    expect(cli("info", "m/plain.safetensors", NULL), 0, "\"cond_decoder\":0", NULL);
 
     /* --resume continues the checkpoint: one more epoch; options may follow nothing in order */
     r = cli("train", "--resume", "--quiet", "--epochs=2", "--data", data, "--batch", "32",

@@ -442,33 +442,6 @@ static unsigned char *find_bytes(unsigned char *b, size_t n, const char *what)
     return NULL;
 }
 
-/* Re-saves the file at `from` into `to` with metadata `key` replaced by `value`: a file with
- * a valid checksum whose metadata says something cvae never writes. */
-static void resave_with_meta(const char *from, const char *to, const char *key, const char *value)
-{
-    cvae_st_file *f;
-    CVAE_OK_OR_FAIL(cvae_safetensors_open(from, &f));
-    const int n = cvae_st_count(f), nm = cvae_st_meta_count(f);
-    cvae_st_entry *e = calloc((size_t)n, sizeof *e);
-    const char *keys[8], *vals[8];
-    int k = 0;
-    for (int i = 0; i < n; i++) {
-        e[i].name = cvae_st_name(f, i);
-        const float *data;
-        CVAE_OK_OR_FAIL(cvae_st_find(f, e[i].name, &e[i].ndim, e[i].shape, &data));
-        e[i].data = data;
-    }
-    for (int i = 0; i < nm; i++) {
-        const char *mk = cvae_st_meta_key(f, i);
-        if (!strcmp(mk, "format_version") || !strcmp(mk, "crc32")) continue;
-        assert_true(k < 8);
-        keys[k] = mk, vals[k++] = strcmp(mk, key) ? cvae_st_meta(f, mk) : value;
-    }
-    CVAE_OK_OR_FAIL(cvae_safetensors_save(to, e, n, keys, vals, k));
-    free(e);
-    cvae_safetensors_close(f);
-}
-
 /* Found by review: the checksum covered the data only, so a flipped metadata byte
  * (table_trainable 1 -> 0) loaded silently, and unknown configuration or training-state keys
  * were ignored. */
@@ -496,7 +469,7 @@ static void test_metadata_is_checked(void **state)
     assert_non_null(strstr(cvae_last_error(), bad));
     free(buf);
 
-    resave_with_meta(good, bad, "cvae.config", "{\"latent\":16,\"foo\":1}");
+    test_resave_with_meta(good, bad, "cvae.config", "{\"latent\":16,\"foo\":1}");
     CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_model_load(bad, &l));
     assert_non_null(strstr(cvae_last_error(), bad));
     assert_non_null(strstr(cvae_last_error(), "model config: unknown key \"foo\""));
@@ -506,14 +479,14 @@ static void test_metadata_is_checked(void **state)
     char train[1024];
     snprintf(train, sizeof train, "%s", cvae_st_meta(f, "cvae.train"));
     cvae_safetensors_close(f);
-    resave_with_meta(ckpt, bad, "cvae.train", train); /* re-saved as it was: it loads */
+    test_resave_with_meta(ckpt, bad, "cvae.train", train); /* re-saved as it was: it loads */
     cvae_model *cm = NULL;
     cvae_trainer *ct = NULL;
     CVAE_OK_OR_FAIL(cvae_trainer_load(bad, &cm, &ct, NULL));
     cvae_trainer_free(ct);
     cvae_model_free(cm);
     snprintf(train + strlen(train) - 1, sizeof train - strlen(train) + 1, ",\"lr_decay\":0.5}");
-    resave_with_meta(ckpt, bad, "cvae.train", train);
+    test_resave_with_meta(ckpt, bad, "cvae.train", train);
     CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_trainer_load(bad, &l, &lt, NULL));
     assert_non_null(strstr(cvae_last_error(), "training state: unknown key \"lr_decay\""));
     assert_ptr_equal(l, (cvae_model *)0x1);

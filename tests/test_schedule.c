@@ -248,32 +248,6 @@ static void test_resume_bit_exact_with_schedule(void **state)
     cvae_model_free(b2);
 }
 
-/* Rewrites `from` as `to` with metadata `key` replaced by `value`. */
-static void resave_with_meta(const char *from, const char *to, const char *key, const char *value)
-{
-    cvae_st_file *f;
-    CVAE_OK_OR_FAIL(cvae_safetensors_open(from, &f));
-    const int n = cvae_st_count(f), nm = cvae_st_meta_count(f);
-    cvae_st_entry *e = calloc((size_t)n, sizeof *e);
-    const char *keys[8], *vals[8];
-    int k = 0;
-    for (int i = 0; i < n; i++) {
-        e[i].name = cvae_st_name(f, i);
-        const float *data;
-        CVAE_OK_OR_FAIL(cvae_st_find(f, e[i].name, &e[i].ndim, e[i].shape, &data));
-        e[i].data = data;
-    }
-    for (int i = 0; i < nm; i++) {
-        const char *mk = cvae_st_meta_key(f, i);
-        if (!strcmp(mk, "format_version") || !strcmp(mk, "crc32")) continue;
-        assert_true(k < 8);
-        keys[k] = mk, vals[k++] = strcmp(mk, key) ? cvae_st_meta(f, mk) : value;
-    }
-    CVAE_OK_OR_FAIL(cvae_safetensors_save(to, e, n, keys, vals, k));
-    free(e);
-    cvae_safetensors_close(f);
-}
-
 /* A checkpoint written before the schedule's keys existed restores with a constant rate (its
  * lr), whatever the restoring trainer was created with; the schedule's keys are checked. */
 static void test_checkpoint_without_schedule_keys(void **state)
@@ -303,7 +277,7 @@ static void test_checkpoint_without_schedule_keys(void **state)
     assert_non_null(cut);
     assert_non_null(strstr(cut, "\"warmup_steps\":0,\"decay_steps\":0,\"lr_min\":0,\"gamma\":0}"));
     strcpy(cut, "}"); /* as written before the schedule existed */
-    resave_with_meta(ckpt, old, "cvae.train", train);
+    test_resave_with_meta(ckpt, old, "cvae.train", train);
 
     cvae_trainer *other;
     CVAE_OK_OR_FAIL(cvae_trainer_new(m, &sched, &other));
@@ -325,7 +299,7 @@ static void test_checkpoint_without_schedule_keys(void **state)
                                ",\"schedule\":\"step\",\"decay_steps\":3,\"gamma\":1.5}"};
     for (size_t i = 0; i < sizeof bad_tails / sizeof *bad_tails; i++) {
         strcpy(cut, bad_tails[i]);
-        resave_with_meta(ckpt, old, "cvae.train", train);
+        test_resave_with_meta(ckpt, old, "cvae.train", train);
         cvae_clear_error();
         if (cvae_trainer_restore(other, old, NULL) == CVAE_OK)
             fail_msg("a checkpoint ending in %s was restored", bad_tails[i]);

@@ -6,7 +6,8 @@
 #
 # For each seed it runs, side by side (one thread each):
 #   cvae:  build/examples/cvae/cvae train --data $DATA --epochs 5 --batch 128 --lr 1e-3
-#          --seed S --threads 1 --quiet $CVAE_ARGS          (test -ELBO printed each epoch)
+#          --lr-schedule constant --no-cond-decoder --seed S --threads 1 --quiet $CVAE_ARGS
+#          (the reference architecture, a constant rate; test -ELBO printed each epoch)
 #   torch: tests/bench/torch_curves.py --data $DATA --epochs 5 --batch 128 --lr 1e-3
 #          --seed S --threads 1 $TORCH_ARGS
 # both on Fashion-MNIST in grey values, the same batches in the same order (cvae's
@@ -62,8 +63,8 @@ for s in "$@"; do
         echo "curves.sh: seed $s: reusing $c" >&2
     else
         # shellcheck disable=SC2086
-        "$CVAE" train --data "$DATA" --epochs "$EPOCHS" --batch 128 --lr 1e-3 --seed "$s" \
-            --threads 1 --quiet --out "$OUT/cvae-seed$s$cvae_tag.safetensors" \
+        "$CVAE" train --data "$DATA" --epochs "$EPOCHS" --batch 128 --lr 1e-3 \
+            --lr-schedule constant --no-cond-decoder --seed "$s" --threads 1 --quiet --out "$OUT/cvae-seed$s$cvae_tag.safetensors" \
             --checkpoint "$OUT/cvae-seed$s$cvae_tag.ckpt" $CVAE_ARGS >"$c" &
         cpid=$!
     fi

@@ -82,10 +82,12 @@ cvae_status cvae_model_config_validate(const cvae_model_config *c)
     return cvae__model_size(c, &total, &largest);
 }
 
+// clang-format off
 #define CONFIG_INT_FIELDS(X)                                                                       \
-    X(image_channels)                                                                              \
-    X(image_h) X(image_w) X(num_labels) X(latent) X(enc_channels) X(cond_channels)                 \
-        X(enc2_channels) X(dec_channels) X(table_trainable) X(cond_decoder) X(kl_warmup)
+    X(image_channels) X(image_h) X(image_w) X(num_labels) X(latent) X(enc_channels)                \
+    X(cond_channels) X(enc2_channels) X(dec_channels) X(table_trainable) X(cond_decoder)          \
+    X(kl_warmup)
+// clang-format on
 
 cvae_status cvae_model_config_to_json(const cvae_model_config *c, char **json)
 {

@@ -307,11 +307,20 @@ static void test_tiny_run(void **state)
     expect(cli("train", "--data", data, "--quiet", "--lr-schedule", "cosine", "--lr-min", "0.5",
                "--out", "m/x.safetensors", "--checkpoint", "m/x.ckpt", NULL),
            1, NULL, "lr_min 0.5 is above lr 0.002");
-    /* the decoder is conditional unless asked otherwise */
-    expect(cli("train", "--data", data, "--quiet", "--epochs", "1", "--no-cond-decoder", "--out",
-               "m/plain.safetensors", "--checkpoint", "m/plain.ckpt", NULL),
-           0, "learning rate 0.002, cosine decay to 0 by epoch 1", NULL);
+    /* the decoder is conditional unless asked otherwise; a warm-up, then step decay: after
+     * 1 epoch of warm-up and 1 of the schedule, 2e-3 x 0.5 */
+    expect(cli("train", "--data", data, "--quiet", "--epochs", "2", "--no-cond-decoder",
+               "--lr-warmup", "1", "--lr-schedule", "step", "--lr-step", "1", "--lr-gamma", "0.5",
+               "--out", "m/plain.safetensors", "--checkpoint", "m/plain.ckpt", NULL),
+           0, "learning rate 0.002, linear warm-up over 1 epoch(s), x 0.5 every 1 epoch(s)\n",
+           NULL);
     expect(cli("info", "m/plain.safetensors", NULL), 0, "\"cond_decoder\":0", NULL);
+    snprintf(path, sizeof path, "%s/m/plain.ckpt", dir);
+    CVAE_OK_OR_FAIL(cvae_trainer_load(path, &m, &tr, &epoch));
+    assert_int_equal(cvae_trainer_steps(tr), 2); /* batch 128: one batch of 100 per epoch */
+    assert_true(cvae_trainer_lr(tr) == 1e-3f);
+    cvae_trainer_free(tr);
+    cvae_model_free(m);
 
     /* --resume continues the checkpoint: one more epoch; options may follow nothing in order */
     r = cli("train", "--resume", "--quiet", "--epochs=2", "--data", data, "--batch", "32",

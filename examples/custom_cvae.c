@@ -14,23 +14,24 @@
     } while (0)
 
 enum { K = 10, L = 16, BATCH = 128 };
+#define TORCH .init = CVAE_INIT_TORCH /* PyTorch's initialization, as cvae_model's default */
 // clang-format off
 static const cvae_layer encoder[] = { /* [1, 28, 28] -> [2 L]: mu, logvar */
     {.kind = CVAE_LAYER_CONV2D, .name = "conv1", .table_name = "cond", .out = 32, .cond_out = 8,
-     .labels = K, .kernel = 3, .stride = 2, .padding = 1, .activation = CVAE_ACT_RELU},
+     .labels = K, .kernel = 3, .stride = 2, .padding = 1, .activation = CVAE_ACT_RELU, TORCH},
     {.kind = CVAE_LAYER_CONV2D, .name = "conv2", .out = 64, .kernel = 3, .stride = 2, .padding = 1,
-     .activation = CVAE_ACT_RELU},
+     .activation = CVAE_ACT_RELU, TORCH},
     {.kind = CVAE_LAYER_FLATTEN},
     {.kind = CVAE_LAYER_LABEL_CONCAT, .labels = K},
-    {.kind = CVAE_LAYER_LINEAR, .name = "fc", .out = 2 * L}};
+    {.kind = CVAE_LAYER_LINEAR, .name = "fc", .out = 2 * L, TORCH}};
 static const cvae_layer decoder[] = { /* [L] -> logits [1, 28, 28] */
     {.kind = CVAE_LAYER_LABEL_CONCAT, .labels = K},
-    {.kind = CVAE_LAYER_LINEAR, .name = "fc", .out = 64 * 7 * 7, .activation = CVAE_ACT_RELU},
+    {.kind = CVAE_LAYER_LINEAR, .name = "fc", .out = 64 * 7 * 7, .activation = CVAE_ACT_RELU, TORCH},
     {.kind = CVAE_LAYER_RESHAPE, .shape = {64, 7, 7}},
     {.kind = CVAE_LAYER_CONV_TRANSPOSE2D, .name = "deconv1", .out = 32, .kernel = 4, .stride = 2,
-     .padding = 1, .activation = CVAE_ACT_RELU},
+     .padding = 1, .activation = CVAE_ACT_RELU, TORCH},
     {.kind = CVAE_LAYER_CONV_TRANSPOSE2D, .name = "deconv2", .out = 1, .kernel = 4, .stride = 2,
-     .padding = 1}};
+     .padding = 1, TORCH}};
 // clang-format on
 
 int main(int argc, char **argv)

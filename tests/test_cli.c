@@ -38,11 +38,11 @@ static void slurp(const char *path, char *buf, size_t cap)
 static result *cli(const char *arg, ...)
 {
     static result r;
-    const char *argv[32] = {CVAE_CLI_PATH};
+    const char *argv[48] = {CVAE_CLI_PATH};
     int argc = 1;
     va_list ap;
     va_start(ap, arg);
-    for (const char *a = arg; a && argc < 31; a = va_arg(ap, const char *)) argv[argc++] = a;
+    for (const char *a = arg; a && argc < 47; a = va_arg(ap, const char *)) argv[argc++] = a;
     va_end(ap);
     argv[argc] = NULL;
     char out[128], err[128];
@@ -98,14 +98,17 @@ static void test_program_help_and_exit_statuses(void **state)
 }
 
 /* Every option a command has today, each listed by its --help and known to its parser. */
-static const char *const options_of[][24] = {
-    {"train",  "data",         "epochs", "batch",        "lr",          "seed", "latent",
-     "beta",   "frozen-table", "gabor",  "cond-decoder", "binarize",    "out",  "checkpoint",
-     "resume", "threads",      "quiet",  "reduce",       "check-every", "help", NULL},
+// clang-format off
+static const char *const options_of[][30] = {
+    {"train", "data", "epochs", "batch", "lr", "lr-schedule", "lr-min", "lr-step", "lr-gamma",
+     "lr-warmup", "kl-warmup", "seed", "latent", "beta", "frozen-table", "gabor", "cond-decoder",
+     "no-cond-decoder", "init", "binarize", "out", "checkpoint", "resume", "threads", "quiet",
+     "reduce", "check-every", "help", NULL},
     {"eval", "model", "data", "k", "n-test", "per-label", "binarize", "seed", "help", NULL},
     {"sample", "model", "data", "out", "seed", "help", NULL},
     {"info", "help", NULL},
 };
+// clang-format on
 
 static void test_help_lists_every_option(void **state)
 {
@@ -142,9 +145,16 @@ static void test_help_lists_every_option(void **state)
 
 /* Today's defaults, which the tables both apply and show in --help. */
 static const char *const defaults[][3] = {
-    {"train", "epochs", "30"},
+    {"train", "epochs", "40"},
     {"train", "batch", "128"},
-    {"train", "lr", "1e-3"},
+    {"train", "lr", "2e-3"},
+    {"train", "lr-schedule", "cosine"},
+    {"train", "lr-min", "0"},
+    {"train", "lr-step", "10"},
+    {"train", "lr-gamma", "0.1"},
+    {"train", "lr-warmup", "0"},
+    {"train", "kl-warmup", "0"},
+    {"train", "init", "torch"},
     {"train", "seed", "1"},
     {"train", "latent", "16"},
     {"train", "beta", "1"},
@@ -200,6 +210,14 @@ static void test_usage_errors(void **state)
     expect(cli("train", "--lr", "11", NULL), 2, NULL, "'--lr'");
     expect(cli("train", "--beta", "-1", NULL), 2, NULL, "'--beta'");
     expect(cli("eval", "--k", "-1", NULL), 2, NULL, "'--k'");
+    expect(cli("train", "--init", "zeros", NULL), 2, NULL,
+           "'--init' takes torch, he-glorot, he-normal, he-uniform or glorot-uniform, not 'zeros'");
+    expect(cli("train", "--lr-schedule", "linear", NULL), 2, NULL,
+           "'--lr-schedule' takes constant, cosine or step, not 'linear'");
+    expect(cli("train", "--lr-gamma", "0", NULL), 2, NULL, "'--lr-gamma'");
+    expect(cli("train", "--kl-warmup", "-1", NULL), 2, NULL, "'--kl-warmup'");
+    expect(cli("train", "--cond-decoder", "--no-cond-decoder", NULL), 2, NULL,
+           "--cond-decoder and --no-cond-decoder contradict each other");
     expect(cli("eval", "--binarize", "grey", NULL), 2, NULL,
            "'--binarize' takes none, threshold or stochastic, not 'grey'");
     expect(cli("train", "--quiet=yes", NULL), 2, NULL, "option '--quiet' takes no value");
@@ -259,7 +277,8 @@ static void test_tiny_run(void **state)
         cli("train", "--data", data, "--epochs", "1", "--quiet", "--batch", "32", "--latent", "3",
             "--beta", "0.5", "--seed", "7", "--frozen-table", "--gabor", "--cond-decoder",
             "--binarize", "threshold", "--lr", "1e-4", "--threads", "1", "--out",
-            "m/model.safetensors", "--checkpoint", "m/ckpt.safetensors", NULL);
+            "m/model.safetensors", "--checkpoint", "m/ckpt.safetensors", "--init", "he-uniform",
+            "--lr-schedule", "cosine", "--lr-min", "1e-5", "--kl-warmup", "2", NULL);
     expect(r, 0, "epoch   1  train loss", NULL);
     assert_non_null(strstr(r->out, "batch 32, Adam lr 0.0001, seed 7, 1 thread(s)"));
     assert_non_null(strstr(r->out, "binarized at 0.5"));
@@ -280,6 +299,28 @@ static void test_tiny_run(void **state)
     assert_int_equal(c->cond_decoder, 1);
     assert_true(c->beta == 0.5f);
     assert_int_equal(c->seed, 7);
+    assert_int_equal(c->init, CVAE_INIT_HE_UNIFORM);
+    assert_int_equal(c->kl_warmup, 2 * ((NTRAIN + 31) / 32)); /* 2 epochs of steps */
+    assert_true(cvae_trainer_lr(tr) == 1e-5f);                /* decayed over the run */
+    cvae_trainer_free(tr);
+    cvae_model_free(m);
+
+    /* a schedule the trainer refuses is a runtime failure with the library's reason */
+    expect(cli("train", "--data", data, "--quiet", "--lr-schedule", "cosine", "--lr-min", "0.5",
+               "--out", "m/x.safetensors", "--checkpoint", "m/x.ckpt", NULL),
+           1, NULL, "lr_min 0.5 is above lr 0.002");
+    /* the decoder is conditional unless asked otherwise; a warm-up, then step decay: after
+     * 1 epoch of warm-up and 1 of the schedule, 2e-3 x 0.5 */
+    expect(cli("train", "--data", data, "--quiet", "--epochs", "2", "--no-cond-decoder",
+               "--lr-warmup", "1", "--lr-schedule", "step", "--lr-step", "1", "--lr-gamma", "0.5",
+               "--out", "m/plain.safetensors", "--checkpoint", "m/plain.ckpt", NULL),
+           0, "learning rate 0.002, linear warm-up over 1 epoch(s), x 0.5 every 1 epoch(s)\n",
+           NULL);
+    expect(cli("info", "m/plain.safetensors", NULL), 0, "\"cond_decoder\":0", NULL);
+    snprintf(path, sizeof path, "%s/m/plain.ckpt", dir);
+    CVAE_OK_OR_FAIL(cvae_trainer_load(path, &m, &tr, &epoch));
+    assert_int_equal(cvae_trainer_steps(tr), 2); /* batch 128: one batch of 100 per epoch */
+    assert_true(cvae_trainer_lr(tr) == 1e-3f);
     cvae_trainer_free(tr);
     cvae_model_free(m);
 

@@ -67,7 +67,9 @@ static void config_equal(const cvae_model_config *a, const cvae_model_config *b)
     assert_int_equal(a->table_trainable, b->table_trainable);
     assert_int_equal(a->table_init, b->table_init);
     assert_int_equal(a->cond_decoder, b->cond_decoder);
+    assert_int_equal(a->init, b->init);
     assert_memory_equal(&a->beta, &b->beta, sizeof a->beta);
+    assert_int_equal(a->kl_warmup, b->kl_warmup);
     assert_true(a->seed == b->seed);
 }
 
@@ -167,15 +169,52 @@ static void test_config_json_round_trip(void **state)
     (void)state;
     cvae_model_config c = cvae_model_config_default(), d;
     c.latent = 2, c.cond_decoder = 1, c.table_trainable = 0, c.table_init = CVAE_TABLE_GABOR;
-    c.beta = 0.25f, c.seed = 18446744073709551615ull;
+    c.beta = 0.25f, c.seed = 18446744073709551615ull, c.kl_warmup = 2147483647;
     char *json = NULL;
+    const cvae_init inits[] = {CVAE_INIT_DEFAULT, CVAE_INIT_GLOROT_UNIFORM, CVAE_INIT_HE_NORMAL,
+                               CVAE_INIT_HE_UNIFORM, CVAE_INIT_TORCH};
+    for (size_t i = 0; i < sizeof inits / sizeof *inits; i++) {
+        c.init = inits[i];
+        CVAE_OK_OR_FAIL(cvae_model_config_to_json(&c, &json));
+        CVAE_OK_OR_FAIL(cvae_model_config_from_json(json, strlen(json), &d));
+        config_equal(&c, &d);
+        cvae_free_buffer(json);
+    }
+    /* a configuration written before "init" and "kl_warmup" existed: the scheme it was made with */
+    const char *old = "{\"image_channels\":1,\"image_h\":28,\"image_w\":28,\"num_labels\":10,"
+                      "\"latent\":16,\"enc_channels\":32,\"cond_channels\":8,\"enc2_channels\":64,"
+                      "\"dec_channels\":32,\"table_trainable\":1,\"table_init\":\"random\","
+                      "\"cond_decoder\":0,\"beta\":1,\"seed\":\"1\"}";
+    CVAE_OK_OR_FAIL(cvae_model_config_from_json(old, strlen(old), &d));
+    assert_int_equal(d.init, CVAE_INIT_DEFAULT);
+    assert_int_equal(d.kl_warmup, 0);
+    cvae_model_config z = cvae_model_config_default();
+    z.init = CVAE_INIT_ZEROS; /* every unit alike: refused */
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_model_config_validate(&z));
+    z.init = (cvae_init)9;
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_model_config_validate(&z));
+    z.init = CVAE_INIT_TORCH, z.kl_warmup = -1;
+    CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_model_config_validate(&z));
+    c.init = CVAE_INIT_TORCH;
     CVAE_OK_OR_FAIL(cvae_model_config_to_json(&c, &json));
     CVAE_OK_OR_FAIL(cvae_model_config_from_json(json, strlen(json), &d));
-    config_equal(&c, &d);
     cvae_free_buffer(json);
-    const char *bad[] = {"", "[]", "{\"latent\": 0}", "{\"latent\": 1.5}", "{\"seed\": 5}",
-                         "{\"seed\": \"-1\"}", "{\"table_init\": \"sobel\"}", "{\"image_h\": 1e300}",
-                         "{\"latent\": \"16\"}", "{\"beta\": -1}", "{\"cond_decoder\": 1, \"cond_channels\": 0}"};
+    const char *bad[] = {"",
+                         "[]",
+                         "{\"latent\": 0}",
+                         "{\"latent\": 1.5}",
+                         "{\"seed\": 5}",
+                         "{\"seed\": \"-1\"}",
+                         "{\"table_init\": \"sobel\"}",
+                         "{\"image_h\": 1e300}",
+                         "{\"latent\": \"16\"}",
+                         "{\"beta\": -1}",
+                         "{\"cond_decoder\": 1, \"cond_channels\": 0}",
+                         "{\"init\": \"zeros\"}",
+                         "{\"init\": \"kaiming\"}",
+                         "{\"init\": 5}",
+                         "{\"kl_warmup\": -1}",
+                         "{\"kl_warmup\": 0.5}"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         cvae_status s = cvae_model_config_from_json(bad[i], strlen(bad[i]), &d);
         if (s == CVAE_OK) fail_msg("config '%s' was accepted", bad[i]);
@@ -403,33 +442,6 @@ static unsigned char *find_bytes(unsigned char *b, size_t n, const char *what)
     return NULL;
 }
 
-/* Re-saves the file at `from` into `to` with metadata `key` replaced by `value`: a file with
- * a valid checksum whose metadata says something cvae never writes. */
-static void resave_with_meta(const char *from, const char *to, const char *key, const char *value)
-{
-    cvae_st_file *f;
-    CVAE_OK_OR_FAIL(cvae_safetensors_open(from, &f));
-    const int n = cvae_st_count(f), nm = cvae_st_meta_count(f);
-    cvae_st_entry *e = calloc((size_t)n, sizeof *e);
-    const char *keys[8], *vals[8];
-    int k = 0;
-    for (int i = 0; i < n; i++) {
-        e[i].name = cvae_st_name(f, i);
-        const float *data;
-        CVAE_OK_OR_FAIL(cvae_st_find(f, e[i].name, &e[i].ndim, e[i].shape, &data));
-        e[i].data = data;
-    }
-    for (int i = 0; i < nm; i++) {
-        const char *mk = cvae_st_meta_key(f, i);
-        if (!strcmp(mk, "format_version") || !strcmp(mk, "crc32")) continue;
-        assert_true(k < 8);
-        keys[k] = mk, vals[k++] = strcmp(mk, key) ? cvae_st_meta(f, mk) : value;
-    }
-    CVAE_OK_OR_FAIL(cvae_safetensors_save(to, e, n, keys, vals, k));
-    free(e);
-    cvae_safetensors_close(f);
-}
-
 /* Found by review: the checksum covered the data only, so a flipped metadata byte
  * (table_trainable 1 -> 0) loaded silently, and unknown configuration or training-state keys
  * were ignored. */
@@ -457,7 +469,7 @@ static void test_metadata_is_checked(void **state)
     assert_non_null(strstr(cvae_last_error(), bad));
     free(buf);
 
-    resave_with_meta(good, bad, "cvae.config", "{\"latent\":16,\"foo\":1}");
+    test_resave_with_meta(good, bad, "cvae.config", "{\"latent\":16,\"foo\":1}");
     CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_model_load(bad, &l));
     assert_non_null(strstr(cvae_last_error(), bad));
     assert_non_null(strstr(cvae_last_error(), "model config: unknown key \"foo\""));
@@ -467,14 +479,14 @@ static void test_metadata_is_checked(void **state)
     char train[1024];
     snprintf(train, sizeof train, "%s", cvae_st_meta(f, "cvae.train"));
     cvae_safetensors_close(f);
-    resave_with_meta(ckpt, bad, "cvae.train", train); /* re-saved as it was: it loads */
+    test_resave_with_meta(ckpt, bad, "cvae.train", train); /* re-saved as it was: it loads */
     cvae_model *cm = NULL;
     cvae_trainer *ct = NULL;
     CVAE_OK_OR_FAIL(cvae_trainer_load(bad, &cm, &ct, NULL));
     cvae_trainer_free(ct);
     cvae_model_free(cm);
     snprintf(train + strlen(train) - 1, sizeof train - strlen(train) + 1, ",\"lr_decay\":0.5}");
-    resave_with_meta(ckpt, bad, "cvae.train", train);
+    test_resave_with_meta(ckpt, bad, "cvae.train", train);
     CVAE_EXPECT_ERR(CVAE_ERR_FORMAT, cvae_trainer_load(bad, &l, &lt, NULL));
     assert_non_null(strstr(cvae_last_error(), "training state: unknown key \"lr_decay\""));
     assert_ptr_equal(l, (cvae_model *)0x1);
@@ -497,6 +509,7 @@ static void test_format_1_files_load(void **state)
     cvae_model *m = NULL, *back = NULL, *cm = NULL;
     CVAE_OK_OR_FAIL(cvae_model_load(model, &m));
     const cvae_model_config *c = cvae_model_get_config(m);
+    assert_int_equal(c->init, CVAE_INIT_DEFAULT); /* written before the key existed */
     assert_int_equal(c->image_h, 8);
     assert_int_equal(c->num_labels, 3);
     assert_int_equal(c->latent, 2);

@@ -448,8 +448,9 @@ static void test_model_trainer_is_generic(void **state)
         cvae_train_opts o = cvae_train_opts_default();
         o.seed = 17;
         CVAE_OK_OR_FAIL(cvae_model_new(&c, &m));
-        cvae_elbo_spec spec = {cvae_net_find(cvae_model_net(m), "enc"),
-                               cvae_net_find(cvae_model_net(m), "dec"), c.beta};
+        cvae_elbo_spec spec = {.encoder = cvae_net_find(cvae_model_net(m), "enc"),
+                               .decoder = cvae_net_find(cvae_model_net(m), "dec"),
+                               .beta = c.beta};
         CVAE_OK_OR_FAIL(
             way ? cvae_trainer_new_net(cvae_model_net(m), &o, cvae_elbo_loss, &spec, &tr)
                 : cvae_trainer_new(m, &o, &tr));

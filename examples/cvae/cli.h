@@ -40,6 +40,10 @@ int cli_make_parent_dir(const char *path);
 int cli_test_elbo(const cvae_model *m, const cvae_dataset *ds, cvae_binarize mode, uint64_t seed,
                   double *elbo, double *rec, double *kl);
 
+/* tile: [channels, h, w] = the decimal number `label` (label >= 0), white on grey, as large as
+ * fits: the first column of a picture whose rows are labels. */
+void cli_label_tile(float *tile, int64_t channels, int64_t h, int64_t w, int64_t label);
+
 /* --binarize's choices (cvae_binarize values) and a phrase for each mode. */
 extern const cli_choice cli_binarize_choices[];
 const char *cli_binarize_name(cvae_binarize mode);

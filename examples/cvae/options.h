@@ -2,8 +2,8 @@
  * struct option[] and the --help text, and says how each value is parsed and stored.
  *
  * Adding an option is one line in the command's table, e.g.
- *     CLI_INT(train_args, warmup, "kl-warmup", "N", 0, 100000, "0", "epochs of KL warm-up"),
- * plus the field `long warmup;` in the command's argument struct. */
+ *     CLI_INT(train_args, kl_warmup, "kl-warmup", "N", 0, 100000, "0", "epochs of KL warm-up"),
+ * plus the field `long kl_warmup;` in the command's argument struct. */
 #ifndef CVAE_CLI_OPTIONS_H
 #define CVAE_CLI_OPTIONS_H
 

@@ -22,7 +22,8 @@ static void sample_epilog(FILE *f)
 {
     fprintf(
         f,
-        "\nwrites samples.png (a row per label), class_swap.png, reconstructions.png,\n"
+        "\nwrites samples.png (a row per label, the label first), class_swap.png, "
+        "reconstructions.png,\n"
         "latent_scatter.png, interpolation.png and kernels.png (conditional kernels per label)\n");
 }
 
@@ -68,12 +69,19 @@ static void one_per_label(const ctx *x, int64_t *idx)
     }
 }
 
+/* Row k: the label k, then 10 samples generated under it. */
 static int samples(const ctx *x, float *buf, int32_t *y)
 {
-    const int64_t K = x->c->num_labels, cols = 10;
+    const int64_t K = x->c->num_labels, cols = 10, per = x->per;
+    float *gen = buf + K * (cols + 1) * per;
     for (int64_t i = 0; i < K * cols; i++) y[i] = (int32_t)(i / cols);
-    return !cli_fail(cvae_model_generate(x->m, y, K * cols, x->seed, buf), "generate") &&
-           write_grid(x, "samples.png", buf, K * cols, (int)cols);
+    if (cli_fail(cvae_model_generate(x->m, y, K * cols, x->seed, gen), "generate")) return 0;
+    for (int64_t k = 0; k < K; k++) {
+        float *row = buf + k * (cols + 1) * per;
+        cli_label_tile(row, x->c->image_channels, x->c->image_h, x->c->image_w, k);
+        memcpy(row + per, gen + k * cols * per, sizeof(float) * (size_t)(cols * per));
+    }
+    return write_grid(x, "samples.png", buf, K * (cols + 1), (int)(cols + 1));
 }
 
 /* Row r: test image of label r, then its encoding decoded under every label. */
@@ -282,7 +290,7 @@ static int run(int argc, char **argv)
     const cvae_model_config *c = cvae_model_get_config(m);
     ctx x = {
         m, c, test, a.out, (uint64_t)a.seed, (int64_t)c->image_channels * c->image_h * c->image_w};
-    const int64_t K = c->num_labels, cap = (K + 1) * (K + 10) + 100;
+    const int64_t K = c->num_labels, cap = (K + 1) * (K + 21) + 100;
     float *buf = malloc(sizeof(float) * (size_t)(cap * x.per));
     int32_t *y = malloc(sizeof(int32_t) * (size_t)cap);
     int64_t *idx = malloc(sizeof(int64_t) * (size_t)cap);

@@ -13,6 +13,7 @@
  *            d = relu(conv-transpose 64->32, 4x4, s2, p1)(d)           [32x14x14]
  *            logits = conv-transpose 32->1, 4x4, s2, p1 (d)            [1x28x28]
  *   loss per image: BCE with logits summed over pixels + beta KL(q(z|x,y) || N(0, I)), nats.
+ *   Weights: PyTorch's default initialization (CVAE_INIT_TORCH), biases included.
  *
  * Thread safety: a model is read-only during inference; cvae_model_forward,
  * _encode, _decode, _generate, _elbo and _iw_nll may run concurrently on one
@@ -45,7 +46,13 @@ typedef struct cvae_model_config {
     cvae_table_init table_init; /**< initial table (CVAE_TABLE_RANDOM) */
     int cond_decoder;    /**< 1: the first conv-transpose also has cond_channels
                               label-indexed filters (a conditional decoder) */
+    cvae_init init;      /**< initialization of every layer (CVAE_INIT_TORCH: PyTorch's,
+                              biases included); CVAE_INIT_ZEROS is refused. A configuration
+                              read without it (a file of an older cvae) has CVAE_INIT_DEFAULT,
+                              the scheme those files were made with */
     float beta;          /**< weight of the KL term (1) */
+    int kl_warmup;       /**< KL warm-up: training steps over which the KL weight rises
+                              linearly from 0 to beta (0: none; see cvae_elbo_spec) */
     uint64_t seed;       /**< initialization seed */
 } cvae_model_config;
 
@@ -59,8 +66,9 @@ CVAE_API cvae_status cvae_model_config_validate(const cvae_model_config *cfg);
 CVAE_API cvae_status cvae_model_config_to_json(const cvae_model_config *cfg, char **json);
 
 /** Parses a JSON object written by cvae_model_config_to_json (absent keys keep
- *  their default; an unknown or repeated key is CVAE_ERR_FORMAT naming it) and
- *  validates it. */
+ *  their default, except "init": absent, it is CVAE_INIT_DEFAULT, the scheme of the
+ *  files written before the key existed; an unknown or repeated key is CVAE_ERR_FORMAT
+ *  naming it) and validates it. */
 CVAE_API cvae_status cvae_model_config_from_json(const char *json, size_t len,
                                                  cvae_model_config *cfg);
 
@@ -152,12 +160,15 @@ typedef struct cvae_elbo_spec {
     int encoder;   /**< stack: inputs x -> [2 L] (mu, then logvar) */
     int decoder;   /**< stack: [L] -> logits of x's shape */
     float beta;    /**< weight of the KL term */
+    int kl_warmup; /**< KL warm-up steps W (0: none): while training (the tape records),
+                        step t weighs the KL term by beta min(1, t / W) */
 } cvae_elbo_spec;
 
 /** The conditional VAE's loss as a cvae_loss_fn (user: a cvae_elbo_spec): per sample
- *  BCE(logits, x) summed over x's elements + beta KL(N(mu, e^logvar) || N(0, I)), with
+ *  BCE(logits, x) summed over x's elements + beta_t KL(N(mu, e^logvar) || N(0, I)), with
  *  z = mu + e^(logvar/2) eps and eps drawn from (b->seed, b->step) at the sample's row of
- *  the batch. x in [0, 1]. */
+ *  the batch. x in [0, 1]. beta_t = beta min(1, b->step / kl_warmup) on a recording tape
+ *  (a training step) with kl_warmup > 0, else beta (an evaluation: the ELBO itself). */
 CVAE_API cvae_status cvae_elbo_loss(const cvae_net *net, cvae_tape *t, const cvae_batch *b,
                                     void *spec, cvae_tensor **loss);
 

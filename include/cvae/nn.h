@@ -14,7 +14,8 @@ extern "C" {
 #endif
 
 /** Weight initialization schemes. fan_in = inputs per output unit (Cin kH kW for
- *  convolutions, Cin kH kW / (sH sW) for transposed ones), fan_out = outputs per input unit. */
+ *  convolutions, Cin kH kW / (sH sW) for transposed ones), fan_out = outputs per input unit;
+ *  CVAE_INIT_TORCH takes PyTorch's fan_in instead (see there). */
 typedef enum cvae_init {
     CVAE_INIT_DEFAULT = 0,        /**< in a cvae_layer: He-normal before a ReLU-family activation
                                        (relu, leaky relu, elu), Glorot-uniform otherwise;
@@ -22,10 +23,17 @@ typedef enum cvae_init {
     CVAE_INIT_GLOROT_UNIFORM = 1, /**< U(-a, a), a = sqrt(6 / (fan_in + fan_out)) (Keras default) */
     CVAE_INIT_HE_NORMAL = 2,      /**< N(0, 2 / fan_in) (for ReLU layers) */
     CVAE_INIT_HE_UNIFORM = 3,     /**< U(-a, a), a = sqrt(6 / fan_in) */
-    CVAE_INIT_ZEROS = 4
+    CVAE_INIT_ZEROS = 4,
+    CVAE_INIT_TORCH = 5 /**< PyTorch's default for Linear, Conv2d and ConvTranspose2d
+                             (Kaiming-uniform with a = sqrt(5)): U(-b, b), b = 1 / sqrt(fan_in)
+                             with PyTorch's fan_in (in; C_in kH kW; for a transposed
+                             conv C_out kH kW, from weight.size(1)). Layers given it draw
+                             their biases too, U(-b, b) with the same b; every other
+                             scheme starts biases at zero */
 } cvae_init;
 
-/** Fills w with scheme `init` for the given fans, from the stream (seed, stream). */
+/** Fills w with scheme `init` for the given fans, from the stream (seed, stream). A bias
+ *  under CVAE_INIT_TORCH is filled by the same call with its layer's fan_in. */
 CVAE_API cvae_status cvae_init_fill(cvae_tensor *w, cvae_init init, int64_t fan_in, int64_t fan_out,
                                     uint64_t seed, uint64_t stream);
 
@@ -100,7 +108,8 @@ typedef struct cvae_layer {
     int no_bias;        /**< 1: no bias (and no table_bias) */
     int frozen;         /**< 1: every parameter of the layer frozen (no gradient, no work) */
     int frozen_table;   /**< 1: only the label-indexed table and its bias frozen */
-    cvae_init init;     /**< scheme of the weights (and of a RANDOM table), CVAE_INIT_DEFAULT */
+    cvae_init init;     /**< scheme of the weights (and of a RANDOM table; CVAE_INIT_TORCH: and of
+                             the biases), CVAE_INIT_DEFAULT */
     cvae_table_init table_init; /**< how the label-indexed table starts, CVAE_TABLE_RANDOM */
     const char *table_name;     /**< names the label-indexed part's parameters
                                      "<stack>.<table_name>.table"; NULL: the layer's name */
@@ -125,8 +134,9 @@ typedef struct cvae_linear {
 
 /** Registers "<name>.weight" [out, in] (filled by `init` with fan_in = in,
  *  fan_out = out, from stream FNV-1a-64("<name>.weight") of `seed`, so layers
- *  sharing a seed differ) and, when `bias` is set, a zero "<name>.bias" [out]
- *  in p. Both names must be new; name is at most 200 bytes. */
+ *  sharing a seed differ) and, when `bias` is set, "<name>.bias" [out] in p (zero;
+ *  under CVAE_INIT_TORCH drawn with fan_in = in). Both names must be new; name is at
+ *  most 200 bytes. */
 CVAE_API cvae_status cvae_linear_new(cvae_params *p, const char *name, int64_t in, int64_t out,
                                      int bias, cvae_init init, uint64_t seed, cvae_linear **l);
 
@@ -142,7 +152,8 @@ CVAE_API void cvae_linear_free(cvae_linear *l);
 
 /* Parameters are registered under PyTorch's names ("<name>.weight", ...). Weights
  * are drawn with cvae_init_fill from stream = a hash of the weight's name, so
- * layers sharing a seed get independent values; biases start at zero. On an
+ * layers sharing a seed get independent values; biases start at zero (under
+ * CVAE_INIT_TORCH drawn with the weight's fan_in, as PyTorch does). On an
  * error nothing is added to p, unless p runs out of memory midway. */
 
 /** y = conv2d(x, weight) + bias. */
@@ -275,8 +286,8 @@ typedef struct cvae_cond_conv2d {
 
 /** Registers the parameters above in p (names must be new, name at most 200
  *  bytes): the learned weight filled by config->init, the table by
- *  cvae_table_fill_random, biases zero. Replace the table with a cvae_table_fill_*
- *  generator or cvae_cond_conv2d_set_kernel. */
+ *  cvae_table_fill_random, biases zero (the learned bias drawn under CVAE_INIT_TORCH).
+ *  Replace the table with a cvae_table_fill_* generator or cvae_cond_conv2d_set_kernel. */
 CVAE_API cvae_status cvae_cond_conv2d_new(cvae_params *p, const char *name,
                                           const cvae_cond_conv2d_config *config,
                                           cvae_cond_conv2d **out);

@@ -29,7 +29,17 @@
 extern "C" {
 #endif
 
-/** Training options: Adam with decoupled weight decay, optional clipping. */
+/** How the learning rate changes with the step t (cvae_train_lr_at). */
+typedef enum cvae_lr_schedule {
+    CVAE_LR_CONSTANT = 0, /**< lr */
+    CVAE_LR_COSINE = 1,   /**< lr_min + (lr - lr_min) (1 + cos(pi s / decay_steps)) / 2 at step s
+                               of the decay, lr_min from s = decay_steps on */
+    CVAE_LR_STEP = 2      /**< lr gamma^floor(s / decay_steps) */
+} cvae_lr_schedule;
+
+/** Training options: Adam with decoupled weight decay, optional clipping, a learning-rate
+ *  schedule. Zero-initialized schedule fields (schedule, warmup_steps, decay_steps, lr_min,
+ *  gamma) give a constant learning rate. */
 typedef struct cvae_train_opts {
     float lr;           /**< 1e-3 */
     float beta1;        /**< 0.9 */
@@ -40,10 +50,22 @@ typedef struct cvae_train_opts {
     uint64_t seed;      /**< seed of the noise a loss draws (cvae_batch.seed) */
     int skip_nonfinite; /**< 1: a step whose loss or gradient is NaN/Inf is skipped
                              (counted) instead of failing with CVAE_ERR_NUMERIC */
+    cvae_lr_schedule schedule; /**< CVAE_LR_CONSTANT */
+    int64_t warmup_steps;      /**< linear warm-up: step t < warmup_steps takes lr (t + 1) /
+                                    warmup_steps; the schedule starts after it (s = t -
+                                    warmup_steps); 0: none */
+    int64_t decay_steps;       /**< cosine: length of the decay (>= 1); step: the period (>= 1) */
+    float lr_min;              /**< cosine: the final rate, in [0, lr] (0) */
+    float gamma;               /**< step: the factor per period, in (0, 1] */
 } cvae_train_opts;
 
-/** lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay, no clipping, seed 1. */
+/** lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay, no clipping, seed 1, constant
+ *  learning rate. */
 CVAE_API cvae_train_opts cvae_train_opts_default(void);
+
+/** The learning rate of step t (0-based count of the optimizer's updates) under o's
+ *  warm-up and schedule; 0 for NULL o or t < 0. */
+CVAE_API float cvae_train_lr_at(const cvae_train_opts *o, int64_t t);
 
 /** One slice of a training batch, as a loss sees it. With several threads a batch of
  *  `batch` rows is cut into contiguous slices, one per thread. */
@@ -111,9 +133,11 @@ CVAE_API int cvae_trainer_threads(const cvae_trainer *tr);
 CVAE_API int64_t cvae_trainer_steps(const cvae_trainer *tr);
 /** Steps skipped because of non-finite values. */
 CVAE_API int64_t cvae_trainer_skipped(const cvae_trainer *tr);
-/** Sets the learning rate for the next steps (> 0, finite). */
+/** Sets the learning rate for the next steps (> 0, finite): the base rate `lr` of the
+ *  options, which the warm-up and the schedule scale (a cosine schedule's lr_min must not
+ *  exceed it). */
 CVAE_API cvae_status cvae_trainer_set_lr(cvae_trainer *tr, float lr);
-/** The learning rate of the next step (0 for NULL). */
+/** The learning rate of the next step, warm-up and schedule applied (0 for NULL). */
 CVAE_API float cvae_trainer_lr(const cvae_trainer *tr);
 /** The network being trained. */
 CVAE_API cvae_net *cvae_trainer_net(const cvae_trainer *tr);

@@ -14,24 +14,26 @@ void cvae__model_arch(const cvae_model_config *c, cvae__arch *a)
         .enc = {
             {.kind = CVAE_LAYER_CONV2D, .name = "conv1", .table_name = "cond", .out = c->enc_channels,
              .cond_out = Cc, .labels = Cc ? K : 0, .kernel = 3, .stride = 2, .padding = 1,
-             .activation = CVAE_ACT_RELU, .frozen_table = frozen_table, .table_init = c->table_init},
+             .activation = CVAE_ACT_RELU, .frozen_table = frozen_table, .table_init = c->table_init,
+             .init = c->init},
             {.kind = CVAE_LAYER_CONV2D, .name = "conv2", .out = c->enc2_channels, .kernel = 3,
-             .stride = 2, .padding = 1, .activation = CVAE_ACT_RELU},
+             .stride = 2, .padding = 1, .activation = CVAE_ACT_RELU, .init = c->init},
             {.kind = CVAE_LAYER_FLATTEN},
             {.kind = CVAE_LAYER_LABEL_CONCAT, .labels = K},
-            {.kind = CVAE_LAYER_LINEAR, .name = "fc", .out = 2 * (int64_t)c->latent},
+            {.kind = CVAE_LAYER_LINEAR, .name = "fc", .out = 2 * (int64_t)c->latent, .init = c->init},
         },
         .dec = {
             {.kind = CVAE_LAYER_LABEL_CONCAT, .labels = K},
             {.kind = CVAE_LAYER_LINEAR, .name = "fc", .out = c->enc2_channels * h4 * w4,
-             .activation = CVAE_ACT_RELU},
+             .activation = CVAE_ACT_RELU, .init = c->init},
             {.kind = CVAE_LAYER_RESHAPE, .shape = {c->enc2_channels, h4, w4}},
             {.kind = CVAE_LAYER_CONV_TRANSPOSE2D, .name = "deconv1", .table_name = "cond",
              .out = c->dec_channels, .cond_out = c->cond_decoder ? Cc : 0,
              .labels = c->cond_decoder ? K : 0, .kernel = 4, .stride = 2, .padding = 1,
-             .activation = CVAE_ACT_RELU, .frozen_table = frozen_table, .table_init = c->table_init},
+             .activation = CVAE_ACT_RELU, .frozen_table = frozen_table, .table_init = c->table_init,
+             .init = c->init},
             {.kind = CVAE_LAYER_CONV_TRANSPOSE2D, .name = "deconv2", .out = c->image_channels,
-             .kernel = 4, .stride = 2, .padding = 1},
+             .kernel = 4, .stride = 2, .padding = 1, .init = c->init},
         }};
     // clang-format on
 }

@@ -10,12 +10,33 @@
 
 cvae_model_config cvae_model_config_default(void)
 {
-    cvae_model_config c = {
-        .image_channels = 1, .image_h = 28, .image_w = 28, .num_labels = 10, .latent = 16,
-        .enc_channels = 32, .cond_channels = 8, .enc2_channels = 64, .dec_channels = 32,
-        .table_trainable = 1, .table_init = CVAE_TABLE_RANDOM, .cond_decoder = 0, .beta = 1.0f,
-        .seed = 1};
+    cvae_model_config c = {.image_channels = 1,
+                           .image_h = 28,
+                           .image_w = 28,
+                           .num_labels = 10,
+                           .latent = 16,
+                           .enc_channels = 32,
+                           .cond_channels = 8,
+                           .enc2_channels = 64,
+                           .dec_channels = 32,
+                           .table_trainable = 1,
+                           .table_init = CVAE_TABLE_RANDOM,
+                           .cond_decoder = 0,
+                           .init = CVAE_INIT_TORCH,
+                           .beta = 1.0f,
+                           .kl_warmup = 0,
+                           .seed = 1};
     return c;
+}
+
+/* The JSON names of the initializations a model may take, by cvae_init value. */
+static const char *const init_names[] = {"he_glorot",  "glorot_uniform", "he_normal",
+                                         "he_uniform", NULL /* zeros */, "torch"};
+#define INIT_NAMES ((int)(sizeof init_names / sizeof *init_names))
+
+static const char *init_name(cvae_init init)
+{
+    return (int)init >= 0 && (int)init < INIT_NAMES ? init_names[init] : NULL;
 }
 
 static cvae_status check_range(const char *name, int v, int lo, int hi)
@@ -44,6 +65,11 @@ cvae_status cvae_model_config_validate(const cvae_model_config *c)
     CVAE_TRY(check_range("table_trainable", c->table_trainable, 0, 1));
     CVAE_TRY(check_range("table_init", (int)c->table_init, 0, 1));
     CVAE_TRY(check_range("cond_decoder", c->cond_decoder, 0, 1));
+    if (!init_name(c->init))
+        return cvae__error(CVAE_ERR_INVALID_ARG,
+                           "model config: init = %d is not a scheme a model may start from",
+                           (int)c->init);
+    CVAE_TRY(check_range("kl_warmup", c->kl_warmup, 0, 2147483647));
     if (c->enc_channels + c->cond_channels < 1)
         return cvae__error(CVAE_ERR_INVALID_ARG, "model config: the first layer has no filters");
     if (c->cond_decoder && c->cond_channels < 1)
@@ -56,9 +82,12 @@ cvae_status cvae_model_config_validate(const cvae_model_config *c)
     return cvae__model_size(c, &total, &largest);
 }
 
+// clang-format off
 #define CONFIG_INT_FIELDS(X)                                                                       \
     X(image_channels) X(image_h) X(image_w) X(num_labels) X(latent) X(enc_channels)                \
-    X(cond_channels) X(enc2_channels) X(dec_channels) X(table_trainable) X(cond_decoder)
+    X(cond_channels) X(enc2_channels) X(dec_channels) X(table_trainable) X(cond_decoder)          \
+    X(kl_warmup)
+// clang-format on
 
 cvae_status cvae_model_config_to_json(const cvae_model_config *c, char **json)
 {
@@ -66,15 +95,21 @@ cvae_status cvae_model_config_to_json(const cvae_model_config *c, char **json)
     CVAE_CHECK_NULL(json, "cvae_model_config_to_json");
     char buf[1024], seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
-    int len = snprintf(buf, sizeof buf,
-                       "{\"image_channels\":%d,\"image_h\":%d,\"image_w\":%d,\"num_labels\":%d,"
-                       "\"latent\":%d,\"enc_channels\":%d,\"cond_channels\":%d,\"enc2_channels\":%d,"
-                       "\"dec_channels\":%d,\"table_trainable\":%d,\"table_init\":\"%s\","
-                       "\"cond_decoder\":%d,\"beta\":%.9g,\"seed\":\"%s\"}",
-                       c->image_channels, c->image_h, c->image_w, c->num_labels, c->latent,
-                       c->enc_channels, c->cond_channels, c->enc2_channels, c->dec_channels,
-                       c->table_trainable, c->table_init == CVAE_TABLE_GABOR ? "gabor" : "random",
-                       c->cond_decoder, (double)c->beta, seed);
+    const char *init = init_name(c->init);
+    if (!init)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "cvae_model_config_to_json: init = %d unknown",
+                           (int)c->init);
+    int len =
+        snprintf(buf, sizeof buf,
+                 "{\"image_channels\":%d,\"image_h\":%d,\"image_w\":%d,\"num_labels\":%d,"
+                 "\"latent\":%d,\"enc_channels\":%d,\"cond_channels\":%d,\"enc2_channels\":%d,"
+                 "\"dec_channels\":%d,\"table_trainable\":%d,\"table_init\":\"%s\","
+                 "\"cond_decoder\":%d,\"init\":\"%s\",\"beta\":%.9g,\"kl_warmup\":%d,"
+                 "\"seed\":\"%s\"}",
+                 c->image_channels, c->image_h, c->image_w, c->num_labels, c->latent,
+                 c->enc_channels, c->cond_channels, c->enc2_channels, c->dec_channels,
+                 c->table_trainable, c->table_init == CVAE_TABLE_GABOR ? "gabor" : "random",
+                 c->cond_decoder, init, (double)c->beta, c->kl_warmup, seed);
     if (len < 0 || (size_t)len >= sizeof buf)
         return cvae__error(CVAE_ERR_INVALID_ARG, "cvae_model_config_to_json: config too long");
     char *s = cvae__malloc((size_t)len + 1);
@@ -100,7 +135,8 @@ static cvae_status get_int(const cJSON *o, const char *key, int *v)
 static cvae_status check_keys(const cJSON *o)
 {
 #define NAME(f) #f,
-    static const char *const keys[] = {CONFIG_INT_FIELDS(NAME) "table_init", "beta", "seed"};
+    static const char *const keys[] = {CONFIG_INT_FIELDS(NAME) "table_init", "init", "beta",
+                                       "seed"};
 #undef NAME
     for (const cJSON *it = o->child; it; it = it->next) {
         size_t k = 0;
@@ -128,6 +164,17 @@ static cvae_status parse(const cJSON *o, cvae_model_config *c)
         else if (strcmp(it->valuestring, "gabor") == 0) c->table_init = CVAE_TABLE_GABOR;
         else return cvae__error(CVAE_ERR_FORMAT, "model config: unknown table_init \"%.32s\"", it->valuestring);
     }
+    it = cJSON_GetObjectItemCaseSensitive(o, "init");
+    if (it) {
+        int k = 0;
+        while (k < INIT_NAMES && !(cJSON_IsString(it) && init_names[k] &&
+                                   strcmp(it->valuestring, init_names[k]) == 0))
+            k++;
+        if (k == INIT_NAMES)
+            return cvae__error(CVAE_ERR_FORMAT, "model config: \"init\" is not one of he_glorot, "
+                                                "glorot_uniform, he_normal, he_uniform, torch");
+        c->init = (cvae_init)k;
+    }
     it = cJSON_GetObjectItemCaseSensitive(o, "beta");
     if (it) {
         if (!cJSON_IsNumber(it)) return cvae__error(CVAE_ERR_FORMAT, "model config: \"beta\" is not a number");
@@ -153,6 +200,7 @@ cvae_status cvae_model_config_from_json(const char *json, size_t len, cvae_model
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (!root) return cvae__error(CVAE_ERR_FORMAT, "model config: invalid JSON");
     cvae_model_config c = cvae_model_config_default();
+    c.init = CVAE_INIT_DEFAULT; /* what a configuration without the key was made with */
     cvae_status s = parse(root, &c);
     cJSON_Delete(root);
     if (s == CVAE_OK) s = cvae_model_config_validate(&c);

@@ -46,10 +46,15 @@ cvae_status cvae_elbo_loss(const cvae_net *net, cvae_tape *t, const cvae_batch *
     CVAE_CHECK_NULL(spec, fn);
     CVAE_CHECK_NULL(loss, fn);
     const cvae_elbo_spec *s = spec;
+    if (s->kl_warmup < 0)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: kl_warmup %d is negative", fn, s->kl_warmup);
     cvae__elbo_terms p;
     cvae_tensor *kl;
     CVAE_TRY(cvae__elbo_terms_of(net, s, t, b, &p));
-    CVAE_TRY(cvae_op_scale(t, p.kl, s->beta, &kl));
+    float beta = s->beta;
+    if (s->kl_warmup > 0 && cvae_tape_recording(t) && b->step < (uint64_t)s->kl_warmup)
+        beta = (float)((double)s->beta * (double)b->step / (double)s->kl_warmup);
+    CVAE_TRY(cvae_op_scale(t, p.kl, beta, &kl));
     return cvae_op_add(t, p.rec, kl, loss);
 }
 

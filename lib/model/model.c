@@ -16,6 +16,7 @@ cvae_status cvae__model_build(const cvae_model_config *cfg, cvae_model **out)
     if (!s) s = cvae_net_add(m->net, "enc", 3, a.enc_in, a.enc, CVAE__ENC_LAYERS, &m->elbo.encoder);
     if (!s) s = cvae_net_add(m->net, "dec", 1, a.dec_in, a.dec, CVAE__DEC_LAYERS, &m->elbo.decoder);
     m->elbo.beta = cfg->beta;
+    m->elbo.kl_warmup = cfg->kl_warmup;
     m->threads = 1;
     if (!s) s = cvae_model_set_threads(m, cvae__team_default_size());
     if (s) {
@@ -102,13 +103,16 @@ cvae_status cvae_model_summary(const cvae_model *m, char *buf, size_t size, size
     size_t len = 0;
     CVAE_TRY(cvae_net_summary(m->net, buf, size, &len));
     len--; /* without the NUL */
-    char tail[200];
+    char tail[300], warm[80] = "";
+    if (m->cfg.kl_warmup)
+        snprintf(warm, sizeof warm, " (weight rising from 0 over %d training steps)",
+                 m->cfg.kl_warmup);
     const int k =
         snprintf(tail, sizeof tail,
                  "z = mu + exp(logvar / 2) eps between the stacks (latent %d)\n"
-                 "Loss: BCE(logits, x) summed over pixels + %g * KL(q(z|x,y) || N(0, I)), "
+                 "Loss: BCE(logits, x) summed over pixels + %g * KL(q(z|x,y) || N(0, I))%s, "
                  "nats/image\n",
-                 m->cfg.latent, (double)m->cfg.beta);
+                 m->cfg.latent, (double)m->cfg.beta, warm);
     if (size > len) snprintf(buf + len, size - len, "%s", tail);
     if (needed) *needed = len + (size_t)k + 1;
     return CVAE_OK;

@@ -44,7 +44,7 @@ static cvae_status check_config(const cvae_cond_conv2d_config *c, const char *fn
                            fn, name, (long long)c->in_channels, (long long)c->learned_channels,
                            (long long)c->cond_channels, (long long)c->num_labels,
                            (long long)c->kernel_h, (long long)c->kernel_w);
-    if ((int)c->init < CVAE_INIT_DEFAULT || c->init > CVAE_INIT_ZEROS)
+    if ((int)c->init < CVAE_INIT_DEFAULT || c->init > CVAE_INIT_TORCH)
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: '%s': unknown init scheme %d", fn, name,
                            (int)c->init);
     return cvae__conv_check_opts(fn, &c->conv, false);
@@ -90,6 +90,7 @@ cvae_status cvae_cond_conv2d_new(cvae_params *p, const char *name,
     if (!s && learned)
         s = cvae_init_fill(l->weight, c.init, fan_in, c.learned_channels * kh * kw, c.seed,
                            cvae__name_stream(names[0]));
+    if (!s) s = cvae__init_bias(l->bias, c.init, fan_in, c.seed, names[1]);
     if (!s) s = cvae_table_fill_random(l->table, c.seed ^ cvae__name_stream(names[2]));
     if (s) {
         cvae__free(l);

@@ -41,7 +41,7 @@ static cvae_status conv_new(cvae_params *p, const conv_decl *d, cvae_tensor **w,
     for (int i = 0; i < 4; i++)
         if (d->w[i] < 1 || d->w[i] > INT32_MAX)
             return cvae__error(CVAE_ERR_INVALID_ARG, "%s: channels and kernel extents must be in [1, 2^31)", fn);
-    if ((int)d->init < CVAE_INIT_DEFAULT || d->init > CVAE_INIT_ZEROS)
+    if ((int)d->init < CVAE_INIT_DEFAULT || d->init > CVAE_INIT_TORCH)
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: unknown init scheme %d", fn, (int)d->init);
     CVAE_TRY(cvae__conv_check_opts(fn, d->opts, d->transposed));
     char wname[NAME_MAX_LEN], bname[NAME_MAX_LEN];
@@ -54,7 +54,7 @@ static cvae_status conv_new(cvae_params *p, const conv_decl *d, cvae_tensor **w,
     CVAE_TRY(cvae_init_fill(*w, d->init, d->w[1] * kk, d->w[0] * kk, d->seed, cvae__name_stream(wname)));
     *b = NULL;
     if (d->bias) CVAE_TRY(cvae_params_add(p, bname, 1, &d->cout, 1, b));
-    return CVAE_OK;
+    return cvae__init_bias(*b, d->init, d->w[1] * kk, d->seed, bname);
 }
 
 /* *out = a new copy of the size bytes at layer (the caller's struct, filled). */

@@ -25,6 +25,11 @@ cvae_status cvae_init_fill(cvae_tensor *w, cvae_init init, int64_t fan_in, int64
         cvae_rng_fill_uniform(seed, stream, -a, a, w->data, w->size);
         return CVAE_OK;
     }
+    case CVAE_INIT_TORCH: {
+        float b = 1.0f / sqrtf((float)fan_in);
+        cvae_rng_fill_uniform(seed, stream, -b, b, w->data, w->size);
+        return CVAE_OK;
+    }
     case CVAE_INIT_ZEROS:
         memset(w->data, 0, (size_t)w->size * sizeof(float));
         return CVAE_OK;

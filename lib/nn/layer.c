@@ -23,6 +23,14 @@ uint64_t cvae__name_stream(const char *s)
     return h;
 }
 
+cvae_status cvae__init_bias(cvae_tensor *b, cvae_init init, int64_t fan_in, uint64_t seed,
+                            const char *name)
+{
+    if (!b) return CVAE_OK;
+    if (init != CVAE_INIT_TORCH) return cvae_tensor_fill(b, 0.0f);
+    return cvae_init_fill(b, init, fan_in, 1, seed, cvae__name_stream(name));
+}
+
 /* Largest extent, kernel, stride, padding or dilation a layer accepts. */
 #define EXTENT_MAX ((int64_t)1 << 31)
 #define GEOM_MAX 4096
@@ -64,6 +72,12 @@ static void declare(cvae__layer *l, cvae__role r, int ndim, const int64_t *shape
                                                   : CVAE_INIT_GLOROT_UNIFORM;
     d->fan_in = fan_in > 0 ? fan_in : 1;
     d->fan_out = fan_out > 0 ? fan_out : 1;
+}
+
+/* A bias starts at zero, or under CVAE_INIT_TORCH as PyTorch draws it (the weight's bound). */
+static cvae__fill bias_fill(const cvae__layer *l)
+{
+    return l->spec.init == CVAE_INIT_TORCH ? CVAE__FILL_SCHEME : CVAE__FILL_ZEROS;
 }
 
 /* Names: required (1..CVAE__NAME_MAX bytes) for layers with parameters, copied into l. */
@@ -157,7 +171,7 @@ static cvae_status plan_linear(cvae__layer *l, const char *where)
         return fail(CVAE_ERR_INVALID_ARG, where, "a weight of %lld x %lld is above 2^31 values",
                     (long long)s->out, (long long)in);
     declare(l, CVAE__WEIGHT, 2, w, !s->frozen, CVAE__FILL_SCHEME, in, s->out);
-    if (!s->no_bias) declare(l, CVAE__BIAS, 1, b, !s->frozen, CVAE__FILL_ZEROS, in, s->out);
+    if (!s->no_bias) declare(l, CVAE__BIAS, 1, b, !s->frozen, bias_fill(l), in, s->out);
     set_out(l, 1, s->out, 0, 0);
     return CVAE_OK;
 }
@@ -213,9 +227,13 @@ static cvae_status plan_conv(cvae__layer *l, const char *where)
                     (long long)l->in[1], (long long)l->in[2], (long long)kh, (long long)kw,
                     s->stride, s->padding);
     /* fans: inputs per output unit (a transposed conv's output sees kk / stride^2 taps per
-     * input channel on average), outputs per input unit */
+     * input channel on average), outputs per input unit; PyTorch's fan_in of a transposed
+     * conv is weight.size(1) kH kW = C_out kH kW (of the table: cond_out kH kW) */
     const int64_t stride2 = (int64_t)s->stride * s->stride;
-    const int64_t fan_in = tr ? c * kk / stride2 : c * kk;
+    const bool torch = s->init == CVAE_INIT_TORCH;
+    const int64_t fan_in = tr && !torch ? c * kk / stride2 : c * kk;
+    const int64_t fan_in_w = tr && torch ? s->out * kk : fan_in,
+                  fan_in_t = tr && torch ? s->cond_out * kk : fan_in;
     const int64_t size = (s->out > s->cond_out ? s->out : s->cond_out) * c * kk;
     if (size > EXTENT_MAX || (s->labels && s->cond_out * c * kk > EXTENT_MAX / s->labels))
         return fail(CVAE_ERR_INVALID_ARG, where,
@@ -223,17 +241,18 @@ static cvae_status plan_conv(cvae__layer *l, const char *where)
     const bool train = !s->frozen, train_table = !s->frozen && !s->frozen_table;
     if (s->out) {
         const int64_t w[4] = {tr ? c : s->out, tr ? s->out : c, kh, kw}, b[1] = {s->out};
-        declare(l, CVAE__WEIGHT, 4, w, train, CVAE__FILL_SCHEME, fan_in, s->out * kk);
-        if (!s->no_bias) declare(l, CVAE__BIAS, 1, b, train, CVAE__FILL_ZEROS, fan_in, s->out * kk);
+        declare(l, CVAE__WEIGHT, 4, w, train, CVAE__FILL_SCHEME, fan_in_w, s->out * kk);
+        if (!s->no_bias) declare(l, CVAE__BIAS, 1, b, train, bias_fill(l), fan_in_w, s->out * kk);
     }
     if (s->cond_out) {
         const int64_t t[5] = {s->labels, tr ? c : s->cond_out, tr ? s->cond_out : c, kh, kw};
         const int64_t tb[2] = {s->labels, s->cond_out};
         const cvae__fill fill =
             s->table_init == CVAE_TABLE_GABOR ? CVAE__FILL_GABOR : CVAE__FILL_SCHEME;
-        declare(l, CVAE__TABLE, 5, t, train_table, fill, fan_in, s->cond_out * kk);
+        declare(l, CVAE__TABLE, 5, t, train_table, fill, fan_in_t, s->cond_out * kk);
         if (!s->no_bias)
-            declare(l, CVAE__TABLE_BIAS, 2, tb, train_table, CVAE__FILL_ZEROS, fan_in,
+            declare(l, CVAE__TABLE_BIAS, 2, tb, train_table,
+                    fill == CVAE__FILL_GABOR ? CVAE__FILL_ZEROS : bias_fill(l), fan_in_t,
                     s->cond_out * kk);
     }
     set_out(l, 3, s->out + s->cond_out, ho, wo);
@@ -370,7 +389,7 @@ cvae_status cvae__layer_plan(cvae__layer *l, const cvae_layer *spec, int in_ndim
         return fail(CVAE_ERR_INVALID_ARG, where, "unknown layer kind %d (is .kind set?)",
                     (int)spec->kind);
     CVAE_TRY(copy_names(l, spec, where));
-    if ((int)spec->init < CVAE_INIT_DEFAULT || spec->init > CVAE_INIT_ZEROS)
+    if ((int)spec->init < CVAE_INIT_DEFAULT || spec->init > CVAE_INIT_TORCH)
         return fail(CVAE_ERR_INVALID_ARG, where, "unknown init scheme %d", (int)spec->init);
     if ((int)spec->table_init < CVAE_TABLE_RANDOM || spec->table_init > CVAE_TABLE_GABOR)
         return fail(CVAE_ERR_INVALID_ARG, where, "unknown table init %d", (int)spec->table_init);

@@ -78,4 +78,9 @@ void cvae__layer_describe(const cvae__layer *l, char *type, size_t type_n, char 
 /* FNV-1a, 64 bits, of s: the random stream of a parameter named s. */
 uint64_t cvae__name_stream(const char *s);
 
+/* The start of a bias b named `name` (NULL b: nothing): drawn as PyTorch does under
+ * CVAE_INIT_TORCH (U(+-1 / sqrt(fan_in)), stream of its name), zero otherwise. */
+cvae_status cvae__init_bias(cvae_tensor *b, cvae_init init, int64_t fan_in, uint64_t seed,
+                            const char *name);
+
 #endif

@@ -21,7 +21,7 @@ cvae_status cvae_linear_new(cvae_params *p, const char *name, int64_t in, int64_
     if (in < 1 || out < 1 || !cvae__mul_ok(in, out, &size))
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: '%s': bad extents in %lld, out %lld", fn,
                            name, (long long)in, (long long)out);
-    if ((int)init < CVAE_INIT_DEFAULT || init > CVAE_INIT_ZEROS)
+    if ((int)init < CVAE_INIT_DEFAULT || init > CVAE_INIT_TORCH)
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: '%s': unknown init scheme %d", fn, name,
                            (int)init);
     char wname[MAX_NAME + 8], bname[MAX_NAME + 8];
@@ -37,6 +37,7 @@ cvae_status cvae_linear_new(cvae_params *p, const char *name, int64_t in, int64_
     cvae_status s = cvae_params_add(p, wname, 2, wshape, 1, &layer->weight);
     if (!s && bias) s = cvae_params_add(p, bname, 1, bshape, 1, &layer->bias);
     if (!s) s = cvae_init_fill(layer->weight, init, in, out, seed, cvae__name_stream(wname));
+    if (!s) s = cvae__init_bias(layer->bias, init, in, seed, bname);
     if (s) {
         cvae__free(layer);
         return s;

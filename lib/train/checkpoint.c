@@ -15,6 +15,9 @@
 #define ADAM_M "optim.adam.m"
 #define ADAM_V "optim.adam.v"
 
+/* cvae_lr_schedule's names in a checkpoint, by value. */
+static const char *const schedule_names[] = {"constant", "cosine", "step"};
+
 cvae_status cvae_trainer_save(const cvae_trainer *tr, int64_t epoch, const char *path)
 {
     static const char *fn = "cvae_trainer_save";
@@ -27,15 +30,17 @@ cvae_status cvae_trainer_save(const cvae_trainer *tr, int64_t epoch, const char 
     int64_t numel, step;
     CVAE_TRY(cvae_optim_state(tr->opt, &mom, &var, &numel, &step));
     const cvae_train_opts *o = &tr->opts;
-    char json[768];
-    int len =
-        snprintf(json, sizeof json,
-                 "{\"lr\":%.9g,\"beta1\":%.9g,\"beta2\":%.9g,\"eps\":%.9g,\"weight_decay\":%.9g,"
-                 "\"clip_norm\":%.9g,\"seed\":\"%llu\",\"skip_nonfinite\":%d,\"step\":%lld,"
-                 "\"skipped\":%lld,\"epoch\":%lld}",
-                 (double)o->lr, (double)o->beta1, (double)o->beta2, (double)o->eps,
-                 (double)o->weight_decay, (double)o->clip_norm, (unsigned long long)o->seed,
-                 o->skip_nonfinite, (long long)step, (long long)tr->skipped, (long long)epoch);
+    char json[1024];
+    int len = snprintf(
+        json, sizeof json,
+        "{\"lr\":%.9g,\"beta1\":%.9g,\"beta2\":%.9g,\"eps\":%.9g,\"weight_decay\":%.9g,"
+        "\"clip_norm\":%.9g,\"seed\":\"%llu\",\"skip_nonfinite\":%d,\"step\":%lld,"
+        "\"skipped\":%lld,\"epoch\":%lld,\"schedule\":\"%s\",\"warmup_steps\":%lld,"
+        "\"decay_steps\":%lld,\"lr_min\":%.9g,\"gamma\":%.9g}",
+        (double)o->lr, (double)o->beta1, (double)o->beta2, (double)o->eps, (double)o->weight_decay,
+        (double)o->clip_norm, (unsigned long long)o->seed, o->skip_nonfinite, (long long)step,
+        (long long)tr->skipped, (long long)epoch, schedule_names[o->schedule],
+        (long long)o->warmup_steps, (long long)o->decay_steps, (double)o->lr_min, (double)o->gamma);
     if (len < 0 || (size_t)len >= sizeof json)
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: options too long", fn);
     const cvae_params *p = tr->net->params;
@@ -86,11 +91,37 @@ static cvae_status parse_seed(const cJSON *root, uint64_t *seed)
     return CVAE_OK;
 }
 
+/* The schedule's keys, written since they exist: absent (an older checkpoint), they keep
+ * their zero (a constant learning rate). */
+static cvae_status parse_schedule(const cJSON *root, cvae_train_opts *o)
+{
+    const double big = 9007199254740992.0;
+    const char *const keys[4] = {"warmup_steps", "decay_steps", "lr_min", "gamma"};
+    const double hi[4] = {big, big, 1e9, 1e9};
+    double v[4] = {0, 0, 0, 0};
+    for (int k = 0; k < 4; k++)
+        if (cJSON_GetObjectItemCaseSensitive(root, keys[k]))
+            CVAE_TRY(num(root, keys[k], 0, hi[k], &v[k]));
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, "schedule");
+    int s = 0;
+    if (it) {
+        while (s < 3 && !(cJSON_IsString(it) && !strcmp(it->valuestring, schedule_names[s]))) s++;
+        if (s == 3) return cvae__error(CVAE_ERR_FORMAT, "training state: unknown \"schedule\"");
+    }
+    o->schedule = (cvae_lr_schedule)s;
+    o->warmup_steps = (int64_t)v[0];
+    o->decay_steps = (int64_t)v[1];
+    o->lr_min = (float)v[2];
+    o->gamma = (float)v[3];
+    return CVAE_OK;
+}
+
 static cvae_status parse_train(const char *json, train_state *st)
 {
-    static const char *const keys[] = {
-        "lr",   "beta1",   "beta2", "eps", "weight_decay", "clip_norm", "skip_nonfinite",
-        "step", "skipped", "epoch", "seed"};
+    static const char *const keys[] = {"lr",           "beta1",       "beta2",          "eps",
+                                       "weight_decay", "clip_norm",   "skip_nonfinite", "step",
+                                       "skipped",      "epoch",       "seed",           "schedule",
+                                       "warmup_steps", "decay_steps", "lr_min",         "gamma"};
     cJSON *root = cJSON_Parse(json);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
@@ -99,7 +130,7 @@ static cvae_status parse_train(const char *json, train_state *st)
     const double big = 9007199254740992.0,
                  lim[10][2] = {{0, 1e9},  {0, 1}, {0, 1},   {0, 1e9}, {0, 1e9},
                                {0, 1e30}, {0, 1}, {0, big}, {0, big}, {0, big}};
-    double v[10];
+    double v[10] = {0};
     cvae_status s = CVAE_OK;
     for (const cJSON *it = root->child; !s && it; it = it->next) {
         size_t k = 0;
@@ -108,12 +139,18 @@ static cvae_status parse_train(const char *json, train_state *st)
             s = cvae__error(CVAE_ERR_FORMAT, "training state: unknown key \"%.64s\"", it->string);
     }
     for (int k = 0; !s && k < 10; k++) s = num(root, keys[k], lim[k][0], lim[k][1], &v[k]);
-    uint64_t seed = 0;
-    if (!s) s = parse_seed(root, &seed);
+    cvae_train_opts o = {.lr = (float)v[0],
+                         .beta1 = (float)v[1],
+                         .beta2 = (float)v[2],
+                         .eps = (float)v[3],
+                         .weight_decay = (float)v[4],
+                         .clip_norm = (float)v[5],
+                         .skip_nonfinite = (int)v[6]};
+    if (!s) s = parse_seed(root, &o.seed);
+    if (!s) s = parse_schedule(root, &o);
     cJSON_Delete(root);
     if (s) return s;
-    st->opts = (cvae_train_opts){(float)v[0], (float)v[1], (float)v[2], (float)v[3],
-                                 (float)v[4], (float)v[5], seed,        (int)v[6]};
+    st->opts = o;
     st->step = (int64_t)v[7];
     st->skipped = (int64_t)v[8];
     st->epoch = (int64_t)v[9];

@@ -13,8 +13,56 @@ cvae_train_opts cvae_train_opts_default(void)
                          .weight_decay = 0.0f,
                          .clip_norm = 0.0f,
                          .seed = 1,
-                         .skip_nonfinite = 0};
+                         .skip_nonfinite = 0,
+                         .schedule = CVAE_LR_CONSTANT};
     return o;
+}
+
+float cvae_train_lr_at(const cvae_train_opts *o, int64_t t)
+{
+    if (!o || t < 0) return 0.0f;
+    const double lr = o->lr, pi = 3.14159265358979323846;
+    if (t < o->warmup_steps) return (float)(lr * (double)(t + 1) / (double)o->warmup_steps);
+    const int64_t s = t - (o->warmup_steps > 0 ? o->warmup_steps : 0), T = o->decay_steps;
+    if (T < 1) return o->lr;
+    switch (o->schedule) {
+    case CVAE_LR_COSINE:
+        if (s >= T) return o->lr_min;
+        return (float)(o->lr_min +
+                       (lr - o->lr_min) * 0.5 * (1.0 + cos(pi * (double)s / (double)T)));
+    case CVAE_LR_STEP:
+        return (float)(lr * pow((double)o->gamma, (double)(s / T)));
+    case CVAE_LR_CONSTANT:
+        break;
+    }
+    return o->lr;
+}
+
+/* The schedule's fields (cvae__train_opts_check). */
+static cvae_status check_schedule(const cvae_train_opts *o, const char *fn)
+{
+    if ((int)o->schedule < CVAE_LR_CONSTANT || o->schedule > CVAE_LR_STEP)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: unknown lr schedule %d", fn,
+                           (int)o->schedule);
+    if (o->warmup_steps < 0 || o->decay_steps < 0)
+        return cvae__error(CVAE_ERR_INVALID_ARG,
+                           "%s: warmup_steps %lld and decay_steps %lld must "
+                           "be >= 0",
+                           fn, (long long)o->warmup_steps, (long long)o->decay_steps);
+    if (!(o->lr_min >= 0.0f) || !isfinite(o->lr_min) || !(o->gamma >= 0.0f) || !isfinite(o->gamma))
+        return cvae__error(CVAE_ERR_INVALID_ARG,
+                           "%s: lr_min %g and gamma %g must be finite and >= 0", fn,
+                           (double)o->lr_min, (double)o->gamma);
+    if (o->schedule != CVAE_LR_CONSTANT && o->decay_steps < 1)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: a %s schedule needs decay_steps >= 1", fn,
+                           o->schedule == CVAE_LR_COSINE ? "cosine" : "step");
+    if (o->schedule == CVAE_LR_COSINE && o->lr_min > o->lr)
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: lr_min %g is above lr %g", fn,
+                           (double)o->lr_min, (double)o->lr);
+    if (o->schedule == CVAE_LR_STEP && !(o->gamma > 0.0f && o->gamma <= 1.0f))
+        return cvae__error(CVAE_ERR_INVALID_ARG, "%s: a step schedule's gamma %g is outside (0, 1]",
+                           fn, (double)o->gamma);
+    return CVAE_OK;
 }
 
 cvae_status cvae__train_opts_check(const cvae_train_opts *o, const char *fn)
@@ -36,7 +84,7 @@ cvae_status cvae__train_opts_check(const cvae_train_opts *o, const char *fn)
     if (o->skip_nonfinite != 0 && o->skip_nonfinite != 1)
         return cvae__error(CVAE_ERR_INVALID_ARG, "%s: skip_nonfinite %d is not 0 or 1", fn,
                            o->skip_nonfinite);
-    return CVAE_OK;
+    return check_schedule(o, fn);
 }
 
 cvae_adam_opts cvae__adam_opts_of(const cvae_train_opts *o)
@@ -171,7 +219,7 @@ int64_t cvae_trainer_skipped(const cvae_trainer *tr)
 }
 float cvae_trainer_lr(const cvae_trainer *tr)
 {
-    return tr ? tr->opts.lr : 0.0f;
+    return tr ? cvae_train_lr_at(&tr->opts, cvae_trainer_steps(tr)) : 0.0f;
 }
 cvae_net *cvae_trainer_net(const cvae_trainer *tr)
 {
@@ -181,6 +229,10 @@ cvae_net *cvae_trainer_net(const cvae_trainer *tr)
 cvae_status cvae_trainer_set_lr(cvae_trainer *tr, float lr)
 {
     CVAE_CHECK_NULL(tr, "cvae_trainer_set_lr");
+    if (tr->opts.schedule == CVAE_LR_COSINE && lr < tr->opts.lr_min)
+        return cvae__error(CVAE_ERR_INVALID_ARG,
+                           "cvae_trainer_set_lr: lr %g is below the schedule's lr_min %g",
+                           (double)lr, (double)tr->opts.lr_min);
     CVAE_TRY(cvae_optim_set_lr(tr->opt, lr));
     tr->opts.lr = lr;
     return CVAE_OK;
@@ -392,6 +444,7 @@ cvae_status cvae_trainer_step(cvae_trainer *tr, const float *inputs, const int32
         if (!tail.finite[i]) return nonfinite(tr, "a gradient");
     if (tr->opts.clip_norm > 0.0f)
         CVAE_TRY(cvae_clip_grad_norm(tr->net->params, tr->opts.clip_norm, NULL));
+    tr->opt->adam.lr = cvae_train_lr_at(&tr->opts, cvae_trainer_steps(tr));
     CVAE_TRY(cvae__optim_begin(tr->opt, &tail.coef));
     tail.mode = TAIL_APPLY;
     CVAE_TRY(cvae__team_run(tr->team, tail.members, tail_range, &tail));

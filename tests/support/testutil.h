@@ -63,6 +63,10 @@ typedef struct gradcheck_opts {
 void test_gradcheck(test_fn fn, void *ctx, cvae_tensor **inputs, const int *check, int n_in,
                     const gradcheck_opts *opts, const char *what);
 
+/* Rewrites the safetensors file `from` as `to` with metadata `key` given `value` (the
+ * tensors and the other metadata as they were; a fresh checksum). */
+void test_resave_with_meta(const char *from, const char *to, const char *key, const char *value);
+
 /* Path of a file in the bundled MNIST digits directory. */
 const char *test_data_path(const char *file);
 

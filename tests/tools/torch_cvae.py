@@ -37,34 +37,40 @@ class Config:
 
     FIELDS = ("image_channels", "image_h", "image_w", "num_labels", "latent", "enc_channels",
               "cond_channels", "enc2_channels", "dec_channels", "table_trainable", "table_init",
-              "cond_decoder", "beta", "seed")
+              "cond_decoder", "init", "beta", "kl_warmup", "seed")
+    INITS = ("he_glorot", "glorot_uniform", "he_normal", "he_uniform", "torch")
 
     def __init__(self, **kw):
         self.image_channels, self.image_h, self.image_w = 1, 28, 28
         self.num_labels, self.latent = 10, 16
         self.enc_channels, self.cond_channels, self.enc2_channels, self.dec_channels = 32, 8, 64, 32
         self.table_trainable, self.table_init, self.cond_decoder = 1, "random", 0
-        self.beta, self.seed = 1.0, 1
+        self.init, self.beta, self.kl_warmup, self.seed = "torch", 1.0, 0, 1
         for k, v in kw.items():
             if k not in self.FIELDS:
                 raise ValueError("unknown config field %r" % k)
             setattr(self, k, v)
+        if self.init not in self.INITS:
+            raise ValueError("unknown init %r" % self.init)
 
     def to_json(self):
         """Byte for byte what cvae_model_config_to_json writes."""
         beta = "%.9g" % float(np.float32(self.beta))
         return ('{"image_channels":%d,"image_h":%d,"image_w":%d,"num_labels":%d,"latent":%d,'
                 '"enc_channels":%d,"cond_channels":%d,"enc2_channels":%d,"dec_channels":%d,'
-                '"table_trainable":%d,"table_init":"%s","cond_decoder":%d,"beta":%s,"seed":"%d"}'
+                '"table_trainable":%d,"table_init":"%s","cond_decoder":%d,"init":"%s","beta":%s,'
+                '"kl_warmup":%d,"seed":"%d"}'
                 % (self.image_channels, self.image_h, self.image_w, self.num_labels, self.latent,
                    self.enc_channels, self.cond_channels, self.enc2_channels, self.dec_channels,
-                   self.table_trainable, self.table_init, self.cond_decoder, beta, self.seed))
+                   self.table_trainable, self.table_init, self.cond_decoder, self.init, beta,
+                   self.kl_warmup, self.seed))
 
     @classmethod
     def from_json(cls, text):
         d = json.loads(text)
         if "seed" in d:
             d["seed"] = int(d["seed"])
+        d.setdefault("init", "he_glorot")  # written before the key existed: the scheme it was made with
         return cls(**d)
 
 
@@ -133,6 +139,61 @@ class Decoder(nn.Module):
         self.deconv2 = nn.ConvTranspose2d(c.dec_channels + extra, c.image_channels, 4, 2, 1)
 
 
+def initialize(model):
+    """Draws the parameters with torch's generator from the distributions of cvae's
+    cfg.init: "torch" = PyTorch's default for every Conv2d, ConvTranspose2d and Linear
+    (weights and biases U(+-1/sqrt(fan_in)), a ConvTranspose2d's fan_in = C_out kH kW) and
+    the label-indexed tables as the layer whose filters they hold; the other schemes with
+    cvae's fans (a transposed conv's fan_in = C_in kH kW / stride^2) and zero biases,
+    "he_glorot" being He-normal before a ReLU (every layer but enc.fc and dec.deconv2) and
+    Glorot-uniform otherwise (lib/nn/layer.c)."""
+    c = model.cfg
+    with torch.no_grad():
+        if c.init == "torch":
+            for mod in model.modules():
+                if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                    mod.reset_parameters()
+            tables = []
+            if c.cond_channels:
+                tables.append((model.enc.cond, c.image_channels * 9))  # Conv2d [Cc, Cin, 3, 3]
+            if c.cond_decoder:
+                tables.append((model.dec.cond, c.cond_channels * 16))  # ConvT [64, Cc, 4, 4]
+            for t, fan_in in tables:
+                bound = 1.0 / fan_in ** 0.5
+                t.table.uniform_(-bound, bound)
+                t.table_bias.uniform_(-bound, bound)
+            return
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.zero_()
+        h4w4 = (c.image_h // 4) * (c.image_w // 4)
+        e2 = c.enc_channels + c.cond_channels
+        extra = c.cond_channels if c.cond_decoder else 0
+        # (parameter, fan_in, fan_out, before a ReLU)
+        specs = [(model.enc.conv2.weight, e2 * 9, c.enc2_channels * 9, True),
+                 (model.enc.fc.weight, c.enc2_channels * h4w4 + c.num_labels, 2 * c.latent, False),
+                 (model.dec.fc.weight, c.latent + c.num_labels, c.enc2_channels * h4w4, True),
+                 (model.dec.deconv1.weight, c.enc2_channels * 4, c.dec_channels * 16, True),
+                 (model.dec.deconv2.weight, (c.dec_channels + extra) * 4, c.image_channels * 16,
+                  False)]
+        if c.enc_channels:
+            specs.append((model.enc.conv1.weight, c.image_channels * 9, c.enc_channels * 9, True))
+        if c.cond_channels:
+            specs.append((model.enc.cond.table, c.image_channels * 9, c.cond_channels * 9, True))
+        if c.cond_decoder:
+            specs.append((model.dec.cond.table, c.enc2_channels * 4, c.cond_channels * 16, True))
+        for p, fan_in, fan_out, relu in specs:
+            scheme = c.init if c.init != "he_glorot" else "he_normal" if relu else "glorot_uniform"
+            if scheme == "he_normal":
+                p.normal_(0.0, (2.0 / fan_in) ** 0.5)
+            elif scheme == "he_uniform":
+                a = (6.0 / fan_in) ** 0.5
+                p.uniform_(-a, a)
+            else:
+                a = (6.0 / (fan_in + fan_out)) ** 0.5
+                p.uniform_(-a, a)
+
+
 # cvae's parameter order (lib/model/model.c), which is also the order of its files.
 def param_names(c):
     names = []
@@ -157,16 +218,7 @@ class CVAE(nn.Module):
         self.cfg = cfg or Config()
         self.cond_impl, self.fuse = cond_impl, fuse
         self.enc, self.dec = Encoder(self.cfg), Decoder(self.cfg)
-        with torch.no_grad():  # the initial cvae's biases are zero; the table is He-normal
-            for name, p in self.named_parameters():
-                if name.endswith("bias"):
-                    p.zero_()
-            if self.cfg.cond_channels:
-                fan_in = self.cfg.image_channels * 9
-                self.enc.cond.table.normal_(0.0, (2.0 / fan_in) ** 0.5)
-            if self.cfg.cond_decoder:
-                fan_in = self.cfg.enc2_channels * 4
-                self.dec.cond.table.normal_(0.0, (2.0 / fan_in) ** 0.5)
+        initialize(self)
 
     def onehot(self, y, dtype):
         return F.one_hot(y, self.cfg.num_labels).to(dtype)

@@ -16,7 +16,7 @@
 #include "testutil.h"
 
 #define NTRAIN 100
-#define NTEST 30
+#define NTEST 40
 #define SIDE 28
 
 static char dir[64];
@@ -104,7 +104,7 @@ static const char *const options_of[][30] = {
      "lr-warmup", "kl-warmup", "seed", "latent", "beta", "frozen-table", "gabor", "cond-decoder",
      "no-cond-decoder", "init", "binarize", "out", "checkpoint", "resume", "threads", "quiet",
      "reduce", "check-every", "help", NULL},
-    {"eval", "model", "data", "k", "n-test", "per-label", "binarize", "seed", "help", NULL},
+    {"eval", "model", "data", "k", "n-test", "per-label", "judge-epochs", "binarize", "seed", "help", NULL},
     {"sample", "model", "data", "out", "seed", "help", NULL},
     {"info", "help", NULL},
 };
@@ -166,6 +166,7 @@ static const char *const defaults[][3] = {
     {"eval", "model", "out/cvae.safetensors"},
     {"eval", "k", "1000"},
     {"eval", "per-label", "100"},
+    {"eval", "judge-epochs", "0"},
     {"eval", "binarize", "none"},
     {"eval", "seed", "1"},
     {"sample", "model", "out/cvae.safetensors"},
@@ -265,6 +266,18 @@ static void write_split(const char *split, int n, uint32_t seed)
     assert_int_equal(fclose(f), 0);
 }
 
+/* The line starting at `line` ends with two non-negative numbers (a model and a floor). */
+static void last_two_numbers(const char *line, const char *what)
+{
+    char buf[256], *save, *prev = NULL, *last = NULL, *end1, *end2;
+    snprintf(buf, sizeof buf, "%.*s", (int)strcspn(line, "\n"), line);
+    for (char *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
+        prev = last, last = tok;
+    const double a = prev ? strtod(prev, &end1) : -1, b = last ? strtod(last, &end2) : -1;
+    if (!prev || *end1 || *end2 || !(a >= 0) || !(b >= 0))
+        fail_msg("%s: no two distances at the end of '%s'", what, buf);
+}
+
 static void test_tiny_run(void **state)
 {
     (void)state;
@@ -343,10 +356,26 @@ static void test_tiny_run(void **state)
     assert_int_equal(access(path, R_OK), 0);
 
     r = cli("eval", "--model", "m/model.safetensors", "--data", data, "--k", "2", "--n-test", "5",
-            "--per-label", "2", "--binarize", "threshold", NULL);
+            "--per-label", "2", "--judge-epochs", "1", "--binarize", "threshold", NULL);
     expect(r, 0, "test IW-NLL (k = 2)", NULL);
     assert_non_null(strstr(r->out, "(5 test images, binarized at 0.5)"));
-    assert_non_null(strstr(r->out, "accuracy on generated samples (2 per label)"));
+    assert_non_null(strstr(r->out, "judge (CNN, 1 epoch, shifts up to 2 px"));
+    assert_non_null(strstr(r->out, "accuracy on the real test set"));
+    assert_non_null(strstr(r->out, "the judge recognises"));
+    assert_non_null(strstr(r->out, "% of generated images (2 per label)"));
+    /* the Fréchet distances: NTEST / 2 real images in each half, a model and a floor column
+     * of numbers on each line, every label with 2 images per set */
+    char halves[64];
+    snprintf(halves, sizeof halves, "(%d and %d test images)", NTEST / 2, NTEST / 2);
+    assert_non_null(strstr(r->out, halves));
+    const char *lines[] = {"FID (all labels)", "FJD (image + ",
+                           "intra-class FID, mean of 10 labels", "  label 0 ", "  label 9 "};
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        const char *at = strstr(r->out, lines[i]);
+        if (!at) fail_msg("eval prints no '%s' line:\n%s", lines[i], r->out);
+        last_two_numbers(at, lines[i]);
+    }
+    assert_null(strstr(r->out, "n/a"));
 }
 
 static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)

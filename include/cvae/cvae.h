@@ -6,6 +6,7 @@
  *   core.h    status codes, cvae_last_error(), version, allocator hooks
  *   rng.h     counter-based random numbers
  *   tensor.h  float32 NCHW tensors
+ *   metrics.h Fréchet distances between sample sets (moments in double, Jacobi eigensolver)
  *   tape.h    autodiff tape, parameter blocks (trainable or frozen)
  *   ops.h     dense differentiable ops
  *   conv.h    convolutions, the label-indexed conditional convolution, pooling, norms
@@ -24,6 +25,7 @@
 #include "cvae/core.h"
 #include "cvae/rng.h"
 #include "cvae/tensor.h"
+#include "cvae/metrics.h"
 #include "cvae/tape.h"
 #include "cvae/ops.h"
 #include "cvae/conv.h"

@@ -57,6 +57,18 @@ static void core_rng_tensor(void)
     cvae_tensor_free(t);
 }
 
+/* metrics.h: two sets of 2-D points 3 apart along x: moments, and a Fréchet distance of 9. */
+static void metrics(void)
+{
+    const float a[8] = {0, 0, 1, 0, 0, 1, 1, 1}, b[8] = {3, 0, 4, 0, 3, 1, 4, 1};
+    double mu[2], cov[4], fd = -1;
+    OK(cvae_moments(a, 4, 2, mu, cov));
+    CHECK(mu[0] == 0.5 && mu[1] == 0.5 && fabs(cov[0] - 1.0 / 3) < 1e-15 && cov[1] == 0);
+    OK(cvae_frechet_distance_samples(a, 4, b, 4, 2, &fd));
+    CHECK(fabs(fd - 9.0) < 1e-12);
+    CHECK(cvae_moments(a, 1, 2, mu, cov) == CVAE_ERR_INVALID_ARG);
+}
+
 /* tape.h, ops.h, conv.h: y = sum(avg_pool(upsample(x))) + sum(max_pool(x)) + ..., and its
  * gradient through the tape. */
 static void tape_ops_conv(void)
@@ -177,6 +189,7 @@ int main(int argc, char **argv)
         return 2;
     }
     core_rng_tensor();
+    metrics();
     tape_ops_conv();
     nn_optim();
     io_model(argv[1]);

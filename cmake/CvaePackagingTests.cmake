@@ -2,6 +2,8 @@
 #   exported_symbols        libcvae.so exports only cvae_* names
 #   exported_symbols_probe  the same check fails on a library that leaks a name
 #   install_consumers       install, then build and run a CMake and a pkg-config consumer
+#                           (label "host": it runs what it builds directly, so not when
+#                           cross-compiling; see tests/cross/aarch64.sh)
 if(TARGET cvae_shared)
   if(NOT CMAKE_NM)
     find_program(CMAKE_NM nm REQUIRED)
@@ -27,7 +29,7 @@ endif()
 if(CVAE_INSTALL AND NOT CVAE_SANITIZE)
   add_test(NAME install_consumers
            COMMAND sh "${PROJECT_SOURCE_DIR}/tests/install/check_install.sh" "${PROJECT_BINARY_DIR}")
-  set_tests_properties(install_consumers PROPERTIES TIMEOUT 180 RUN_SERIAL ON
+  set_tests_properties(install_consumers PROPERTIES TIMEOUT 180 RUN_SERIAL ON LABELS host
                        ENVIRONMENT "OPENBLAS_NUM_THREADS=1;CC=${CMAKE_C_COMPILER}")
 elseif(CVAE_SANITIZE)
   message(STATUS "CVAE_SANITIZE is set: no install_consumers test")

@@ -85,7 +85,7 @@ static void check_result(const problem *p, const float *a, const float *b, const
 }
 
 /* Runs p through kernel k with the given blocking (k NULL: through cvae__sgemm) and checks it. */
-static void run_problem(test_rng *r, const cvae__gemm_kernel *k, const cvae__gemm_blocking *bl,
+static void run_problem(test_rng *r, const cvae__gemm_kernel *k, const cvae__gemm_opts *bl,
                         const problem *p, const char *what)
 {
     float *a, *b, *c;
@@ -154,9 +154,9 @@ static void test_block_edges_small_blocks(void **state)
         const cvae__gemm_kernel *k = cvae__gemm_kernel_find(kernel_names[ki]);
         if (!k) continue;
         for (int trial = 0; trial < 48; trial++) {
-            const cvae__gemm_blocking bl = {(int)test_rand_int(&r, 3, 8),
-                                            (int)test_rand_int(&r, 1, 3) * k->mr,
-                                            (int)test_rand_int(&r, 1, 3) * k->nr};
+            const cvae__gemm_opts bl = {(int)test_rand_int(&r, 3, 8),
+                                        (int)test_rand_int(&r, 1, 3) * k->mr,
+                                        (int)test_rand_int(&r, 1, 3) * k->nr, CVAE__GEMM_AUTO};
             problem p =
                 random_problem(&r, test_rand_int(&r, 1, 4 * bl.mc), test_rand_int(&r, 1, 4 * bl.nc),
                                test_rand_int(&r, 1, 40), trial % 4);
@@ -180,6 +180,36 @@ static void test_block_edges_real_blocks(void **state)
         p = random_problem(&r, 2 * k->mr + 1, 3 * k->nr - 1, 2 * k->kc + 1, 3 - (int)ki % 4);
         p.beta = 0;
         run_problem(&r, k, NULL, &p, k->name);
+    }
+}
+
+/* The inner-product path of A B^T (kernels that have one), forced, on extents around its
+ * 4 x 4 tiles, depths around its 16 lanes and its depth blocks of 512; and the packed path
+ * on a product the automatic choice would send there. */
+static void test_dot_path(void **state)
+{
+    (void)state;
+    test_rng r = {707};
+    const int64_t ms[] = {1, 3, 4, 5, 9}, ns[] = {1, 2, 4, 7, 17};
+    const int64_t ks[] = {1, 15, 16, 17, 511, 512, 513, 1100};
+    const cvae__gemm_opts dot = {0, 0, 0, CVAE__GEMM_DOT}, packed = {0, 0, 0, CVAE__GEMM_PACKED};
+    for (size_t ki = 0; ki < NKERNELS; ki++) {
+        const cvae__gemm_kernel *k = cvae__gemm_kernel_find(kernel_names[ki]);
+        if (!k || !k->dot_nt) continue;
+        int count = 0;
+        for (size_t mi = 0; mi < 5; mi++)
+            for (size_t ni = 0; ni < 5; ni++)
+                for (size_t qi = 0; qi < 8; qi++, count++) {
+                    if ((mi + ni + qi) % 2) continue; /* half of them */
+                    problem p = random_problem(&r, ms[mi], ns[ni], ks[qi], 2);
+                    p.alpha = alphas[count % 3];
+                    p.beta = betas[count % 4];
+                    run_problem(&r, k, &dot, &p, "dot path");
+                }
+        problem p = random_problem(&r, 13, 7, 700, 2);
+        assert_true(cvae__gemm_prefers_dot(k, p.ta, p.tb, p.m, p.n, p.k));
+        run_problem(&r, k, &packed, &p, "packed path of an A B^T product");
+        run_problem(&r, k, NULL, &p, "automatic path");
     }
 }
 
@@ -274,7 +304,7 @@ typedef struct job {
 static void *run_job(void *arg)
 {
     job *j = arg;
-    for (int rep = 0; rep < 20; rep++)
+    for (int rep = 0; rep < 3; rep++)
         cvae__sgemm_builtin(j->p.ta, j->p.tb, j->p.m, j->p.n, j->p.k, j->p.alpha, j->a, j->p.lda,
                             j->b, j->p.ldb, 0.0f, j->c, j->p.ldc);
     return NULL;
@@ -287,7 +317,7 @@ static void test_threads_share_nothing(void **state)
     job jobs[2];
     float *ref[2];
     for (int t = 0; t < 2; t++) {
-        jobs[t].p = random_problem(&r, 37 + 50 * t, 301 - 100 * t, 390 + 7 * t, t + 1);
+        jobs[t].p = random_problem(&r, 37 + 50 * t, 101 - 40 * t, 390 - 250 * t, t + 1);
         float *a, *b, *c;
         make_operands(&r, &jobs[t].p, &a, &b, &c);
         jobs[t].a = a, jobs[t].b = b, jobs[t].c = c;
@@ -341,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_tile_edges),
         cmocka_unit_test(test_block_edges_small_blocks),
         cmocka_unit_test(test_block_edges_real_blocks),
+        cmocka_unit_test(test_dot_path),
         cmocka_unit_test(test_sgemm_entry_and_degenerate),
         cmocka_unit_test(test_kernels_match_portable),
         cmocka_unit_test(test_threads_share_nothing),

@@ -14,7 +14,12 @@
  *   ic: MC rows of A      pc: KC of the depth, pack A [mc x kc]
  *   jc: NC columns of B   pack B [kc x nc] (stays in L2)
  *   ir: MR rows           the A panel [kc][MR] stays in L1
- *   jr: NR columns        the micro-kernel streams the B panel [kc][NR] from L2 */
+ *   jr: NR columns        the micro-kernel streams the B panel [kc][NR] from L2
+ *
+ * Products A B^T with few outputs and a long depth (a convolution's weight gradient: m, n in
+ * the tens, k in the thousands) would spend more time packing than multiplying: where the
+ * kernel has one, they take its inner-product path instead (dot_nt below), which reads A and
+ * B in place, both contiguous along k. */
 #ifndef CVAE_CORE_GEMM_H
 #define CVAE_CORE_GEMM_H
 
@@ -33,6 +38,14 @@
 typedef void (*cvae__gemm_ukernel)(int64_t kc, const float *a, const float *b, float alpha,
                                    float beta, float *c, int64_t ldc, int mr, int nr);
 
+/* C[0, m) x [0, n) = alpha A B^T + beta C (beta == 0: C not read), A [m, lda] and B [n, ldb]
+ * read in place, k >= 1. part: scratch for ceil(m / 4) * ceil(n / 4) * CVAE__GEMM_DOT_PART
+ * floats (partial sums kept across depth blocks), 64-byte aligned. */
+typedef void (*cvae__gemm_dot_fn)(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                                  int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                                  int64_t ldc, float *part);
+#define CVAE__GEMM_DOT_PART 256
+
 /* A packing routine, with the arguments of cvae__gemm_pack_a (d1 = mc, d2 = kc) or of
  * cvae__gemm_pack_b (d1 = kc, d2 = nc). */
 typedef void (*cvae__gemm_pack_fn)(int r, bool trans, const float *x, int64_t ldx, int64_t d1,
@@ -46,6 +59,7 @@ typedef struct cvae__gemm_kernel {
     int kc, mc, nc;   /* depth block, rows of A and columns of B packed at once */
     cvae__gemm_ukernel run;
     cvae__gemm_pack_fn pack_a, pack_b;
+    cvae__gemm_dot_fn dot_nt; /* NULL: no inner-product path */
 } cvae__gemm_kernel;
 
 /* Kernels by name: NULL when this build or this CPU lacks it. "portable" always exists. */
@@ -81,18 +95,27 @@ void cvae__gemm_macro(const cvae__gemm_kernel *k, int64_t mc, int64_t nc, int64_
                       const float *ap, const float *bp, float alpha, float beta, float *c,
                       int64_t ldc);
 
-/* Blocking sizes of one run (0: the kernel's own). kc >= 1; mc and nc round up to MR, NR. */
-typedef struct cvae__gemm_blocking {
+/* How one run goes: blocking sizes (0: the kernel's own; mc and nc round up to MR, NR) and
+ * the path (the tests and benchmarks force one or the other). */
+enum { CVAE__GEMM_AUTO, CVAE__GEMM_PACKED, CVAE__GEMM_DOT };
+typedef struct cvae__gemm_opts {
     int kc, mc, nc;
-} cvae__gemm_blocking;
+    int path; /* CVAE__GEMM_AUTO: the inner-product path where it pays (when the kernel has
+                 one and the product is A B^T), CVAE__GEMM_PACKED: never, CVAE__GEMM_DOT:
+                 whenever it applies */
+} cvae__gemm_opts;
+
+/* The product the inner-product path takes under CVAE__GEMM_AUTO. */
+bool cvae__gemm_prefers_dot(const cvae__gemm_kernel *k, bool ta, bool tb, int64_t m, int64_t n,
+                            int64_t kdim);
 
 /* C = alpha op(A) op(B) + beta C with kernel k (cvae__sgemm's semantics, see core/blas.h),
  * single-threaded. The packing buffers are the calling thread's, allocated on first use
  * with plain malloc (like a BLAS library's, outside cvae's allocator) and freed when the
  * thread exits; if that allocation fails, the run uses a small stack buffer and tiny blocks
- * (slower, same results). blocking: NULL for the kernel's sizes. */
-void cvae__gemm_run(const cvae__gemm_kernel *k, const cvae__gemm_blocking *blocking, bool ta,
-                    bool tb, int64_t m, int64_t n, int64_t kdim, float alpha, const float *a,
-                    int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+ * (slower, same results). opts: NULL for the kernel's sizes and CVAE__GEMM_AUTO. */
+void cvae__gemm_run(const cvae__gemm_kernel *k, const cvae__gemm_opts *opts, bool ta, bool tb,
+                    int64_t m, int64_t n, int64_t kdim, float alpha, const float *a, int64_t lda,
+                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
 #endif

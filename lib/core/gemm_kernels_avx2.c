@@ -62,14 +62,12 @@ typedef void (*tile_fn)(int64_t kc, const float *a, const float *b, float alpha,
     {                                                                                              \
         tile(R, V, kc, a, b, alpha, beta, c, ldc, nr);                                             \
     }
+/* clang-format off */
 #define ROWS(R) TILE(R, 1) TILE(R, 2)
-ROWS(1)
-ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6)
-#define PAIR(R)                                                                                    \
-    {                                                                                              \
-        tile_##R##_1, tile_##R##_2                                                                 \
-    }
-    static const tile_fn tiles[MR][2] = {PAIR(1), PAIR(2), PAIR(3), PAIR(4), PAIR(5), PAIR(6)};
+ROWS(1) ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6)
+#define PAIR(R) {tile_##R##_1, tile_##R##_2}
+static const tile_fn tiles[MR][2] = {PAIR(1), PAIR(2), PAIR(3), PAIR(4), PAIR(5), PAIR(6)};
+/* clang-format on */
 
 static void ukernel(int64_t kc, const float *a, const float *b, float alpha, float beta, float *c,
                     int64_t ldc, int mr, int nr)

@@ -58,20 +58,106 @@ typedef void (*tile_fn)(int64_t kc, const float *a, const float *b, float alpha,
     {                                                                                              \
         tile(R, V, kc, a, b, alpha, beta, c, ldc, nr);                                             \
     }
+/* clang-format off */
 #define ROWS(R) TILE(R, 1) TILE(R, 2)
-ROWS(1)
-ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6) ROWS(7) ROWS(8) ROWS(9) ROWS(10) ROWS(11) ROWS(12)
-#define PAIR(R)                                                                                    \
-    {                                                                                              \
-        tile_##R##_1, tile_##R##_2                                                                 \
-    }
-    static const tile_fn tiles[MR][2] = {PAIR(1), PAIR(2), PAIR(3), PAIR(4),  PAIR(5),  PAIR(6),
-                                         PAIR(7), PAIR(8), PAIR(9), PAIR(10), PAIR(11), PAIR(12)};
+ROWS(1) ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6) ROWS(7) ROWS(8) ROWS(9) ROWS(10) ROWS(11) ROWS(12)
+#define PAIR(R) {tile_##R##_1, tile_##R##_2}
+static const tile_fn tiles[MR][2] = {PAIR(1), PAIR(2), PAIR(3), PAIR(4), PAIR(5), PAIR(6), PAIR(7), PAIR(8), PAIR(9), PAIR(10), PAIR(11), PAIR(12)};
+/* clang-format on */
 
 static void ukernel(int64_t kc, const float *a, const float *b, float alpha, float beta, float *c,
                     int64_t ldc, int mr, int nr)
 {
     tiles[mr - 1][nr > 16](kc, a, b, alpha, beta, c, ldc, nr);
+}
+
+/* ---- the inner-product path: C = alpha A B^T + beta C, A and B read in place ----
+ * Tiles of 4 rows of A by 4 rows of B: 16 accumulators of 16 lanes (lane l sums the products
+ * at depths = l mod 16), 8 loads per 16 FMAs. The depth runs in blocks of DOT_KB so that the
+ * tile's rows of A stay in L1 while the loop passes over B's; between blocks, a tile's
+ * accumulators wait in `part`; at the end each is summed across its lanes. */
+#define DOT_KB 512
+
+INLINE AVX512 void dot_tile(const int R, const int S, int64_t kb, const float *a, int64_t lda,
+                            const float *b, int64_t ldb, float *part, bool first)
+{
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int s = 0; s < 4; s++)
+            if (r < R && s < S)
+                acc[r][s] = first ? _mm512_setzero_ps() : _mm512_load_ps(part + (r * 4 + s) * 16);
+    int64_t p = 0;
+    for (; p + 16 <= kb; p += 16) {
+        __m512 av[4], bv[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) av[r] = _mm512_loadu_ps(a + r * lda + p);
+#pragma GCC unroll 4
+        for (int s = 0; s < S; s++) bv[s] = _mm512_loadu_ps(b + s * ldb + p);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+            for (int s = 0; s < S; s++) acc[r][s] = _mm512_fmadd_ps(av[r], bv[s], acc[r][s]);
+    }
+    if (p < kb) {
+        const __mmask16 tail = (__mmask16)((1u << (kb - p)) - 1);
+        __m512 av[4], bv[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) av[r] = _mm512_maskz_loadu_ps(tail, a + r * lda + p);
+#pragma GCC unroll 4
+        for (int s = 0; s < S; s++) bv[s] = _mm512_maskz_loadu_ps(tail, b + s * ldb + p);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+            for (int s = 0; s < S; s++) acc[r][s] = _mm512_fmadd_ps(av[r], bv[s], acc[r][s]);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int s = 0; s < S; s++) _mm512_store_ps(part + (r * 4 + s) * 16, acc[r][s]);
+}
+
+typedef void (*dot_tile_fn)(int64_t kb, const float *a, int64_t lda, const float *b, int64_t ldb,
+                            float *part, bool first);
+
+#define DOT_TILE(R, S)                                                                             \
+    static AVX512 void dot_tile_##R##_##S(int64_t kb, const float *a, int64_t lda, const float *b, \
+                                          int64_t ldb, float *part, bool first)                    \
+    {                                                                                              \
+        dot_tile(R, S, kb, a, lda, b, ldb, part, first);                                           \
+    }
+/* clang-format off */
+#define DOT_ROWS(R) DOT_TILE(R, 1) DOT_TILE(R, 2) DOT_TILE(R, 3) DOT_TILE(R, 4)
+DOT_ROWS(1) DOT_ROWS(2) DOT_ROWS(3) DOT_ROWS(4)
+#define DOT_ROW(R) {dot_tile_##R##_1, dot_tile_##R##_2, dot_tile_##R##_3, dot_tile_##R##_4}
+static const dot_tile_fn dot_tiles[4][4] = {DOT_ROW(1), DOT_ROW(2), DOT_ROW(3), DOT_ROW(4)};
+/* clang-format on */
+
+static AVX512 void dot_nt(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                          const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                          float *part)
+{
+    const int64_t tj = (n + 3) / 4;
+    for (int64_t p0 = 0; p0 < k; p0 += DOT_KB) {
+        const int64_t kb = k - p0 < DOT_KB ? k - p0 : DOT_KB;
+        for (int64_t i0 = 0; i0 < m; i0 += 4) {
+            const int R = m - i0 < 4 ? (int)(m - i0) : 4;
+            for (int64_t j0 = 0; j0 < n; j0 += 4) {
+                const int S = n - j0 < 4 ? (int)(n - j0) : 4;
+                float *pt = part + (i0 / 4 * tj + j0 / 4) * CVAE__GEMM_DOT_PART;
+                dot_tiles[R - 1][S - 1](kb, a + i0 * lda + p0, lda, b + j0 * ldb + p0, ldb, pt,
+                                        p0 == 0);
+            }
+        }
+    }
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            const float *pt = part + (i / 4 * tj + j / 4) * CVAE__GEMM_DOT_PART;
+            const float sum =
+                alpha * _mm512_reduce_add_ps(_mm512_load_ps(pt + (i % 4 * 4 + j % 4) * 16));
+            c[i * ldc + j] = beta == 0 ? sum : sum + beta * c[i * ldc + j];
+        }
 }
 
 const cvae__gemm_kernel cvae__gemm_kernel_avx512 = {
@@ -84,5 +170,6 @@ const cvae__gemm_kernel cvae__gemm_kernel_avx512 = {
     .run = ukernel,
     .pack_a = cvae__gemm_pack_a,
     .pack_b = cvae__gemm_pack_b,
+    .dot_nt = dot_nt,
 };
 #endif

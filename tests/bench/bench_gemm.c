@@ -4,7 +4,10 @@
  * transposes the ops use, the linear layers) and on squares, in GFLOP/s and as fractions of
  * the one-thread FMA peak measured in the same run (peak.h, bench_peak's loops).
  *
- *   bench_gemm [--kernel avx512|avx2|portable] [--rounds R] [--batch B]
+ *   bench_gemm [--kernel avx512|avx2|portable] [--path auto|packed|dot] [--rounds R] [--batch B]
+ *
+ * --path: the built-in GEMM's path (auto: the inner-product path for A B^T with few outputs,
+ * see lib/core/gemm.h; packed: never; dot: for every A B^T product, where the kernel has it).
  *
  * Each shape runs R rounds (default 5) alternating the two backends; a round repeats the
  * product for at least 20 ms of thread CPU time; the best round of each is kept (CPU time
@@ -44,6 +47,7 @@ static void *xmalloc(size_t n)
 }
 
 static const cvae__gemm_kernel *kernel;
+static cvae__gemm_opts opts;
 
 static void run(int backend, const shape *s, const float *a, const float *b, float *c)
 {
@@ -56,7 +60,7 @@ static void run(int backend, const shape *s, const float *a, const float *b, flo
 #else
     (void)backend;
 #endif
-    cvae__gemm_run(kernel, NULL, s->ta, s->tb, s->m, s->n, s->k, 1.0f, a, lda, b, ldb, 0.0f, c,
+    cvae__gemm_run(kernel, &opts, s->ta, s->tb, s->m, s->n, s->k, 1.0f, a, lda, b, ldb, 0.0f, c,
                    s->n);
 }
 
@@ -80,6 +84,11 @@ int main(int argc, char **argv)
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--kernel"))
             kname = argv[i + 1];
+        else if (!strcmp(argv[i], "--path"))
+            opts.path = !strcmp(argv[i + 1], "auto")     ? CVAE__GEMM_AUTO
+                        : !strcmp(argv[i + 1], "packed") ? CVAE__GEMM_PACKED
+                        : !strcmp(argv[i + 1], "dot")    ? CVAE__GEMM_DOT
+                                                         : -1;
         else if (!strcmp(argv[i], "--rounds"))
             rounds = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--batch"))
@@ -88,9 +97,9 @@ int main(int argc, char **argv)
             rounds = 0;
     }
     kernel = kname ? cvae__gemm_kernel_find(kname) : cvae__gemm_kernel_best();
-    if (rounds < 1 || batch < 1 || batch > 4096 || argc % 2 == 0 || !kernel) {
+    if (rounds < 1 || batch < 1 || batch > 4096 || argc % 2 == 0 || !kernel || opts.path < 0) {
         fprintf(stderr, "usage: bench_gemm [--kernel avx512|avx2|portable (one this CPU runs)] "
-                        "[--rounds R >= 1] [--batch B]\n");
+                        "[--path auto|packed|dot] [--rounds R >= 1] [--batch B]\n");
         return 2;
     }
     const int n = batch, p14 = batch * 196, p7 = batch * 49;
@@ -151,8 +160,12 @@ int main(int argc, char **argv)
                 if (rate > best[be]) best[be] = rate;
             }
         const double pct = peak > 0 ? 100 * best[0] / peak : 0;
-        printf("%-16s %c%c %6d %6d %6d | %9.1f %5.1f%% |", s->what, s->ta ? 'T' : 'N',
-               s->tb ? 'T' : 'N', s->m, s->n, s->k, best[0], pct);
+        const bool dot = opts.path == CVAE__GEMM_DOT
+                             ? kernel->dot_nt && !s->ta && s->tb
+                             : opts.path == CVAE__GEMM_AUTO &&
+                                   cvae__gemm_prefers_dot(kernel, s->ta, s->tb, s->m, s->n, s->k);
+        printf("%-16s %c%c %6d %6d %6d | %9.1f %5.1f%%%c|", s->what, s->ta ? 'T' : 'N',
+               s->tb ? 'T' : 'N', s->m, s->n, s->k, best[0], pct, dot ? '*' : ' ');
         if (backends == 2) {
             const double ratio = best[0] / best[1];
             wins += ratio > 1;
@@ -162,8 +175,9 @@ int main(int argc, char **argv)
             printf(" %9s %6s | %7s\n", "-", "-", "-");
         }
     }
+    printf("\n*: the built-in GEMM's inner-product path (A B^T read in place)\n");
     if (backends == 2)
-        printf("\nratio = built-in / OpenBLAS GFLOP/s; the built-in GEMM wins %d of %d shapes\n",
+        printf("ratio = built-in / OpenBLAS GFLOP/s; the built-in GEMM wins %d of %d shapes\n",
                wins, ns);
     free(a), free(b), free(c);
     return 0;

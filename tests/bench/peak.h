@@ -7,7 +7,7 @@
 
 #include <time.h>
 
-static double peak_now(void)
+static inline double peak_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -55,7 +55,7 @@ __attribute__((target("avx512f"))) static double peak_fma_avx512(double seconds,
 }
 
 /* FLOP/s of one thread: wide 0 for AVX2 + FMA, 1 for AVX-512; 0 where the CPU lacks it. */
-static double peak_fma(int wide, double seconds, float *sink)
+static inline double peak_fma(int wide, double seconds, float *sink)
 {
     __builtin_cpu_init();
     if (wide) return __builtin_cpu_supports("avx512f") ? peak_fma_avx512(seconds, sink) : 0;
@@ -63,7 +63,7 @@ static double peak_fma(int wide, double seconds, float *sink)
     return peak_fma_avx2(seconds, sink);
 }
 #else
-static double peak_fma(int wide, double seconds, float *sink)
+static inline double peak_fma(int wide, double seconds, float *sink)
 {
     (void)wide, (void)seconds;
     *sink = 0;

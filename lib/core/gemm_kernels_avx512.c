@@ -71,6 +71,116 @@ static void ukernel(int64_t kc, const float *a, const float *b, float alpha, flo
     tiles[mr - 1][nr > 16](kc, a, b, alpha, beta, c, ldc, nr);
 }
 
+/* ---- packing (r <= 32): where the panel's columns are contiguous in the source (A not
+ * transposed, B transposed), 16 source rows x 16 depths at a time, transposed in registers;
+ * where its rows are, masked row copies ---- */
+
+/* v[i] lane l -> v[l] lane i. */
+INLINE AVX512 void transpose16(__m512 v[16])
+{
+    __m512 t[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(v[i], v[i + 1]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 16; i += 4) {
+        v[i] = _mm512_castpd_ps(
+            _mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        v[i + 1] = _mm512_castpd_ps(
+            _mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        v[i + 2] = _mm512_castpd_ps(
+            _mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        v[i + 3] = _mm512_castpd_ps(
+            _mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    /* v[4g + q] now holds, in each 128-bit lane c, the 4 x 4 block (rows 4g..4g+3, column
+     * 4c + q); gather the blocks: first pairs of 128-bit lanes, then halves */
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) {
+        t[q] = _mm512_shuffle_f32x4(v[q], v[4 + q], 0x88);     /* lanes 0, 2 of each */
+        t[4 + q] = _mm512_shuffle_f32x4(v[q], v[4 + q], 0xdd); /* lanes 1, 3 */
+        t[8 + q] = _mm512_shuffle_f32x4(v[8 + q], v[12 + q], 0x88);
+        t[12 + q] = _mm512_shuffle_f32x4(v[8 + q], v[12 + q], 0xdd);
+    }
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) {
+        v[q] = _mm512_shuffle_f32x4(t[q], t[8 + q], 0x88);     /* column q */
+        v[8 + q] = _mm512_shuffle_f32x4(t[q], t[8 + q], 0xdd); /* column 8 + q */
+        v[4 + q] = _mm512_shuffle_f32x4(t[4 + q], t[12 + q], 0x88);
+        v[12 + q] = _mm512_shuffle_f32x4(t[4 + q], t[12 + q], 0xdd);
+    }
+}
+
+/* Panels [depth][r] (r <= 32) of X, element (p, j) at x[j * ldx + p], j < width. Source rows
+ * past width read as zeros, which makes the panel's padding. */
+static AVX512 void pack_transpose(int r, const float *x, int64_t ldx, int64_t depth, int64_t width,
+                                  float *dst)
+{
+    for (int64_t j0 = 0; j0 < width; j0 += r, dst += (int64_t)r * depth) {
+        const int64_t w = width - j0 < r ? width - j0 : r;
+        for (int g = 0; g < r; g += 16) {
+            const int cols = r - g < 16 ? r - g : 16;
+            const int valid = w - g <= 0 ? 0 : w - g < cols ? (int)(w - g) : cols;
+            const __mmask16 keep = (__mmask16)((1u << cols) - 1);
+            const float *src = x + (j0 + g) * ldx;
+            for (int64_t p = 0; p < depth; p += 16) {
+                const int q = depth - p < 16 ? (int)(depth - p) : 16;
+                const __mmask16 deep = (__mmask16)((1u << q) - 1);
+                __m512 v[16];
+                for (int i = 0; i < 16; i++)
+                    v[i] = i < valid ? _mm512_maskz_loadu_ps(deep, src + i * ldx + p)
+                                     : _mm512_setzero_ps();
+                if (valid) transpose16(v);
+                for (int d = 0; d < q; d++)
+                    _mm512_mask_storeu_ps(dst + (p + d) * r + g, keep, v[d]);
+            }
+        }
+    }
+}
+
+/* Lanes [0, n) of 16 (n may be <= 0 or >= 16). */
+INLINE AVX512 __mmask16 lanes(int64_t n)
+{
+    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+
+/* Panels [depth][r] (r <= 32) of X, element (p, j) at x[p * ldx + j], j < width: masked
+ * loads of each row's part, full rows stored (the padding as zeros). */
+static AVX512 void pack_copy(int r, const float *x, int64_t ldx, int64_t depth, int64_t width,
+                             float *dst)
+{
+    const __mmask16 s0 = lanes(r), s1 = lanes(r - 16);
+    for (int64_t j0 = 0; j0 < width; j0 += r, dst += (int64_t)r * depth) {
+        const int64_t w = width - j0 < r ? width - j0 : r;
+        const __mmask16 l0 = lanes(w), l1 = lanes(w - 16);
+        const float *src = x + j0;
+        for (int64_t p = 0; p < depth; p++) {
+            _mm512_mask_storeu_ps(dst + p * r, s0, _mm512_maskz_loadu_ps(l0, src + p * ldx));
+            if (r > 16)
+                _mm512_mask_storeu_ps(dst + p * r + 16, s1,
+                                      _mm512_maskz_loadu_ps(l1, src + p * ldx + 16));
+        }
+    }
+}
+
+static void pack_a(int mr, bool ta, const float *a, int64_t lda, int64_t mc, int64_t kc, float *dst)
+{
+    if (ta)
+        pack_copy(mr, a, lda, kc, mc, dst);
+    else
+        pack_transpose(mr, a, lda, kc, mc, dst);
+}
+
+static void pack_b(int nr, bool tb, const float *b, int64_t ldb, int64_t kc, int64_t nc, float *dst)
+{
+    if (tb)
+        pack_transpose(nr, b, ldb, kc, nc, dst);
+    else
+        pack_copy(nr, b, ldb, kc, nc, dst);
+}
+
 /* ---- the inner-product path: C = alpha A B^T + beta C, A and B read in place ----
  * Tiles of 4 rows of A by 4 rows of B: 16 accumulators of 16 lanes (lane l sums the products
  * at depths = l mod 16), 8 loads per 16 FMAs. The depth runs in blocks of DOT_KB so that the
@@ -168,8 +278,8 @@ const cvae__gemm_kernel cvae__gemm_kernel_avx512 = {
     .mc = 480,
     .nc = 480,
     .run = ukernel,
-    .pack_a = cvae__gemm_pack_a,
-    .pack_b = cvae__gemm_pack_b,
+    .pack_a = pack_a,
+    .pack_b = pack_b,
     .dot_nt = dot_nt,
 };
 #endif

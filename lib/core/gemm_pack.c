@@ -4,21 +4,44 @@
 
 #include "core/gemm.h"
 
-/* Panels [depth][r] of X, element (p, j) at x[p * ldx + j], j < width. */
-static void pack_copy(int r, const float *x, int64_t ldx, int64_t depth, int64_t width, float *dst)
+/* Panels [depth][r] of X, element (p, j) at x[p * ldx + j], j < width; inlined for each
+ * panel width of the kernels, so that a row's copy is a few vector moves, not a call. */
+static inline void copy_panels(const int r, const float *x, int64_t ldx, int64_t depth,
+                               int64_t width, float *dst)
 {
     for (int64_t j0 = 0; j0 < width; j0 += r, dst += (int64_t)r * depth) {
         const int w = width - j0 < r ? (int)(width - j0) : r;
         const float *src = x + j0;
         if (w == r) {
             for (int64_t p = 0; p < depth; p++)
-                memcpy(dst + p * r, src + p * ldx, sizeof(float) * r);
+                memcpy(dst + p * r, src + p * ldx, sizeof(float) * (size_t)r);
         } else {
-            for (int64_t p = 0; p < depth; p++) {
-                memcpy(dst + p * r, src + p * ldx, sizeof(float) * w);
-                memset(dst + p * r + w, 0, sizeof(float) * (r - w));
-            }
+            for (int64_t p = 0; p < depth; p++)
+                for (int j = 0; j < r; j++) dst[p * r + j] = j < w ? src[p * ldx + j] : 0.0f;
         }
+    }
+}
+
+static void pack_copy(int r, const float *x, int64_t ldx, int64_t depth, int64_t width, float *dst)
+{
+    switch (r) {
+    case 6:
+        copy_panels(6, x, ldx, depth, width, dst);
+        break;
+    case 8:
+        copy_panels(8, x, ldx, depth, width, dst);
+        break;
+    case 12:
+        copy_panels(12, x, ldx, depth, width, dst);
+        break;
+    case 16:
+        copy_panels(16, x, ldx, depth, width, dst);
+        break;
+    case 32:
+        copy_panels(32, x, ldx, depth, width, dst);
+        break;
+    default:
+        copy_panels(r, x, ldx, depth, width, dst);
     }
 }
 

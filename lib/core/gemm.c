@@ -92,10 +92,10 @@ static int64_t min64(int64_t a, int64_t b)
 /* Depth of the blocks of the fallback that works on the stack (one MR x NR tile at a time). */
 #define FALLBACK_KC 32
 
-/* Below this many outputs and above this depth, A B^T takes the inner-product path (from
- * bench_gemm: the dW products of the model's first and last convolutions, 40 x 9 and 32 x 16
- * outputs over k = 12544, run 2-4x faster than packed; the packed path wins from a few
- * thousand outputs). */
+/* Below this many outputs and above this depth, A B^T takes the inner-product path. From
+ * bench_gemm --path packed|dot (AVX-512): the weight gradients of the model's first and last
+ * convolutions, 40 x 9 and 32 x 16 outputs over k = 12544, run 2.9x and 2.2x faster than
+ * packed; 64 x 32 outputs over k = 3146 are even; from 64 x 360 outputs packing wins (1.6x). */
 #define DOT_MAX_OUTPUTS 4096
 #define DOT_MIN_DEPTH 256
 

@@ -43,11 +43,20 @@ void cvae__gemm_ukernel_any(int MR, int NR, int64_t kc, const float *a, const fl
 #define PMR 8
 #define PNR 8
 
-static void ukernel(int64_t kc, const float *a, const float *b, float alpha, float beta, float *c,
-                    int64_t ldc, int mr, int nr)
+/* The same arithmetic as tile() with the loops over the tile fully unrolled, so that the
+ * accumulators live in registers and the compiler vectorizes across each row (the generic
+ * loop nest above compiles to accumulators in memory). */
+static void ukernel(int64_t kc, const float *restrict a, const float *restrict b, float alpha,
+                    float beta, float *c, int64_t ldc, int mr, int nr)
 {
     float acc[PMR * PNR];
-    tile(PMR, PNR, kc, a, b, acc);
+#pragma GCC unroll 64
+    for (int i = 0; i < PMR * PNR; i++) acc[i] = 0;
+    for (int64_t p = 0; p < kc; p++, a += PMR, b += PNR)
+#pragma GCC unroll 8
+        for (int i = 0; i < PMR; i++)
+#pragma GCC unroll 8
+            for (int j = 0; j < PNR; j++) acc[i * PNR + j] = MADD(a[i], b[j], acc[i * PNR + j]);
     store_tile(PNR, acc, alpha, beta, c, ldc, mr, nr);
 }
 

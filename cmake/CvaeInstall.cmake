@@ -44,6 +44,12 @@ if(CVAE_HAVE_MPI)
   install(EXPORT cvae-mpi-targets NAMESPACE cvae:: DESTINATION "${CVAE_CMAKE_DIR}" COMPONENT dev)
 endif()
 
+# The BLAS that cvae::cvae_static's users must link (cvae-config.cmake.in), if any.
+if(CVAE_BLAS)
+  set(CVAE_CONFIG_BLAS openblas)
+else()
+  set(CVAE_CONFIG_BLAS "")
+endif()
 configure_package_config_file("${CMAKE_CURRENT_LIST_DIR}/cvae-config.cmake.in"
   "${PROJECT_BINARY_DIR}/cvae-config.cmake" INSTALL_DESTINATION "${CVAE_CMAKE_DIR}")
 # While the major version is 0 a minor version may break the API: only the same minor matches.
@@ -73,13 +79,13 @@ foreach(d LIBDIR INCLUDEDIR)
   endif()
 endforeach()
 # OpenBLAS's library name and folder differ between distributions, so static
-# users get it from its own openblas.pc; the others have stable -l names.
-if(CVAE_OPENBLAS_FOUND)
+# users get it from its own openblas.pc; the others have stable -l names. A build
+# with CVAE_BLAS=OFF names no BLAS at all.
+set(CVAE_PC_LIBS_PRIVATE "-lcjson -lz -lpng -lm -lpthread")
+if(CVAE_BLAS)
   set(CVAE_PC_REQUIRES_PRIVATE "openblas")
-  set(CVAE_PC_LIBS_PRIVATE "-lcjson -lz -lpng -lm -lpthread")
 else()
   set(CVAE_PC_REQUIRES_PRIVATE "")
-  set(CVAE_PC_LIBS_PRIVATE "-lopenblas -lcjson -lz -lpng -lm -lpthread")
 endif()
 configure_file("${CMAKE_CURRENT_LIST_DIR}/cvae.pc.in" "${PROJECT_BINARY_DIR}/cvae.pc" @ONLY)
 install(FILES "${PROJECT_BINARY_DIR}/cvae.pc" DESTINATION "${CVAE_PKGCONFIG_DIR}" COMPONENT dev)

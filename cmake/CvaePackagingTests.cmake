@@ -6,6 +6,8 @@
 #   declared_symbols_probe  the same check fails on a library missing a declared function
 #   shared_consumer         a program linked against libcvae.so only, calling every public header
 #   install_consumers       install, then build and run a CMake and a pkg-config consumer
+#                           (label "host": it runs what it builds directly, so not when
+#                           cross-compiling; see tests/cross/aarch64.sh)
 if(TARGET cvae_shared)
   if(NOT CMAKE_NM)
     find_program(CMAKE_NM nm REQUIRED)
@@ -68,7 +70,7 @@ endif()
 if(CVAE_INSTALL AND NOT CVAE_SANITIZE)
   add_test(NAME install_consumers
            COMMAND sh "${PROJECT_SOURCE_DIR}/tests/install/check_install.sh" "${PROJECT_BINARY_DIR}")
-  set_tests_properties(install_consumers PROPERTIES TIMEOUT 180 RUN_SERIAL ON
+  set_tests_properties(install_consumers PROPERTIES TIMEOUT 180 RUN_SERIAL ON LABELS host
                        ENVIRONMENT "OPENBLAS_NUM_THREADS=1;CC=${CMAKE_C_COMPILER}")
 elseif(CVAE_SANITIZE)
   message(STATUS "CVAE_SANITIZE is set: no install_consumers test")

@@ -2,12 +2,12 @@
  * rounding), are bitwise reproducible, and handle small batches, bad counts and NaN.
  * The batch entry points: sliced results match one thread's and never depend on which
  * thread ran a slice (concurrent callers sharing one model's team). */
-#include <cblas.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/blas.h"
 #include "failalloc.h"
 #include "testutil.h"
 
@@ -159,17 +159,18 @@ static void test_bad_counts_and_default(void **state)
     cvae_train_opts o = cvae_train_opts_default();
     cvae_trainer *tr = NULL;
     CVAE_OK_OR_FAIL(cvae_trainer_new(m, &o, &tr));
-    assert_int_equal(cvae_trainer_threads(tr), openblas_get_num_threads());
+    assert_int_equal(cvae_trainer_threads(tr), cvae__blas_threads());
     CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_trainer_set_threads(tr, 0));
     CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_trainer_set_threads(tr, 65));
     CVAE_EXPECT_ERR(CVAE_ERR_INVALID_ARG, cvae_trainer_set_threads(NULL, 2));
     assert_int_equal(cvae_trainer_threads(NULL), 0);
     CVAE_OK_OR_FAIL(cvae_trainer_set_threads(tr, 2));
-    /* a step leaves OpenBLAS's own thread count as it found it */
-    openblas_set_num_threads(2);
+    /* a step leaves BLAS's own thread count as it found it (always 1 without BLAS) */
+    cvae__blas_set_threads(2);
+    const int blas_threads = cvae__blas_threads();
     (void)step(tr, N);
-    assert_int_equal(openblas_get_num_threads(), 2);
-    openblas_set_num_threads(1);
+    assert_int_equal(cvae__blas_threads(), blas_threads);
+    cvae__blas_set_threads(1);
     cvae_trainer_free(tr);
     cvae_model_free(m);
 }
@@ -269,7 +270,7 @@ static void test_inference_slices_match_one_thread(void **state)
     (void)state;
     static outputs one, many;
     cvae_model *m = new_model();
-    assert_int_equal(cvae_model_threads(m), openblas_get_num_threads());
+    assert_int_equal(cvae_model_threads(m), cvae__blas_threads());
     CVAE_OK_OR_FAIL(cvae_model_set_threads(m, 1));
     CVAE_OK_OR_FAIL(infer_all(m, &one));
     const int counts[] = {2, 3, 5, 13, 20};

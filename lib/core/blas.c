@@ -1,15 +1,75 @@
-/* cvae__sgemm and BLAS's thread count through CBLAS (OpenBLAS). */
-#include <cblas.h>
+/* cvae__sgemm's choice of backend (CVAE_GEMM, read once) and the built-in GEMM's entry. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "core/blas.h"
+#include "core/gemm.h"
+
+static bool use_builtin;
+static char backend[64];
+static pthread_once_t choice_once = PTHREAD_ONCE_INIT;
+
+static void choose(void)
+{
+    const char *env = getenv("CVAE_GEMM");
+#ifdef CVAE_HAVE_BLAS
+    use_builtin = env && !strcmp(env, "builtin");
+#else
+    (void)env;
+    use_builtin = true;
+#endif
+    if (use_builtin) {
+        const cvae__gemm_kernel *k = cvae__gemm_kernel_best();
+        snprintf(backend, sizeof backend, "built-in %s %dx%d", k->name, k->mr, k->nr);
+    } else {
+#ifdef CVAE_HAVE_BLAS
+        snprintf(backend, sizeof backend, "OpenBLAS %s", cvae__blas_core());
+#endif
+    }
+}
+
+bool cvae__sgemm_is_builtin(void)
+{
+    pthread_once(&choice_once, choose);
+    return use_builtin;
+}
+
+const char *cvae__sgemm_backend(void)
+{
+    pthread_once(&choice_once, choose);
+    return backend;
+}
+
+void cvae__sgemm_builtin(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+                         const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                         float *c, int64_t ldc)
+{
+    cvae__gemm_run(cvae__gemm_kernel_best(), NULL, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                   ldc);
+}
 
 void cvae__sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m,
-                (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+#ifdef CVAE_HAVE_BLAS
+    if (!cvae__sgemm_is_builtin()) {
+        cvae__sgemm_blas(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+#endif
+    cvae__sgemm_builtin(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-int cvae__blas_threads(void) { return openblas_get_num_threads(); }
+#ifndef CVAE_HAVE_BLAS
+int cvae__blas_threads(void)
+{
+    return 1;
+}
 
-void cvae__blas_set_threads(int n) { openblas_set_num_threads(n); }
+void cvae__blas_set_threads(int n)
+{
+    (void)n;
+}
+#endif

@@ -1,6 +1,7 @@
 /* The one door to BLAS: every matrix product of the library goes through cvae__sgemm, and
  * every change of BLAS's own thread count through cvae__blas_*_threads, so that the backend
- * (OpenBLAS through CBLAS, or the built-in GEMM) is chosen in one place. */
+ * (OpenBLAS through CBLAS, or the built-in GEMM of core/gemm.h) is chosen in one place.
+ * CVAE_HAVE_BLAS is defined in builds with OpenBLAS (CMake option CVAE_BLAS, the default). */
 #ifndef CVAE_CORE_BLAS_H
 #define CVAE_CORE_BLAS_H
 
@@ -10,9 +11,31 @@
 /* C = alpha op(A) op(B) + beta C, row-major (CBLAS's sgemm with CblasRowMajor).
  * op(A): [m, k] (A stored [m, lda] or, when ta, [k, lda]); op(B): [k, n] (B stored
  * [k, ldb] or, when tb, [n, ldb]); C: [m, ldc]. Extents and leading dimensions must fit
- * an int (the ops check this before they call). beta == 0 ignores C's old contents. */
+ * an int (the ops check this before they call). beta == 0 ignores C's old contents.
+ * The backend: the environment's CVAE_GEMM=blas|builtin (read once; "blas" is ignored in
+ * builds without BLAS), else OpenBLAS where the build has it, else the built-in GEMM. */
 void cvae__sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
+/* The same product with the built-in GEMM and the fastest kernel for this CPU,
+ * single-threaded, whatever cvae__sgemm would choose. */
+void cvae__sgemm_builtin(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+                         const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                         float *c, int64_t ldc);
+
+#ifdef CVAE_HAVE_BLAS
+/* The same product through CBLAS, whatever cvae__sgemm would choose. */
+void cvae__sgemm_blas(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+                      const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                      float *c, int64_t ldc);
+/* OpenBLAS's kernel family ("Haswell", "Cooperlake", ...). */
+const char *cvae__blas_core(void);
+#endif
+
+/* True when cvae__sgemm runs the built-in GEMM. */
+bool cvae__sgemm_is_builtin(void);
+/* cvae__sgemm's backend in words: "OpenBLAS Haswell" or "built-in avx512 12x32". */
+const char *cvae__sgemm_backend(void);
 
 /* BLAS's own thread count (1 for a single-threaded backend). */
 int cvae__blas_threads(void);

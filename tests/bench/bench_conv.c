@@ -1,13 +1,14 @@
 /* Convolutions of the reference model (N = 128), forward + backward through the
- * tape, against cblas_sgemm on the same GEMM shapes, measured side by side.
+ * tape, against cvae__sgemm (cblas_sgemm, or the built-in GEMM without BLAS) on the same GEMM
+ * shapes, measured side by side.
  * Prints medians of repeated runs in GFLOP/s and the ratio conv / sgemm. */
 #define _POSIX_C_SOURCE 200809L
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/blas.h"
 #include "cvae/cvae.h"
 
 #define REPS 15
@@ -48,15 +49,15 @@ static double median(double *v, int n)
     } while (0)
 
 typedef struct gemm {
-    CBLAS_TRANSPOSE ta, tb;
+    bool ta, tb;
     int m, n, k;
 } gemm;
 
 static double time_gemm(const gemm *g, float *a, float *b, float *c)
 {
-    int lda = g->ta == CblasNoTrans ? g->k : g->m, ldb = g->tb == CblasNoTrans ? g->n : g->k;
+    int lda = g->ta ? g->m : g->k, ldb = g->tb ? g->k : g->n;
     double t0 = now();
-    cblas_sgemm(CblasRowMajor, g->ta, g->tb, g->m, g->n, g->k, 1.0f, a, lda, b, ldb, 0.0f, c, g->n);
+    cvae__sgemm(g->ta, g->tb, g->m, g->n, g->k, 1.0f, a, lda, b, ldb, 0.0f, c, g->n);
     return now() - t0;
 }
 
@@ -90,14 +91,14 @@ static void run_layer(const layer *L)
     int ng = 0;
     if (!L->transposed) {
         int m = (int)L->cout, k = (int)(L->cin * L->k * L->k), pp = (int)(L->n * ho * wo);
-        gs[ng++] = (gemm){CblasNoTrans, CblasNoTrans, m, pp, k}; /* forward */
-        gs[ng++] = (gemm){CblasNoTrans, CblasTrans, m, k, pp};   /* dW */
-        if (L->x_grad) gs[ng++] = (gemm){CblasTrans, CblasNoTrans, k, pp, m}; /* dcols */
+        gs[ng++] = (gemm){false, false, m, pp, k}; /* forward */
+        gs[ng++] = (gemm){false, true, m, k, pp};   /* dW */
+        if (L->x_grad) gs[ng++] = (gemm){true, false, k, pp, m}; /* dcols */
     } else {
         int ci = (int)L->cin, rows = (int)(L->cout * L->k * L->k), pp = (int)(L->n * L->h * L->w);
-        gs[ng++] = (gemm){CblasTrans, CblasNoTrans, rows, pp, ci};   /* forward cols */
-        gs[ng++] = (gemm){CblasNoTrans, CblasTrans, ci, rows, pp};   /* dW */
-        if (L->x_grad) gs[ng++] = (gemm){CblasNoTrans, CblasNoTrans, ci, pp, rows}; /* dx */
+        gs[ng++] = (gemm){true, false, rows, pp, ci};   /* forward cols */
+        gs[ng++] = (gemm){false, true, ci, rows, pp};   /* dW */
+        if (L->x_grad) gs[ng++] = (gemm){false, false, ci, pp, rows}; /* dx */
     }
     float *ga[3], *gb[3], *gc[3];
     double flops = 0, tg[3][REPS];
@@ -154,8 +155,8 @@ static void run_layer(const layer *L)
 
 int main(void)
 {
-    printf("OpenBLAS core %s, %d thread(s); medians of %d runs, N = 128\n", openblas_get_corename(),
-           openblas_get_num_threads(), REPS);
+    printf("sgemm backend %s, %d BLAS thread(s); medians of %d runs, N = 128\n",
+           cvae__sgemm_backend(), cvae__blas_threads(), REPS);
     const layer layers[] = {
         {"conv 32->64 3x3 s2 p1 14x14 (target >= 60%)", 0, 1, 128, 32, 64, 14, 14, 3, 2, 1, 0},
         {"conv 1->32 3x3 s2 p1 28x28 (raw images)", 0, 0, 128, 1, 32, 28, 28, 3, 2, 1, 0},

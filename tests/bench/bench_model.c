@@ -1,13 +1,13 @@
 /* The reference model end to end: training step and inference timings (one
  * JSON line, the interface tests/bench/compare.sh calls), plus human-readable
- * tables: per-layer roofline against cblas_sgemm, heap allocations per step,
+ * tables: per-layer roofline against cvae__sgemm (cblas_sgemm, or the built-in GEMM in builds
+ * without BLAS or with CVAE_GEMM=builtin), heap allocations per step,
  * peak memory of an epoch of Fashion-MNIST, and scaling with data, batch and K.
  *
  *   bench_model --what train|infer|roofline|allocs|memory|scaling
  *               [--batch B] [--threads T] [--reps R] [--warmup W] [--data DIR]
  */
 #define _POSIX_C_SOURCE 200809L
-#include <cblas.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "core/blas.h"
 #include "cvae/cvae.h"
 #include "ops/conv/cond.h"
 #include "ops/conv/conv.h"
@@ -29,6 +30,15 @@ typedef struct opts {
     const char *what, *data;
     int batch, threads, reps, warmup;
 } opts;
+
+/* OpenBLAS's kernel family, or the built-in GEMM's name when it does the products. */
+static const char *gemm_core(void)
+{
+#ifdef CVAE_HAVE_BLAS
+    if (!cvae__sgemm_is_builtin()) return cvae__blas_core();
+#endif
+    return cvae__sgemm_backend();
+}
 
 static double now(void)
 {
@@ -179,7 +189,7 @@ static int run_json(const opts *o)
     timing t = train ? time_train(o, &b, o->reps, o->warmup) : time_infer(o, &b, o->reps, o->warmup);
     printf("{\"impl\":\"cvae\",\"what\":\"%s\",\"batch\":%d,\"threads\":%d,\"ms_median\":%.4f,"
            "\"ms_min\":%.4f,\"reps\":%d,\"corename\":\"%s\",\"cpu_ms_median\":%.4f}\n",
-           o->what, o->batch, o->threads, t.med_ms, t.min_ms, o->reps, openblas_get_corename(),
+           o->what, o->batch, o->threads, t.med_ms, t.min_ms, o->reps, gemm_core(),
            t.cpu_med_ms);
     free_batch(&b);
     return 0;
@@ -231,15 +241,15 @@ static int run_allocs(const opts *o)
 /* ---- roofline ---- */
 
 typedef struct gemm {
-    CBLAS_TRANSPOSE ta, tb;
+    bool ta, tb;
     int m, n, k;
 } gemm;
 
 static double time_gemm(const gemm *g, const float *a, const float *b, float *c)
 {
-    const int lda = g->ta == CblasNoTrans ? g->k : g->m, ldb = g->tb == CblasNoTrans ? g->n : g->k;
+    const int lda = g->ta ? g->m : g->k, ldb = g->tb ? g->k : g->n;
     double t0 = now();
-    cblas_sgemm(CblasRowMajor, g->ta, g->tb, g->m, g->n, g->k, 1.0f, a, lda, b, ldb, 0.0f, c, g->n);
+    cvae__sgemm(g->ta, g->tb, g->m, g->n, g->k, 1.0f, a, lda, b, ldb, 0.0f, c, g->n);
     return now() - t0;
 }
 
@@ -290,23 +300,23 @@ static int run_roofline(const opts *o)
     const int p14 = (int)(n * 196), p7 = (int)(n * 49);
     const layer layers[] = {
         {"conv1+cond 1->32+8 3x3s2", L_COND, 0, 1, 40, 28, 28, 3,
-         {{CblasNoTrans, CblasNoTrans, 40, p14, 9}},
-         {{CblasNoTrans, CblasTrans, 40, 9, p14}}},
+         {{false, false, 40, p14, 9}},
+         {{false, true, 40, 9, p14}}},
         {"conv 40->64 3x3s2", L_CONV, 1, 40, 64, 14, 14, 3,
-         {{CblasNoTrans, CblasNoTrans, 64, p7, 360}},
-         {{CblasNoTrans, CblasTrans, 64, 360, p7}, {CblasTrans, CblasNoTrans, 360, p7, 64}}},
+         {{false, false, 64, p7, 360}},
+         {{false, true, 64, 360, p7}, {true, false, 360, p7, 64}}},
         {"enc linear 3146->32", L_LINEAR, 1, 3146, 32, 0, 0, 0,
-         {{CblasNoTrans, CblasTrans, (int)n, 32, 3146}},
-         {{CblasTrans, CblasNoTrans, 32, 3146, (int)n}, {CblasNoTrans, CblasNoTrans, (int)n, 3146, 32}}},
+         {{false, true, (int)n, 32, 3146}},
+         {{true, false, 32, 3146, (int)n}, {false, false, (int)n, 3146, 32}}},
         {"dec linear 26->3136", L_LINEAR, 1, 26, 3136, 0, 0, 0,
-         {{CblasNoTrans, CblasTrans, (int)n, 3136, 26}},
-         {{CblasTrans, CblasNoTrans, 3136, 26, (int)n}, {CblasNoTrans, CblasNoTrans, (int)n, 26, 3136}}},
+         {{false, true, (int)n, 3136, 26}},
+         {{true, false, 3136, 26, (int)n}, {false, false, (int)n, 26, 3136}}},
         {"convT 64->32 4x4s2", L_CONVT, 1, 64, 32, 7, 7, 4,
-         {{CblasTrans, CblasNoTrans, 512, p7, 64}},
-         {{CblasNoTrans, CblasTrans, 64, 512, p7}, {CblasNoTrans, CblasNoTrans, 64, p7, 512}}},
+         {{true, false, 512, p7, 64}},
+         {{false, true, 64, 512, p7}, {false, false, 64, p7, 512}}},
         {"convT 32->1 4x4s2", L_CONVT, 1, 32, 1, 14, 14, 4,
-         {{CblasTrans, CblasNoTrans, 16, p14, 32}},
-         {{CblasNoTrans, CblasTrans, 32, 16, p14}, {CblasNoTrans, CblasNoTrans, 32, p14, 16}}},
+         {{true, false, 16, p14, 32}},
+         {{false, true, 32, 16, p14}, {false, false, 32, p14, 16}}},
     };
     const int nl = (int)(sizeof layers / sizeof layers[0]);
     const size_t big = (size_t)n * 512 * 49 + (size_t)n * 3146 + 4096; /* largest operand */
@@ -315,8 +325,8 @@ static int run_roofline(const opts *o)
     for (size_t i = 0; i < big; i++) ga[i] = gb[i] = 0.01f * (float)(i % 97), ones[i] = 1.0f, gc[i] = 0;
     int32_t *labels = xmalloc((size_t)n * sizeof *labels);
     for (int64_t i = 0; i < n; i++) labels[i] = (int32_t)(i * 7 % 10);
-    printf("roofline, batch %lld, %d OpenBLAS thread(s), core %s, medians of %d reps\n", (long long)n,
-           o->threads, openblas_get_corename(), o->reps);
+    printf("roofline, batch %lld, %d BLAS thread(s), sgemm %s, medians of %d reps\n", (long long)n,
+           o->threads, cvae__sgemm_backend(), o->reps);
     printf("%-26s %5s %8s %8s %8s %6s | %6s %6s %6s\n", "layer", "pass", "MFLOP", "op GF/s",
            "gemm GF/s", "ratio", "lower", "gemm", "other");
     for (int li = 0; li < nl; li++) {
@@ -444,7 +454,7 @@ static int run_memory(const opts *o)
     double sec = train_steps(tr, ds, 0, ds->n, bs, img, lab, idx);
     getrusage(RUSAGE_SELF, &ru);
     printf("one epoch of Fashion-MNIST (%lld images, batch %lld, %d thread(s), %s): %.1f s, "
-           "%.3f ms/image\n", (long long)ds->n, (long long)bs, o->threads, openblas_get_corename(), sec,
+           "%.3f ms/image\n", (long long)ds->n, (long long)bs, o->threads, gemm_core(), sec,
            1e3 * sec / (double)ds->n);
     printf("peak resident memory (ru_maxrss): %.1f MB (%.1f MB before loading); dataset bytes %.1f MB; "
            "\n", ru.ru_maxrss / 1024.0, rss0 / 1024.0, (double)ds->n * 785 / 1e6);
@@ -468,7 +478,7 @@ static int run_scaling(const opts *o)
     cvae_train_opts to = cvae_train_opts_default();
     cvae_trainer *tr;
     CHECK(cvae_trainer_new(m, &to, &tr));
-    printf("scaling, %d thread(s), core %s\n", o->threads, openblas_get_corename());
+    printf("scaling, %d thread(s), core %s\n", o->threads, gemm_core());
     train_steps(tr, ds, 0, 4 * bs, bs, img, lab, idx); /* warm-up */
     printf("%-22s %10s %10s %12s\n", "data", "images", "seconds", "ms/image");
     const int64_t parts[3] = {ds->n / 4, ds->n / 2, ds->n};
@@ -567,7 +577,7 @@ int main(int argc, char **argv)
         else ok = 0;
         if (!ok) return usage();
     }
-    openblas_set_num_threads(o.threads);
+    cvae__blas_set_threads(o.threads);
     if (!strcmp(o.what, "train") || !strcmp(o.what, "infer")) return run_json(&o);
     if (!strcmp(o.what, "allocs")) return run_allocs(&o);
     if (!strcmp(o.what, "roofline")) return run_roofline(&o);

@@ -1,61 +1,27 @@
 /* The machine's ceiling, the denominator of every "fraction of peak" in docs/performance.md:
  * fused multiply-add throughput of one core and of T cores at once (AVX2 + FMA, and AVX-512
- * where the CPU has it), and cblas_sgemm on square matrices at 1 and T OpenBLAS threads.
+ * where the CPU has it; the loops are in peak.h, x86 only), and cvae__sgemm on square matrices
+ * at 1 and T BLAS threads (OpenBLAS's cblas_sgemm, or the single-threaded built-in GEMM in
+ * builds without BLAS or with CVAE_GEMM=builtin: its T-thread figure is then one thread's).
+ * FMA rates are per second of each thread's CPU time (peak.h), sgemm rates per second of wall
+ * time: run it on a quiet machine.
  *
- *   bench_peak [--threads T] [--seconds S]      (T default 2, S per measurement default 0.5)
- *
- * The FMA loops keep 12 independent accumulators in registers (more than latency x ports on
- * any current core), so they run at the issue rate of the vector FMA units. */
+ *   bench_peak [--threads T] [--seconds S]      (T default 2, S per measurement default 0.5) */
 #define _POSIX_C_SOURCE 200809L
-#include <cblas.h>
-#include <immintrin.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/blas.h"
+#include "peak.h"
+
+/* Wall time: a multi-threaded sgemm's workers are not the calling thread. */
 static double now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-#define ACC 12
-#define INNER 1000 /* FMA rounds per timing check */
-
-/* Runs rounds of ACC independent FMAs on 8-float vectors; returns FLOPs done. */
-__attribute__((target("avx2,fma"))) static double fma_avx2(double seconds, float *sink)
-{
-    __m256 acc[ACC], a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-    for (int i = 0; i < ACC; i++) acc[i] = _mm256_set1_ps((float)i);
-    double flops = 0, t0 = now();
-    do {
-        for (int r = 0; r < INNER; r++)
-            for (int i = 0; i < ACC; i++) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
-        flops += 2.0 * 8 * ACC * INNER;
-    } while (now() - t0 < seconds);
-    float s = 0;
-    for (int i = 0; i < ACC; i++) s += _mm256_cvtss_f32(acc[i]);
-    *sink = s;
-    return flops / (now() - t0);
-}
-
-__attribute__((target("avx512f"))) static double fma_avx512(double seconds, float *sink)
-{
-    __m512 acc[ACC], a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-    for (int i = 0; i < ACC; i++) acc[i] = _mm512_set1_ps((float)i);
-    double flops = 0, t0 = now();
-    do {
-        for (int r = 0; r < INNER; r++)
-            for (int i = 0; i < ACC; i++) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
-        flops += 2.0 * 16 * ACC * INNER;
-    } while (now() - t0 < seconds);
-    float s = 0;
-    for (int i = 0; i < ACC; i++) s += _mm512_reduce_add_ps(acc[i]);
-    *sink = s;
-    return flops / (now() - t0);
 }
 
 typedef struct job {
@@ -67,7 +33,7 @@ typedef struct job {
 static void *run_job(void *p)
 {
     job *j = p;
-    j->rate = j->wide ? fma_avx512(j->seconds, &j->sink) : fma_avx2(j->seconds, &j->sink);
+    j->rate = peak_fma(j->wide, j->seconds, &j->sink);
     return NULL;
 }
 
@@ -100,11 +66,11 @@ static double sgemm_rate(int n, int threads, double seconds)
         return 0;
     }
     for (int i = 0; i < n * n; i++) a[i] = b[i] = 0.001f * (float)(i % 1000), c[i] = 0;
-    openblas_set_num_threads(threads);
+    cvae__blas_set_threads(threads);
     double best = 0, t_end = now() + seconds;
     do {
         double t0 = now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        cvae__sgemm(false, false, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
         double r = 2.0 * n * n * n / (now() - t0) * 1e-9;
         if (r > best) best = r;
     } while (now() < t_end);
@@ -117,30 +83,33 @@ int main(int argc, char **argv)
     int threads = 2;
     double seconds = 0.5;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
-        else break;
+        if (!strcmp(argv[i], "--threads"))
+            threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--seconds"))
+            seconds = atof(argv[i + 1]);
+        else
+            break;
     }
     if (threads < 1 || threads > 64 || !(seconds > 0) || argc % 2 == 0) {
         fprintf(stderr, "usage: bench_peak [--threads T (1..64)] [--seconds S]\n");
         return 2;
     }
-    __builtin_cpu_init();
-    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    const int avx512 = __builtin_cpu_supports("avx512f");
-    printf("peak, OpenBLAS core %s, steady-state rates over %.1f s each\n", openblas_get_corename(), seconds);
+    float sink;
+    const int avx2 = peak_fma(0, 1e-3, &sink) > 0, avx512 = peak_fma(1, 1e-3, &sink) > 0;
+    printf("peak, sgemm backend %s, steady-state rates over %.1f s each\n", cvae__sgemm_backend(),
+           seconds);
     printf("%-38s %10s %10s\n", "measure", "1 thread", "threads");
     if (avx2)
-        printf("%-38s %10.1f %10.1f  (%d)\n", "FMA, 8-float vectors (AVX2) GF/s", fma_rate(0, 1, seconds),
-               fma_rate(0, threads, seconds), threads);
+        printf("%-38s %10.1f %10.1f  (%d)\n", "FMA, 8-float vectors (AVX2) GF/s",
+               fma_rate(0, 1, seconds), fma_rate(0, threads, seconds), threads);
     if (avx512)
         printf("%-38s %10.1f %10.1f  (%d)\n", "FMA, 16-float vectors (AVX-512) GF/s",
                fma_rate(1, 1, seconds), fma_rate(1, threads, seconds), threads);
     for (int n = 256; n <= 1024; n *= 2) {
         char name[64];
-        snprintf(name, sizeof name, "cblas_sgemm %dx%dx%d GF/s", n, n, n);
-        printf("%-38s %10.1f %10.1f  (%d)\n", name, sgemm_rate(n, 1, seconds), sgemm_rate(n, threads, seconds),
-               threads);
+        snprintf(name, sizeof name, "sgemm %dx%dx%d GF/s", n, n, n);
+        printf("%-38s %10.1f %10.1f  (%d)\n", name, sgemm_rate(n, 1, seconds),
+               sgemm_rate(n, threads, seconds), threads);
     }
     return 0;
 }

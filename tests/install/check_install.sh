@@ -66,6 +66,20 @@ static=no
 [ -f "$libdir/libcvae.a" ] && static=yes
 echo "libdir $libdir: shared $shared, static $static"
 
+# A build without BLAS (-DCVAE_BLAS=OFF) names no BLAS to its users: not in cvae.pc, not in
+# the CMake package (comments aside), not among libcvae.so's NEEDED entries.
+if grep -q '^CVAE_BLAS:BOOL=OFF$' "$build/CMakeCache.txt"; then
+    step "no BLAS anywhere (CVAE_BLAS=OFF)"
+    for f in "$pc" "$libdir"/cmake/cvae/*.cmake; do
+        ! grep -v '^ *#' "$f" | grep -qiE 'openblas|cblas' || fail "$f names a BLAS library"
+    done
+    if [ $shared = yes ]; then
+        ! LD_LIBRARY_PATH="$libdir" ldd "$libdir/libcvae.so" | grep -qiE 'openblas|cblas|libblas' ||
+            fail "libcvae.so links a BLAS library"
+    fi
+    echo "cvae.pc, the CMake package and libcvae.so name no BLAS"
+fi
+
 check_output() { # name, command...
     name=$1; shift
     out=$(LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$@") || fail "$name exited with $?"

@@ -9,7 +9,9 @@
 # install. CVAE_CROSS_BLAS=ON builds against libopenblas-dev:arm64 instead (OpenBLAS hangs
 # under qemu unless OPENBLAS_NUM_THREADS=1, which ctest's tests set and this script exports).
 #
-# Excluded by label (ctest -LE host), because they need the build machine itself:
+# Excluded by label (ctest -LE 'host|long'): the tests labelled long (they train networks for
+# several seconds natively, an hour under qemu: test_custom_cvae, test_denoiser, test_judge), and
+# those labelled host, because they need the build machine itself:
 #   install_consumers  installs, then compiles consumers with the cross compiler and runs them
 #                      directly (aarch64 programs do not run on x86 without binfmt_misc)
 #   interop_torch      runs the build machine's PyTorch, which starts the aarch64 interop_check
@@ -42,6 +44,6 @@ cmake -S . -B "$build" "${toolchain[@]}" -DCMAKE_BUILD_TYPE=Release -DCVAE_BLAS=
 cmake --build "$build" -j"$jobs" >/dev/null
 file "$build/tests/test_gemm" | grep -q 'ARM aarch64' || { echo "not an aarch64 build" >&2; exit 1; }
 
-echo "== aarch64: ctest under qemu-aarch64 (labels 'host' excluded, see above)"
-ctest --test-dir "$build" --output-on-failure -j"$jobs" -LE host
+echo "== aarch64: ctest under qemu-aarch64 (labels 'host' and 'long' excluded, see above)"
+ctest --test-dir "$build" --output-on-failure -j"$jobs" -LE 'host|long'
 echo "== aarch64: passed in $(( $(date +%s) - start )) s"

@@ -270,7 +270,8 @@ static void test_nonfinite_weights_and_moments_rejected(void **state)
 static void test_kill_during_save_keeps_a_valid_file(void **state)
 {
     (void)state;
-    const char *p = path_in_tmp("crash.safetensors");
+    char p[512]; /* a copy: path_in_tmp's buffers are reused by the clean-up below */
+    snprintf(p, sizeof p, "%s", path_in_tmp("crash.safetensors"));
     cvae_model *a = tiny_model();
     cvae_params *pa = cvae_model_params(a);
     const int64_t numel = cvae_params_numel(pa);

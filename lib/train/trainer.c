@@ -288,7 +288,6 @@ static cvae_status slice_step(void *ctx, int i)
     const cvae_net *net = tr->net;
     cvae_tape *t = tr->tape;
     if (i > 0) {
-        cvae__net_replica_refresh(tr->replicas[i - 1]);
         net = tr->replicas[i - 1];
         t = tr->tapes[i - 1];
     }
@@ -395,6 +394,8 @@ static cvae_status run_rows(cvae_trainer *tr, step_job *j, float *value)
 {
     *value = 0.0f;
     cvae_status s = check_inputs(tr, j);
+    /* before the team starts: member 0 updates the running statistics the refresh copies */
+    for (int i = 1; !s && i < j->members; i++) cvae__net_replica_refresh(tr->replicas[i - 1]);
     if (!s && j->members > 0) s = cvae__team_run(tr->team, j->members, slice_step, j);
     for (int i = 0; !s && i < j->members; i++) *value += j->loss[i];
     return s;

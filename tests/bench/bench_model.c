@@ -1,6 +1,7 @@
 /* The reference model end to end: training step and inference timings (one
  * JSON line, the interface tests/bench/compare.sh calls), plus human-readable
- * tables: per-layer roofline against cvae__sgemm (cblas_sgemm, or the built-in GEMM in builds
+ * tables (the JSON line also gives the call's GFLOP and the fraction of the machine's FMA peak
+ * it reached, peak.h): per-layer roofline against cvae__sgemm (cblas_sgemm, or the built-in GEMM in builds
  * without BLAS or with CVAE_GEMM=builtin), heap allocations per step,
  * peak memory of an epoch of Fashion-MNIST, and scaling with data, batch and K.
  *
@@ -20,6 +21,7 @@
 #include "ops/conv/cond.h"
 #include "ops/conv/conv.h"
 #include "ops/conv/lower.h"
+#include "peak.h"
 
 #ifndef CVAE_BENCH_DATA_DIR
 #define CVAE_BENCH_DATA_DIR "tests/data/mnist-digits-5k"
@@ -182,15 +184,22 @@ static timing time_infer(const opts *o, const batch *b, int reps, int warmup)
     return r;
 }
 
+static double model_gflop(int64_t n, int train);
+
+/* One JSON line; with the call's GFLOP (the model's GEMMs), the FMA peak of `threads` threads
+ * and of one (peak.h, measured after the timing) and the fraction of the former reached. */
 static int run_json(const opts *o)
 {
     batch b = load_batch(o->data, o->batch);
     int train = strcmp(o->what, "train") == 0;
     timing t = train ? time_train(o, &b, o->reps, o->warmup) : time_infer(o, &b, o->reps, o->warmup);
+    const double gflop = model_gflop(o->batch, train), peak = peak_gflops(o->threads, 0.3);
+    const double peak1 = o->threads == 1 ? peak : peak_gflops(1, 0.3);
     printf("{\"impl\":\"cvae\",\"what\":\"%s\",\"batch\":%d,\"threads\":%d,\"ms_median\":%.4f,"
-           "\"ms_min\":%.4f,\"reps\":%d,\"corename\":\"%s\",\"cpu_ms_median\":%.4f}\n",
-           o->what, o->batch, o->threads, t.med_ms, t.min_ms, o->reps, gemm_core(),
-           t.cpu_med_ms);
+           "\"ms_min\":%.4f,\"reps\":%d,\"corename\":\"%s\",\"cpu_ms_median\":%.4f,"
+           "\"gflop\":%.6f,\"peak_gflops\":%.1f,\"peak1_gflops\":%.1f,\"peak_fraction\":%.4f}\n",
+           o->what, o->batch, o->threads, t.med_ms, t.min_ms, o->reps, gemm_core(), t.cpu_med_ms,
+           gflop, peak, peak1, peak > 0 ? gflop / (1e-3 * t.med_ms) / peak : 0.0);
     free_batch(&b);
     return 0;
 }
@@ -269,6 +278,47 @@ static double gemm_flops(const gemm *g, int count)
     return f;
 }
 
+/* The reference model's layers (cvae_model_config_default) at batch n and the GEMMs each runs
+ * on the whole batch; returns their number. */
+enum { MODEL_LAYERS = 6 };
+static int model_layers(int64_t n, layer out[MODEL_LAYERS])
+{
+    const int p14 = (int)(n * 196), p7 = (int)(n * 49);
+    const layer l[MODEL_LAYERS] = {
+        {"conv1+cond 1->32+8 3x3s2", L_COND, 0, 1, 40, 28, 28, 3,
+         {{false, false, 40, p14, 9}},
+         {{false, true, 40, 9, p14}}},
+        {"conv 40->64 3x3s2", L_CONV, 1, 40, 64, 14, 14, 3,
+         {{false, false, 64, p7, 360}},
+         {{false, true, 64, 360, p7}, {true, false, 360, p7, 64}}},
+        {"enc linear 3146->32", L_LINEAR, 1, 3146, 32, 0, 0, 0,
+         {{false, true, (int)n, 32, 3146}},
+         {{true, false, 32, 3146, (int)n}, {false, false, (int)n, 3146, 32}}},
+        {"dec linear 26->3136", L_LINEAR, 1, 26, 3136, 0, 0, 0,
+         {{false, true, (int)n, 3136, 26}},
+         {{true, false, 3136, 26, (int)n}, {false, false, (int)n, 26, 3136}}},
+        {"convT 64->32 4x4s2", L_CONVT, 1, 64, 32, 7, 7, 4,
+         {{true, false, 512, p7, 64}},
+         {{false, true, 64, 512, p7}, {false, false, 64, p7, 512}}},
+        {"convT 32->1 4x4s2", L_CONVT, 1, 32, 1, 14, 14, 4,
+         {{true, false, 16, p14, 32}},
+         {{false, true, 32, 16, p14}, {false, false, 32, p14, 16}}},
+    };
+    memcpy(out, l, sizeof l);
+    return MODEL_LAYERS;
+}
+
+/* GFLOP of a training step (forward and backward) or of an inference (forward) at batch n:
+ * 2 m n k summed over the model's GEMMs. */
+static double model_gflop(int64_t n, int train)
+{
+    layer l[MODEL_LAYERS];
+    double f = 0;
+    for (int i = 0; i < model_layers(n, l); i++)
+        f += gemm_flops(l[i].fwd, 2) + (train ? gemm_flops(l[i].bwd, 3) : 0);
+    return 1e-9 * f;
+}
+
 /* Lowering / raising of the whole batch the way the op does it (in chunks), in seconds. */
 static double time_lowering(const layer *L, int64_t n, float *x, float *cols, int backward)
 {
@@ -297,28 +347,8 @@ static double time_lowering(const layer *L, int64_t n, float *x, float *cols, in
 static int run_roofline(const opts *o)
 {
     const int64_t n = o->batch;
-    const int p14 = (int)(n * 196), p7 = (int)(n * 49);
-    const layer layers[] = {
-        {"conv1+cond 1->32+8 3x3s2", L_COND, 0, 1, 40, 28, 28, 3,
-         {{false, false, 40, p14, 9}},
-         {{false, true, 40, 9, p14}}},
-        {"conv 40->64 3x3s2", L_CONV, 1, 40, 64, 14, 14, 3,
-         {{false, false, 64, p7, 360}},
-         {{false, true, 64, 360, p7}, {true, false, 360, p7, 64}}},
-        {"enc linear 3146->32", L_LINEAR, 1, 3146, 32, 0, 0, 0,
-         {{false, true, (int)n, 32, 3146}},
-         {{true, false, 32, 3146, (int)n}, {false, false, (int)n, 3146, 32}}},
-        {"dec linear 26->3136", L_LINEAR, 1, 26, 3136, 0, 0, 0,
-         {{false, true, (int)n, 3136, 26}},
-         {{true, false, 3136, 26, (int)n}, {false, false, (int)n, 26, 3136}}},
-        {"convT 64->32 4x4s2", L_CONVT, 1, 64, 32, 7, 7, 4,
-         {{true, false, 512, p7, 64}},
-         {{false, true, 64, 512, p7}, {false, false, 64, p7, 512}}},
-        {"convT 32->1 4x4s2", L_CONVT, 1, 32, 1, 14, 14, 4,
-         {{true, false, 16, p14, 32}},
-         {{false, true, 32, 16, p14}, {false, false, 32, p14, 16}}},
-    };
-    const int nl = (int)(sizeof layers / sizeof layers[0]);
+    layer layers[MODEL_LAYERS];
+    const int nl = model_layers(n, layers);
     const size_t big = (size_t)n * 512 * 49 + (size_t)n * 3146 + 4096; /* largest operand */
     float *ga = xmalloc(big * sizeof(float)), *gb = xmalloc(big * sizeof(float));
     float *gc = xmalloc(big * sizeof(float)), *ones = xmalloc(big * sizeof(float));

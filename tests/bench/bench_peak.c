@@ -8,7 +8,6 @@
  *
  *   bench_peak [--threads T] [--seconds S]      (T default 2, S per measurement default 0.5) */
 #define _POSIX_C_SOURCE 200809L
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,38 +21,6 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-typedef struct job {
-    int wide; /* 0: AVX2, 1: AVX-512 */
-    double seconds, rate;
-    float sink;
-} job;
-
-static void *run_job(void *p)
-{
-    job *j = p;
-    j->rate = peak_fma(j->wide, j->seconds, &j->sink);
-    return NULL;
-}
-
-/* Sum of the FMA rates of t threads running at once, in GFLOP/s (0 if a thread fails). */
-static double fma_rate(int wide, int t, double seconds)
-{
-    pthread_t th[64];
-    job jobs[64];
-    int started = 0;
-    for (int i = 0; i < t; i++) {
-        jobs[i] = (job){wide, seconds, 0, 0};
-        if (pthread_create(&th[i], NULL, run_job, &jobs[i])) break;
-        started++;
-    }
-    double sum = 0;
-    for (int i = 0; i < started; i++) {
-        pthread_join(th[i], NULL);
-        sum += jobs[i].rate;
-    }
-    return started == t ? sum * 1e-9 : 0;
 }
 
 /* Best of a few square sgemm calls of side n, in GFLOP/s. */
@@ -101,10 +68,10 @@ int main(int argc, char **argv)
     printf("%-38s %10s %10s\n", "measure", "1 thread", "threads");
     if (avx2)
         printf("%-38s %10.1f %10.1f  (%d)\n", "FMA, 8-float vectors (AVX2) GF/s",
-               fma_rate(0, 1, seconds), fma_rate(0, threads, seconds), threads);
+               peak_fma_threads(0, 1, seconds), peak_fma_threads(0, threads, seconds), threads);
     if (avx512)
         printf("%-38s %10.1f %10.1f  (%d)\n", "FMA, 16-float vectors (AVX-512) GF/s",
-               fma_rate(1, 1, seconds), fma_rate(1, threads, seconds), threads);
+               peak_fma_threads(1, 1, seconds), peak_fma_threads(1, threads, seconds), threads);
     for (int n = 256; n <= 1024; n *= 2) {
         char name[64];
         snprintf(name, sizeof name, "sgemm %dx%dx%d GF/s", n, n, n);

@@ -88,11 +88,15 @@ for line in open(sys.argv[1]):
     rows[key][d["impl"]].append(d["ms_median"])
     rows[key][d["impl"] + "_cpu"].append(d.get("cpu_ms_median", float("nan")))
     rows[key]["core"][d["impl"]] = d["corename"]
+    if d["impl"] == "cvae" and "gflop" in d:
+        rows[key]["flop"] = (d["gflop"], d["peak_gflops"], d["peak1_gflops"])
 print("median over rounds of each run's median; ratio = torch / cvae (> 1: cvae faster);")
-print("wall = elapsed time per call, cpu = CPU time of the process (all threads) per call")
-print("%-8s %3s  %-15s %9s %9s %6s %9s %9s %6s  %s" % (
+print("wall = elapsed time per call, cpu = CPU time of the process (all threads) per call;")
+print("peak = cvae's GFLOP/s (the model's GEMM FLOPs / wall) as a share of the FMA peak of as many")
+print("threads (bench_model, peak.h); floor = cvae's wall / (FLOPs / one thread's peak)")
+print("%-8s %3s  %-15s %9s %9s %6s %9s %9s %6s %6s %6s  %s" % (
     "setting", "thr", "measure", "cvae wall", "torch", "ratio", "cvae cpu", "torch", "ratio",
-    "kernels cvae/torch"))
+    "peak", "floor", "kernels cvae/torch"))
 for key in order:
     setting, threads, what, batch = key
     r = rows[key]
@@ -101,8 +105,12 @@ for key in order:
     c, t = statistics.median(r["cvae"]), statistics.median(r["torch"])
     cc, tc = statistics.median(r["cvae_cpu"]), statistics.median(r["torch_cpu"])
     name = "train step b%d" % batch if what == "train" else "infer b%d" % batch
-    print("%-8s %3d  %-15s %9.3f %9.3f %6.2f %9.3f %9.3f %6.2f  %s/%s" % (
-        setting, threads, name, c, t, t / c, cc, tc, tc / cc, r["core"]["cvae"], r["core"]["torch"]))
+    gflop, peak, peak1 = r.get("flop", (0, 0, 0))
+    share = "%5.1f%%" % (100 * gflop / (1e-3 * c) / peak) if peak else "-"
+    floor = "%5.2fx" % (c / (1e3 * gflop / peak1)) if peak1 else "-"
+    print("%-8s %3d  %-15s %9.3f %9.3f %6.2f %9.3f %9.3f %6.2f %6s %6s  %s/%s" % (
+        setting, threads, name, c, t, t / c, cc, tc, tc / cc, share, floor, r["core"]["cvae"],
+        r["core"]["torch"]))
     if what == "train":
         print("%-8s %3d  %-15s %9.0f %9.0f %6.2f %9s %9s %6s  (computed: %d / wall step time)" % (
             setting, threads, "epoch images/s", 1e3 * batch / c, 1e3 * batch / t, t / c, "", "", "",

@@ -7,6 +7,7 @@
 #ifndef CVAE_BENCH_PEAK_H
 #define CVAE_BENCH_PEAK_H
 
+#include <pthread.h>
 #include <time.h>
 
 static inline double peak_cpu_now(void)
@@ -72,5 +73,47 @@ static inline double peak_fma(int wide, double seconds, float *sink)
     return 0;
 }
 #endif
+
+typedef struct peak_job {
+    int wide; /* 0: AVX2, 1: AVX-512 */
+    double seconds, rate;
+    float sink;
+} peak_job;
+
+static inline void *peak_run_job(void *p)
+{
+    peak_job *j = p;
+    j->rate = peak_fma(j->wide, j->seconds, &j->sink);
+    return NULL;
+}
+
+/* Sum of the FMA rates of t threads running at once, in GFLOP/s (0 if a thread fails to
+ * start or the CPU lacks the width). */
+static inline double peak_fma_threads(int wide, int t, double seconds)
+{
+    pthread_t th[64];
+    peak_job jobs[64];
+    int started = 0;
+    for (int i = 0; i < t && i < 64; i++) {
+        jobs[i] = (peak_job){wide, seconds, 0, 0};
+        if (pthread_create(&th[i], NULL, peak_run_job, &jobs[i])) break;
+        started++;
+    }
+    double sum = 0;
+    for (int i = 0; i < started; i++) {
+        pthread_join(th[i], NULL);
+        sum += jobs[i].rate;
+    }
+    return started == t ? sum * 1e-9 : 0;
+}
+
+/* The machine's FMA peak of t threads at once in GFLOP/s: AVX-512 where the CPU has it, else
+ * AVX2 + FMA (0 elsewhere): the denominator of every "fraction of peak". */
+static inline double peak_gflops(int t, double seconds)
+{
+    float sink;
+    const int wide = peak_fma(1, 1e-3, &sink) > 0;
+    return peak_fma_threads(wide, t, seconds);
+}
 
 #endif

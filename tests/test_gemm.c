@@ -340,14 +340,20 @@ static void test_threads_share_nothing(void **state)
     }
 }
 
-/* The environment's CVAE_GEMM picks cvae__sgemm's backend (builds without BLAS: always the
- * built-in one, BLAS's thread count 1 and fixed); the best kernel is one this CPU runs. */
+/* The environment's CVAE_GEMM picks cvae__sgemm's backend, else the kernel does: the built-in
+ * GEMM for AVX-512 (builds without BLAS: always the built-in one, BLAS's thread count 1 and
+ * fixed); the best kernel is one this CPU runs. */
 static void test_backend_choice(void **state)
 {
     (void)state;
     const char *env = getenv("CVAE_GEMM");
 #ifdef CVAE_HAVE_BLAS
-    const bool want = env && !strcmp(env, "builtin");
+    const bool by_kernel = !strcmp(cvae__gemm_kernel_best()->name, "avx512");
+    const bool want = env && !strcmp(env, "builtin") ? true
+                      : env && !strcmp(env, "blas")  ? false
+                                                     : by_kernel;
+    assert_int_equal(cvae__gemm_builtin_preferred(cvae__gemm_kernel_best()), by_kernel);
+    assert_false(cvae__gemm_builtin_preferred(cvae__gemm_kernel_find("portable")));
 #else
     (void)env;
     const bool want = true;

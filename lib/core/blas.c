@@ -1,4 +1,5 @@
-/* cvae__sgemm's choice of backend (CVAE_GEMM, read once) and the built-in GEMM's entry. */
+/* cvae__sgemm's choice of backend (CVAE_GEMM, else by kernel; read once) and the built-in
+ * GEMM's entry. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,21 +14,27 @@ static pthread_once_t choice_once = PTHREAD_ONCE_INIT;
 
 static void choose(void)
 {
-    const char *env = getenv("CVAE_GEMM");
+    const cvae__gemm_kernel *k = cvae__gemm_kernel_best();
 #ifdef CVAE_HAVE_BLAS
-    use_builtin = env && !strcmp(env, "builtin");
+    const char *env = getenv("CVAE_GEMM");
+    if (env && !strcmp(env, "builtin")) use_builtin = true;
+    else if (env && !strcmp(env, "blas")) use_builtin = false;
+    else use_builtin = cvae__gemm_builtin_preferred(k);
 #else
-    (void)env;
     use_builtin = true;
 #endif
     if (use_builtin) {
-        const cvae__gemm_kernel *k = cvae__gemm_kernel_best();
         snprintf(backend, sizeof backend, "built-in %s %dx%d", k->name, k->mr, k->nr);
     } else {
 #ifdef CVAE_HAVE_BLAS
         snprintf(backend, sizeof backend, "OpenBLAS %s", cvae__blas_core());
 #endif
     }
+}
+
+bool cvae__gemm_builtin_preferred(const cvae__gemm_kernel *k)
+{
+    return !strcmp(k->name, "avx512");
 }
 
 bool cvae__sgemm_is_builtin(void)

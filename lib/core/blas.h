@@ -13,7 +13,9 @@
  * [k, ldb] or, when tb, [n, ldb]); C: [m, ldc]. Extents and leading dimensions must fit
  * an int (the ops check this before they call). beta == 0 ignores C's old contents.
  * The backend: the environment's CVAE_GEMM=blas|builtin (read once; "blas" is ignored in
- * builds without BLAS), else OpenBLAS where the build has it, else the built-in GEMM. */
+ * builds without BLAS); else the built-in GEMM where its AVX-512 kernel runs (as fast as
+ * OpenBLAS's AVX-512 kernels on the model's products and 1.4x its AVX2 ones: docs/portability.md)
+ * or where the build has no BLAS, OpenBLAS otherwise. */
 void cvae__sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 

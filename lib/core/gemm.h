@@ -66,6 +66,10 @@ typedef struct cvae__gemm_kernel {
 const cvae__gemm_kernel *cvae__gemm_kernel_find(const char *name);
 /* The fastest kernel the CPU runs (CPUID on x86, chosen once; elsewhere the portable one). */
 const cvae__gemm_kernel *cvae__gemm_kernel_best(void);
+/* Whether cvae__sgemm should take the built-in GEMM with kernel k over OpenBLAS when the
+ * environment does not say: yes for the AVX-512 kernel (measured at least as fast as OpenBLAS
+ * on the model's products), no for the others (OpenBLAS's AVX2 kernels win about half). */
+bool cvae__gemm_builtin_preferred(const cvae__gemm_kernel *k);
 
 /* The kernels themselves, each compiled for its own instruction set (gemm_kernels_*.c);
  * the x86 ones exist on x86 builds only and may run only where the CPU has their ISA. */

@@ -130,6 +130,7 @@ static void test_features(void **state)
     char summary[4096];
     CVAE_OK_OR_FAIL(judge_summary(j, summary, sizeof summary));
     assert_non_null(strstr(summary, "features.fc"));
+    free(f), free(g);
     judge_free(j);
 }
 

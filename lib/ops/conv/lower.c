@@ -475,7 +475,8 @@ void cvae__pack_lowered(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int
 }
 
 /* The transposed lowering, cols^T: a run of Wo pixels of one lowered row (one tap of one
- * channel) goes down one column of a panel, nr floats apart. */
+ * channel) goes down one column of a panel, nr floats apart; four taps at a time where they sit
+ * side by side in one panel (four floats of a panel row at once, as pack_transpose does). */
 void cvae__pack_lowered_t(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr,
                           float *dst)
 {
@@ -504,15 +505,27 @@ void cvae__pack_lowered_t(const void *ctx, int64_t p0, int64_t kc, int64_t j0, i
             split_phases(ph, xs + c * chw, g, &q);
             const int64_t t0 = j0 > c * kk ? j0 - c * kk : 0;
             const int64_t t1 = j0 + nc - c * kk < kk ? j0 + nc - c * kk : kk;
-            for (int64_t t = t0; t < t1; t++) {
-                const int64_t r = c * kk + t - j0;
-                float *col = dst + r / nr * panel + r % nr;
+            for (int64_t t = t0; t < t1;) {
+                const int64_t r = c * kk + t - j0, jj = r % nr;
+                const int four = t + 4 <= t1 && jj + 4 <= nr; /* 4 taps side by side in a panel */
+                float *col = dst + r / nr * panel + jj;
                 for (int64_t oy = oy0; oy < oy1; oy++) {
                     const int64_t a = first + oy * wo;
                     const int64_t lo = a > 0 ? a : 0, hi = a + wo < kc ? a + wo : kc;
-                    const float *src = ph + toff[t] + oy * q.wq - a;
-                    for (int64_t p = lo; p < hi; p++) col[p * nr] = src[p];
+                    const float *s0 = ph + toff[t] + oy * q.wq - a;
+                    if (four) {
+                        const float *s1 = ph + toff[t + 1] + oy * q.wq - a;
+                        const float *s2 = ph + toff[t + 2] + oy * q.wq - a;
+                        const float *s3 = ph + toff[t + 3] + oy * q.wq - a;
+                        for (int64_t p = lo; p < hi; p++) {
+                            float *d = col + p * nr;
+                            d[0] = s0[p], d[1] = s1[p], d[2] = s2[p], d[3] = s3[p];
+                        }
+                    } else {
+                        for (int64_t p = lo; p < hi; p++) col[p * nr] = s0[p];
+                    }
                 }
+                t += four ? 4 : 1;
             }
         }
     }

@@ -1,7 +1,6 @@
 /* The lowered GEMM of the model's convolution forwards (N = 128, in the op's chunks) with the
  * built-in GEMM: explicit (im2col into cols, then the GEMM packs cols) against implicit (the
- * GEMM's B panels packed straight from the images, lib/ops/conv/lower.h), for the forward product
- * and for the weight gradient (B = the lowering transposed), alternated rep by rep
+ * GEMM's B panels packed straight from the images, lib/ops/conv/lower.h), alternated rep by rep
  * in one run. Prints medians of wall and CPU time, the ratio explicit / implicit, and checks
  * that both give the same bits.
  *
@@ -41,30 +40,25 @@ typedef struct shape {
     int64_t cin, cout, h, k, stride, pad;
 } shape;
 
-/* The whole batch by chunks, implicit or im2col + GEMM. Forward (wgrad 0): y [cout, chunk Ho Wo]
- * per chunk = w lowering; weight gradient (wgrad 1): dw [cout, C kH kW] += y lowering^T. */
-static void pass(int implicit, int wgrad, const shape *s, const cvae__conv_geom *g, int64_t n,
-                 const float *x, float *w, float *cols, float *y)
+/* y: [cout, chunk Ho Wo] per chunk = w times the lowering, the whole batch by chunks, implicit or
+ * im2col + GEMM. */
+static void forward(int implicit, const shape *s, const cvae__conv_geom *g, int64_t n,
+                    const float *x, const float *w, float *cols, float *y)
 {
     const int64_t ckk = g->c * g->kh * g->kw, hw = g->ho * g->wo, chw = g->c * g->h * g->w;
     const int64_t chunk = cvae__conv_chunk(ckk, hw, n);
-    const cvae__gemm_kernel *k = cvae__gemm_kernel_best();
     for (int64_t s0 = 0; s0 < n; s0 += chunk) {
         const int64_t ns = n - s0 < chunk ? n - s0 : chunk, pc = ns * hw;
         float *c = y + s0 * s->cout * hw;
-        const cvae__lowered L = {x + s0 * chw, NULL, ns, g};
-        if (!implicit) cvae__im2col(cols, x + s0 * chw, NULL, ns, g);
-        if (wgrad && implicit)
-            cvae__gemm_run_packer(k, NULL, false, s->cout, ckk, pc, 1.0f, c, pc,
-                                  cvae__pack_lowered_t, &L, 1.0f, w, ckk);
-        else if (wgrad)
-            cvae__sgemm_builtin(false, true, s->cout, ckk, pc, 1.0f, c, pc, cols, pc, 1.0f, w, ckk);
-        else if (implicit)
-            cvae__gemm_run_packer(k, NULL, false, s->cout, pc, ckk, 1.0f, w, ckk,
-                                  cvae__pack_lowered, &L, 0.0f, c, pc);
-        else
+        if (implicit) {
+            const cvae__lowered L = {x + s0 * chw, NULL, ns, g};
+            cvae__gemm_run_packer(cvae__gemm_kernel_best(), NULL, false, s->cout, pc, ckk, 1.0f, w,
+                                  ckk, cvae__pack_lowered, &L, 0.0f, c, pc);
+        } else {
+            cvae__im2col(cols, x + s0 * chw, NULL, ns, g);
             cvae__sgemm_builtin(false, false, s->cout, pc, ckk, 1.0f, w, ckk, cols, pc, 0.0f, c,
                                 pc);
+        }
     }
 }
 
@@ -74,54 +68,46 @@ int main(int argc, char **argv)
     if (argc == 3 && !strcmp(argv[1], "--reps")) reps = atoi(argv[2]);
     if (reps < 1) reps = 1;
     const int64_t n = 128;
-    /* the model's forward lowerings: encoder convolutions (conv1 as a plain conv of its 40
-     * output channels), and the transposed convolutions' input gradients */
+    /* the reference model's encoder convolutions (conv1 as a plain conv of its 32 + 8 output
+     * channels) and two stride-1 convolutions of deeper networks */
     const shape shapes[] = {{"conv1 1->40 3x3s2 28x28", 1, 40, 28, 3, 2, 1},
                             {"conv2 40->64 3x3s2 14x14", 40, 64, 14, 3, 2, 1},
                             {"conv 64->64 3x3s1 7x7", 64, 64, 7, 3, 1, 1},
                             {"conv 32->32 3x3s1 14x14", 32, 32, 14, 3, 1, 1}};
     printf("implicit GEMM against im2col + GEMM, batch %lld, kernel %s, medians of %d reps\n",
            (long long)n, cvae__gemm_kernel_best()->name, reps);
-    printf("%-26s %5s %9s %9s %9s %9s %7s %7s %s\n", "lowering", "pass", "expl ms", "impl ms",
-           "expl cpu", "impl cpu", "ratio", "cpu rat", "bits");
-    for (size_t si = 0; si < 2 * (sizeof shapes / sizeof shapes[0]); si++) {
-        const shape *s = &shapes[si / 2];
-        const int wgrad = (int)(si % 2);
+    printf("%-26s %9s %9s %9s %9s %7s %7s %s\n", "lowering", "expl ms", "impl ms", "expl cpu",
+           "impl cpu", "ratio", "cpu rat", "bits");
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const shape *s = &shapes[si];
         cvae__conv_geom g;
         const cvae_conv_opts o = cvae_conv_opts_make((int)s->stride, (int)s->pad);
         if (cvae__conv_geom_init(&g, "bench", s->cin, s->h, s->h, s->k, s->k, &o)) return 1;
         const int64_t ckk = g.c * g.kh * g.kw, hw = g.ho * g.wo;
         const int64_t chunk = cvae__conv_chunk(ckk, hw, n);
-        if (wgrad && cvae__gemm_prefers_dot(cvae__gemm_kernel_best(), false, true, s->cout, ckk,
-                                            chunk * hw)) {
-            printf("%-26s %5s (the inner-product path reads cols in place: no packing)\n", s->name,
-                   "dW");
-            continue;
-        }
         const int64_t xn = n * g.c * g.h * g.w, wn = s->cout * ckk, yn = s->cout * n * hw;
         float *x = malloc(sizeof(float) * (size_t)xn);
         float *cols = malloc(sizeof(float) * (size_t)(ckk * chunk * hw));
-        float *w[2] = {malloc(sizeof(float) * (size_t)wn), malloc(sizeof(float) * (size_t)wn)};
+        float *w = malloc(sizeof(float) * (size_t)wn);
         float *y[2] = {malloc(sizeof(float) * (size_t)yn), malloc(sizeof(float) * (size_t)yn)};
         double *t = malloc(sizeof(double) * (size_t)(4 * reps));
-        if (!x || !w[0] || !w[1] || !cols || !y[0] || !y[1] || !t) return 1;
+        if (!x || !w || !cols || !y[0] || !y[1] || !t) return 1;
         for (int64_t i = 0; i < xn; i++) x[i] = (float)((i * 7919) % 201) / 100 - 1;
-        for (int64_t i = 0; i < wn; i++) w[0][i] = w[1][i] = (float)((i * 104729) % 97) / 50 - 1;
+        for (int64_t i = 0; i < wn; i++) w[i] = (float)((i * 104729) % 97) / 50 - 1;
         for (int64_t i = 0; i < yn; i++) y[0][i] = y[1][i] = (float)((i * 31) % 89) / 44 - 1;
         for (int r = -3; r < reps; r++)
             for (int impl = 0; impl < 2; impl++) {
                 const double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-                pass(impl, wgrad, s, &g, n, x, w[impl], cols, y[impl]);
+                forward(impl, s, &g, n, x, w, cols, y[impl]);
                 const double w1 = clock_s(CLOCK_MONOTONIC), c1 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
                 if (r >= 0) t[impl * reps + r] = w1 - w0, t[(2 + impl) * reps + r] = c1 - c0;
             }
-        const bool same = wgrad ? !memcmp(w[0], w[1], sizeof(float) * (size_t)wn)
-                                : !memcmp(y[0], y[1], sizeof(float) * (size_t)yn);
+        const bool same = !memcmp(y[0], y[1], sizeof(float) * (size_t)yn);
         const double e = median(t, reps), i = median(t + reps, reps);
         const double ec = median(t + 2 * reps, reps), ic = median(t + 3 * reps, reps);
-        printf("%-26s %5s %9.3f %9.3f %9.3f %9.3f %7.2f %7.2f %s\n", s->name, wgrad ? "dW" : "fwd",
-               1e3 * e, 1e3 * i, 1e3 * ec, 1e3 * ic, e / i, ec / ic, same ? "same" : "DIFFER");
-        free(x), free(cols), free(w[0]), free(w[1]), free(y[0]), free(y[1]), free(t);
+        printf("%-26s %9.3f %9.3f %9.3f %9.3f %7.2f %7.2f %s\n", s->name, 1e3 * e, 1e3 * i,
+               1e3 * ec, 1e3 * ic, e / i, ec / ic, same ? "same" : "DIFFER");
+        free(x), free(cols), free(w), free(y[0]), free(y[1]), free(t);
         if (!same) return 1;
     }
     return 0;

@@ -394,6 +394,12 @@ void cvae__col2im(float *x, const float *cols, const int64_t *idx, int64_t n,
 
 #define IMPLICIT_TAPS 64 /* most kernel taps kH kW (the packer's table of tap offsets) */
 
+/* Fewest lowered rows C kH kW for which cvae__lowered_gemm packs implicitly. bench_implicit
+ * (AVX-512): 40 x 360 rows, 64 x 576 and 32 x 288 run 6-13% faster implicit; one channel of 3x3
+ * (9 rows) is even (0.98-1.06): the packer's fixed costs per block (its tables, samples split
+ * again where a block cuts them) match the copy it saves, so such layers keep im2col. */
+#define IMPLICIT_MIN_ROWS 32
+
 bool cvae__lowered_fits(const cvae__conv_geom *g)
 {
     phase_plan q;
@@ -474,68 +480,11 @@ void cvae__pack_lowered(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int
     }
 }
 
-/* The transposed lowering, cols^T: a run of Wo pixels of one lowered row (one tap of one
- * channel) goes down one column of a panel, nr floats apart; four taps at a time where they sit
- * side by side in one panel (four floats of a panel row at once, as pack_transpose does). */
-void cvae__pack_lowered_t(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr,
-                          float *dst)
-{
-    const cvae__lowered *L = ctx;
-    const cvae__conv_geom *g = L->g;
-    phase_plan q;
-    phase_fits(g, &q);
-    float ph[PHASE_MAX];
-    int64_t toff[IMPLICIT_TAPS];
-    const int64_t kk = g->kh * g->kw, hw = g->ho * g->wo, wo = g->wo, chw = g->h * g->w;
-    const int64_t panel = kc * nr, tail = nc % nr;
-    for (int64_t i = 0; i < g->kh; i++)
-        for (int64_t j = 0; j < g->kw; j++) toff[i * g->kw + j] = phase_tap(&q, i, j);
-    memset(ph, 0, (size_t)(q.sh * q.sw * q.plane) * sizeof(float)); /* padding stays 0 */
-    if (tail)
-        for (int64_t p = 0; p < kc; p++)
-            memset(dst + (nc / nr) * panel + p * nr + tail, 0, sizeof(float) * (size_t)(nr - tail));
-    const int64_t c0 = j0 / kk, c1 = (j0 + nc - 1) / kk;
-    for (int64_t s = p0 / hw; s * hw < p0 + kc; s++) {
-        const int64_t first = s * hw - p0; /* block depth of the sample's output (0, 0) */
-        const int64_t oy0 = first < 0 ? -first / wo : 0;
-        const int64_t left = p0 + kc - s * hw,
-                      oy1 = (left + wo - 1) / wo < g->ho ? (left + wo - 1) / wo : g->ho;
-        const float *xs = L->x + (L->idx ? L->idx[s] : s) * g->c * chw;
-        for (int64_t c = c0; c <= c1; c++) {
-            split_phases(ph, xs + c * chw, g, &q);
-            const int64_t t0 = j0 > c * kk ? j0 - c * kk : 0;
-            const int64_t t1 = j0 + nc - c * kk < kk ? j0 + nc - c * kk : kk;
-            for (int64_t t = t0; t < t1;) {
-                const int64_t r = c * kk + t - j0, jj = r % nr;
-                const int four = t + 4 <= t1 && jj + 4 <= nr; /* 4 taps side by side in a panel */
-                float *col = dst + r / nr * panel + jj;
-                for (int64_t oy = oy0; oy < oy1; oy++) {
-                    const int64_t a = first + oy * wo;
-                    const int64_t lo = a > 0 ? a : 0, hi = a + wo < kc ? a + wo : kc;
-                    const float *s0 = ph + toff[t] + oy * q.wq - a;
-                    if (four) {
-                        const float *s1 = ph + toff[t + 1] + oy * q.wq - a;
-                        const float *s2 = ph + toff[t + 2] + oy * q.wq - a;
-                        const float *s3 = ph + toff[t + 3] + oy * q.wq - a;
-                        for (int64_t p = lo; p < hi; p++) {
-                            float *d = col + p * nr;
-                            d[0] = s0[p], d[1] = s1[p], d[2] = s2[p], d[3] = s3[p];
-                        }
-                    } else {
-                        for (int64_t p = lo; p < hi; p++) col[p * nr] = s0[p];
-                    }
-                }
-                t += four ? 4 : 1;
-            }
-        }
-    }
-}
-
 void cvae__lowered_gemm(float *c, const float *w, int64_t m, const float *x, const int64_t *idx,
                         int64_t n, const cvae__conv_geom *g, float *cols)
 {
     const int64_t ckk = g->c * g->kh * g->kw, pc = n * g->ho * g->wo;
-    if (cvae__sgemm_is_builtin() && cvae__lowered_fits(g)) {
+    if (ckk >= IMPLICIT_MIN_ROWS && cvae__sgemm_is_builtin() && cvae__lowered_fits(g)) {
         const cvae__lowered L = {x, idx, n, g};
         cvae__gemm_run_packer(cvae__gemm_kernel_best(), NULL, false, m, pc, ckk, 1.0f, w, ckk,
                               cvae__pack_lowered, &L, 0.0f, c, pc);

@@ -35,13 +35,9 @@ bool cvae__lowered_fits(const cvae__conv_geom *g);
 void cvae__pack_lowered(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr,
                         float *dst);
 
-/* The same for the transposed lowering cols^T: [n Ho Wo, C kH kW] (rows [p0, p0 + kc) of
- * cols^T, columns [j0, j0 + nc)): what cvae__gemm_pack_b makes of cols with tb. */
-void cvae__pack_lowered_t(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr,
-                          float *dst);
-
 /* c: [m, n Ho Wo] = w: [m, C kH kW] times the lowering of x (idx, n as above). Where
- * cvae__sgemm runs the built-in GEMM and g fits, the implicit lowering (cols not touched);
+ * cvae__sgemm runs the built-in GEMM, g fits and C kH kW >= 32 (measured to pay), the implicit
+ * lowering (cols not touched);
  * otherwise im2col into cols: [C kH kW, n Ho Wo] and cvae__sgemm. The same bits either way. */
 void cvae__lowered_gemm(float *c, const float *w, int64_t m, const float *x, const int64_t *idx,
                         int64_t n, const cvae__conv_geom *g, float *cols);

@@ -10,30 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/blas.h"
 #include "core/gemm.h"
 #include "ops/conv/lower.h"
-
-static double clock_s(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return v[n / 2];
-}
+#include "timing.h"
 
 typedef struct shape {
     const char *name;
@@ -97,14 +78,14 @@ int main(int argc, char **argv)
         for (int64_t i = 0; i < yn; i++) y[0][i] = y[1][i] = (float)((i * 31) % 89) / 44 - 1;
         for (int r = -3; r < reps; r++)
             for (int impl = 0; impl < 2; impl++) {
-                const double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+                const double w0 = bench_wall(), c0 = bench_cpu();
                 forward(impl, s, &g, n, x, w, cols, y[impl]);
-                const double w1 = clock_s(CLOCK_MONOTONIC), c1 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+                const double w1 = bench_wall(), c1 = bench_cpu();
                 if (r >= 0) t[impl * reps + r] = w1 - w0, t[(2 + impl) * reps + r] = c1 - c0;
             }
         const bool same = !memcmp(y[0], y[1], sizeof(float) * (size_t)yn);
-        const double e = median(t, reps), i = median(t + reps, reps);
-        const double ec = median(t + 2 * reps, reps), ic = median(t + 3 * reps, reps);
+        const double e = bench_median(t, reps), i = bench_median(t + reps, reps);
+        const double ec = bench_median(t + 2 * reps, reps), ic = bench_median(t + 3 * reps, reps);
         printf("%-26s %9.3f %9.3f %9.3f %9.3f %7.2f %7.2f %s\n", s->name, 1e3 * e, 1e3 * i,
                1e3 * ec, 1e3 * ic, e / i, ec / ic, same ? "same" : "DIFFER");
         free(x), free(cols), free(w), free(y[0]), free(y[1]), free(t);

@@ -369,12 +369,9 @@ void cvae__im2col(float *cols, const float *x, const int64_t *idx, int64_t n,
 {
     phase_plan ph;
     plane_plan pp;
-    if (phase_fits(g, &ph))
-        im2col_phases(cols, x, idx, n, g, &ph);
-    else if (plane_fits(g, &pp))
-        im2col_plane(cols, x, idx, n, g, &pp);
-    else
-        im2col_rows(cols, x, idx, n, g);
+    if (phase_fits(g, &ph)) im2col_phases(cols, x, idx, n, g, &ph);
+    else if (plane_fits(g, &pp)) im2col_plane(cols, x, idx, n, g, &pp);
+    else im2col_rows(cols, x, idx, n, g);
 }
 
 void cvae__col2im(float *x, const float *cols, const int64_t *idx, int64_t n,
@@ -382,12 +379,9 @@ void cvae__col2im(float *x, const float *cols, const int64_t *idx, int64_t n,
 {
     phase_plan ph;
     plane_plan pp;
-    if (phase_fits(g, &ph))
-        col2im_phases(x, cols, idx, n, g, &ph);
-    else if (plane_fits(g, &pp))
-        col2im_plane(x, cols, idx, n, g, &pp);
-    else
-        col2im_rows(x, cols, idx, n, g);
+    if (phase_fits(g, &ph)) col2im_phases(x, cols, idx, n, g, &ph);
+    else if (plane_fits(g, &pp)) col2im_plane(x, cols, idx, n, g, &pp);
+    else col2im_rows(x, cols, idx, n, g);
 }
 
 /* ---- the implicit lowering: the GEMM's B panels packed straight from the images ---- */

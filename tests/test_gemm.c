@@ -371,6 +371,61 @@ static void test_backend_choice(void **state)
                   best->name, best->mr, best->nr);
 }
 
+/* A B operand from a packer (cvae__gemm_run_packer): the stored B packed by the kernel's own
+ * routine behind a callback that checks its block lies inside op(B); the same bits as
+ * cvae__gemm_run on the packed path, all transposes, tiny and real blocks. */
+typedef struct stored {
+    const cvae__gemm_kernel *k;
+    bool tb;
+    const float *b;
+    int64_t ldb, kdim, n;
+    int calls;
+} stored;
+
+static void pack_stored(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr,
+                        float *dst)
+{
+    stored *s = (stored *)ctx;
+    assert_true(p0 >= 0 && kc >= 1 && p0 + kc <= s->kdim && j0 >= 0 && nc >= 1 && j0 + nc <= s->n &&
+                nr == s->k->nr);
+    s->calls++;
+    s->k->pack_b(nr, s->tb, s->tb ? s->b + j0 * s->ldb + p0 : s->b + p0 * s->ldb + j0, s->ldb, kc,
+                 nc, dst);
+}
+
+static void test_packer_operand(void **state)
+{
+    (void)state;
+    test_rng r = {303};
+    for (size_t ki = 0; ki < NKERNELS; ki++) {
+        const cvae__gemm_kernel *k = cvae__gemm_kernel_find(kernel_names[ki]);
+        if (!k) continue;
+        for (int trial = 0; trial < 40; trial++) {
+            const cvae__gemm_opts tiny = {(int)test_rand_int(&r, 3, 8), k->mr,
+                                          (int)test_rand_int(&r, 1, 2) * k->nr, CVAE__GEMM_PACKED};
+            const cvae__gemm_opts real = {0, 0, 0, CVAE__GEMM_PACKED};
+            const cvae__gemm_opts *bl = trial % 2 ? &tiny : &real;
+            const int64_t big = trial % 2 ? 3 : k->kc + 2;
+            problem p =
+                random_problem(&r, test_rand_int(&r, 1, 3 * k->mr), test_rand_int(&r, 1, 3 * k->nr),
+                               test_rand_int(&r, 1, big), trial % 4);
+            float *a, *b, *c;
+            make_operands(&r, &p, &a, &b, &c);
+            float *c1 = malloc(sizeof(float) * (size_t)(p.m * p.ldc));
+            assert_non_null(c1);
+            memcpy(c1, c, sizeof(float) * (size_t)(p.m * p.ldc));
+            cvae__gemm_run(k, bl, p.ta, p.tb, p.m, p.n, p.k, p.alpha, a, p.lda, b, p.ldb, p.beta, c,
+                           p.ldc);
+            stored s = {k, p.tb, b, p.ldb, p.k, p.n, 0};
+            cvae__gemm_run_packer(k, bl, p.ta, p.m, p.n, p.k, p.alpha, a, p.lda, pack_stored, &s,
+                                  p.beta, c1, p.ldc);
+            assert_true(p.alpha == 0 ? s.calls == 0 : s.calls >= 1);
+            assert_memory_equal(c, c1, sizeof(float) * (size_t)(p.m * p.ldc));
+            free(a), free(b), free(c), free(c1);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_dot_path),
         cmocka_unit_test(test_sgemm_entry_and_degenerate),
         cmocka_unit_test(test_kernels_match_portable),
+        cmocka_unit_test(test_packer_operand),
         cmocka_unit_test(test_threads_share_nothing),
         cmocka_unit_test(test_backend_choice),
     };

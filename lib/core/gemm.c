@@ -105,25 +105,12 @@ bool cvae__gemm_prefers_dot(const cvae__gemm_kernel *k, bool ta, bool tb, int64_
     return k->dot_nt && !ta && tb && m * n <= DOT_MAX_OUTPUTS && kdim >= DOT_MIN_DEPTH;
 }
 
-void cvae__gemm_run(const cvae__gemm_kernel *k, const cvae__gemm_opts *opts, bool ta, bool tb,
-                    int64_t m, int64_t n, int64_t kdim, float alpha, const float *a, int64_t lda,
-                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+/* The blocked loops: C = alpha op(A) B + beta C with B's panels from pack_b, for m, n, kdim >= 1
+ * and alpha != 0. */
+static void blocked(const cvae__gemm_kernel *k, const cvae__gemm_opts *opts, bool ta, int64_t m,
+                    int64_t n, int64_t kdim, float alpha, const float *a, int64_t lda,
+                    cvae__gemm_b_packer pack_b, const void *ctx, float beta, float *c, int64_t ldc)
 {
-    if (m <= 0 || n <= 0) return;
-    if (kdim <= 0 || alpha == 0) {
-        scale_c(m, n, beta, c, ldc);
-        return;
-    }
-    const int path = opts ? opts->path : CVAE__GEMM_AUTO;
-    if (k->dot_nt && !ta && tb &&
-        (path == CVAE__GEMM_DOT ||
-         (path == CVAE__GEMM_AUTO && cvae__gemm_prefers_dot(k, ta, tb, m, n, kdim)))) {
-        float *part = ws_get((size_t)((m + 3) / 4 * ((n + 3) / 4)) * CVAE__GEMM_DOT_PART);
-        if (part) {
-            k->dot_nt(m, n, kdim, alpha, a, lda, b, ldb, beta, c, ldc, part);
-            return;
-        }
-    }
     const int MR = k->mr, NR = k->nr;
     int64_t KC = opts && opts->kc > 0 ? opts->kc : k->kc;
     int64_t MC = round_up(opts && opts->mc > 0 ? opts->mc : k->mc, MR);
@@ -150,9 +137,61 @@ void cvae__gemm_run(const cvae__gemm_kernel *k, const cvae__gemm_opts *opts, boo
             const float beta_c = pc == 0 ? beta : 1.0f;
             for (int64_t jc = 0; jc < n; jc += NC) {
                 const int64_t nc = min64(NC, n - jc);
-                k->pack_b(NR, tb, tb ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, kc, nc, bp);
+                pack_b(ctx, pc, kc, jc, nc, NR, bp);
                 cvae__gemm_macro(k, mc, nc, kc, ap, bp, alpha, beta_c, c + ic * ldc + jc, ldc);
             }
         }
     }
+}
+
+/* B stored in memory: the kernel's own packing. */
+typedef struct stored_b {
+    cvae__gemm_pack_fn pack;
+    bool tb;
+    const float *b;
+    int64_t ldb;
+} stored_b;
+
+static void pack_stored_b(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr,
+                          float *dst)
+{
+    const stored_b *s = ctx;
+    s->pack(nr, s->tb, s->tb ? s->b + j0 * s->ldb + p0 : s->b + p0 * s->ldb + j0, s->ldb, kc, nc,
+            dst);
+}
+
+void cvae__gemm_run(const cvae__gemm_kernel *k, const cvae__gemm_opts *opts, bool ta, bool tb,
+                    int64_t m, int64_t n, int64_t kdim, float alpha, const float *a, int64_t lda,
+                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    if (m <= 0 || n <= 0) return;
+    if (kdim <= 0 || alpha == 0) {
+        scale_c(m, n, beta, c, ldc);
+        return;
+    }
+    const int path = opts ? opts->path : CVAE__GEMM_AUTO;
+    if (k->dot_nt && !ta && tb &&
+        (path == CVAE__GEMM_DOT ||
+         (path == CVAE__GEMM_AUTO && cvae__gemm_prefers_dot(k, ta, tb, m, n, kdim)))) {
+        float *part = ws_get((size_t)((m + 3) / 4 * ((n + 3) / 4)) * CVAE__GEMM_DOT_PART);
+        if (part) {
+            k->dot_nt(m, n, kdim, alpha, a, lda, b, ldb, beta, c, ldc, part);
+            return;
+        }
+    }
+    const stored_b sb = {k->pack_b, tb, b, ldb};
+    blocked(k, opts, ta, m, n, kdim, alpha, a, lda, pack_stored_b, &sb, beta, c, ldc);
+}
+
+void cvae__gemm_run_packer(const cvae__gemm_kernel *k, const cvae__gemm_opts *opts, bool ta,
+                           int64_t m, int64_t n, int64_t kdim, float alpha, const float *a,
+                           int64_t lda, cvae__gemm_b_packer pack_b, const void *ctx, float beta,
+                           float *c, int64_t ldc)
+{
+    if (m <= 0 || n <= 0) return;
+    if (kdim <= 0 || alpha == 0) {
+        scale_c(m, n, beta, c, ldc);
+        return;
+    }
+    blocked(k, opts, ta, m, n, kdim, alpha, a, lda, pack_b, ctx, beta, c, ldc);
 }

@@ -6,9 +6,10 @@
  *   A panel: [kc][MR]  element (i, p) of the panel at a[p * MR + i]; rows past the matrix are 0
  *   B panel: [kc][NR]  element (p, j) of the panel at b[p * NR + j]; columns past it are 0
  * A block of mc rows is ceil(mc / MR) A panels one after another (panel r at a + r * MR * kc),
- * likewise a block of nc columns of B. Anything that can write these layouts (an implicit-GEMM
- * convolution packing B straight from an image, say) can call a micro-kernel or
- * cvae__gemm_macro with them; C is written through a row stride only.
+ * likewise a block of nc columns of B. Anything that can write the B layout (an implicit-GEMM
+ * convolution packing B straight from images) can be the B operand of cvae__gemm_run_packer;
+ * B stored in memory is one such packer (cvae__gemm_run). C is written through a row stride
+ * only.
  *
  * Loops of cvae__gemm_run, outermost first (see docs/portability.md for the sizes):
  *   ic: MC rows of A      pc: KC of the depth, pack A [mc x kc]
@@ -99,6 +100,11 @@ void cvae__gemm_macro(const cvae__gemm_kernel *k, int64_t mc, int64_t nc, int64_
                       const float *ap, const float *bp, float alpha, float beta, float *c,
                       int64_t ldc);
 
+/* A B operand given by what its packed panels hold: writes op(B)[p0, p0 + kc) x [j0, j0 + nc)
+ * (kc, nc >= 1) into dst as ceil(nc / nr) panels [kc][nr], columns past nc set to 0. */
+typedef void (*cvae__gemm_b_packer)(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+                                    int nr, float *dst);
+
 /* How one run goes: blocking sizes (0: the kernel's own; mc and nc round up to MR, NR) and
  * the path (the tests and benchmarks force one or the other). */
 enum { CVAE__GEMM_AUTO, CVAE__GEMM_PACKED, CVAE__GEMM_DOT };
@@ -121,5 +127,13 @@ bool cvae__gemm_prefers_dot(const cvae__gemm_kernel *k, bool ta, bool tb, int64_
 void cvae__gemm_run(const cvae__gemm_kernel *k, const cvae__gemm_opts *opts, bool ta, bool tb,
                     int64_t m, int64_t n, int64_t kdim, float alpha, const float *a, int64_t lda,
                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
+/* cvae__gemm_run with B (its transpose absorbed) given by pack_b(ctx, ...): the same blocks and
+ * the same micro-kernel calls on the same panels, so the same bits as cvae__gemm_run on a B
+ * stored with what pack_b writes. The packed path always (no inner-product path). */
+void cvae__gemm_run_packer(const cvae__gemm_kernel *k, const cvae__gemm_opts *opts, bool ta,
+                           int64_t m, int64_t n, int64_t kdim, float alpha, const float *a,
+                           int64_t lda, cvae__gemm_b_packer pack_b, const void *ctx, float beta,
+                           float *c, int64_t ldc);
 
 #endif

@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/blas.h"
 #include "cvae/cvae.h"
+#include "timing.h"
 
 #define REPS 15
 
@@ -19,25 +19,6 @@ typedef struct layer {
     int64_t n, cin, cout, h, w, k;
     int stride, pad, out_pad;
 } layer;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return v[n / 2];
-}
 
 #define CHECK(expr)                                                                      \
     do {                                                                                 \
@@ -56,9 +37,9 @@ typedef struct gemm {
 static double time_gemm(const gemm *g, float *a, float *b, float *c)
 {
     int lda = g->ta ? g->m : g->k, ldb = g->tb ? g->k : g->n;
-    double t0 = now();
+    double t0 = bench_wall();
     cvae__sgemm(g->ta, g->tb, g->m, g->n, g->k, 1.0f, a, lda, b, ldb, 0.0f, c, g->n);
-    return now() - t0;
+    return bench_wall() - t0;
 }
 
 static void run_layer(const layer *L)
@@ -121,32 +102,35 @@ static void run_layer(const layer *L)
         CHECK(cvae_tape_tensor(t, 4, sx, &x));
         memcpy(x->data, x0->data, (size_t)x0->size * sizeof(float));
         if (L->x_grad) CHECK(cvae_tape_require_grad(t, x));
-        double t0 = now();
+        double t0 = bench_wall();
         if (L->transposed)
             CHECK(cvae_op_conv_transpose2d(t, x, w, b, &o, &y));
         else
             CHECK(cvae_op_conv2d(t, x, w, b, &o, &y));
-        double t1 = now();
+        double t1 = bench_wall();
         if (!dy) {
             dy = malloc((size_t)y->size * sizeof(float));
             for (int64_t i = 0; i < y->size; i++) dy[i] = (float)((i * 7919) % 13) / 13.0f - 0.5f;
         }
         CHECK(cvae_tape_backward_with(t, y, dy));
-        double t2 = now();
+        double t2 = bench_wall();
         if (r >= 0) tc[r] = t2 - t0, tf[r] = t1 - t0;
         for (int i = 0; i < ng; i++) {
             double s = time_gemm(&gs[i], ga[i], gb[i], gc[i]);
             if (r >= 0) tg[i][r] = s;
         }
     }
-    double conv_s = median(tc, REPS), fwd_s = median(tf, REPS), gemm_s = 0, gemm_fwd_s = median(tg[0], REPS);
-    for (int i = 0; i < ng; i++) gemm_s += median(tg[i], REPS);
+    double conv_s = bench_median(tc, REPS), fwd_s = bench_median(tf, REPS), gemm_s = 0,
+           gemm_fwd_s = bench_median(tg[0], REPS);
+    for (int i = 0; i < ng; i++) gemm_s += bench_median(tg[i], REPS);
     for (int i = 0; i < ng; i++) free(ga[i]), free(gb[i]), free(gc[i]);
     double f0 = 2.0 * gs[0].m * gs[0].n * (double)gs[0].k;
-    printf("%-44s fwd %6.1f / sgemm %6.1f GFLOP/s (%3.0f%%) | fwd+bwd %6.1f / sgemm %6.1f GFLOP/s = %3.0f%% "
+    printf("%-44s fwd %6.1f / sgemm %6.1f GFLOP/s (%3.0f%%) | fwd+bwd %6.1f / sgemm %6.1f GFLOP/s "
+           "= %3.0f%% "
            "(%.2f ms vs %.2f ms)\n",
            L->name, f0 / fwd_s * 1e-9, f0 / gemm_fwd_s * 1e-9, 100.0 * gemm_fwd_s / fwd_s,
-           flops / conv_s * 1e-9, flops / gemm_s * 1e-9, 100.0 * gemm_s / conv_s, conv_s * 1e3, gemm_s * 1e3);
+           flops / conv_s * 1e-9, flops / gemm_s * 1e-9, 100.0 * gemm_s / conv_s, conv_s * 1e3,
+           gemm_s * 1e3);
     free(dy);
     cvae_tape_free(t);
     cvae_params_free(p);

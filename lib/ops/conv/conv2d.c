@@ -1,5 +1,6 @@
-/* cvae_op_conv2d: y = act(conv(x, w) + b), by chunks of samples: im2col, one GEMM, and the
- * layout copy to NCHW that adds the bias and applies the activation. */
+/* cvae_op_conv2d: y = act(conv(x, w) + b), by chunks of samples: the lowered GEMM (im2col and a
+ * GEMM, or the implicit lowering), and the layout copy to NCHW that adds the bias and applies the
+ * activation. */
 #include "core/blas.h"
 #include "ops/conv/conv.h"
 #include "ops/conv/lower.h"
@@ -11,9 +12,8 @@ void cvae__conv2d_forward(const cvae__conv_args *a, const cvae__conv_geom *g,
     const int64_t ckk = g->c * g->kh * g->kw, hw = g->ho * g->wo, chw = g->c * g->h * g->w;
     const int64_t chunk = cvae__conv_chunk(ckk, hw, n);
     for (int64_t s0 = 0; s0 < n; s0 += chunk) {
-        const int64_t ns = n - s0 < chunk ? n - s0 : chunk, pc = ns * hw;
-        cvae__im2col(ws->cols, a->x + s0 * chw, NULL, ns, g);
-        cvae__sgemm(false, false, cout, pc, ckk, 1.0f, a->w, ckk, ws->cols, pc, 0.0f, ws->cn, pc);
+        const int64_t ns = n - s0 < chunk ? n - s0 : chunk;
+        cvae__lowered_gemm(ws->cn, a->w, cout, a->x + s0 * chw, NULL, ns, g, ws->cols);
         const cvae__cn_map m = cvae__cn_all(NULL, ns, cout, hw);
         cvae__cn_scatter(a->y + s0 * cout * hw, ws->cn, a->b, &g->act, &m);
     }

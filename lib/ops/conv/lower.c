@@ -1,5 +1,10 @@
 #include "ops/conv/lower.h"
 
+#include <string.h>
+
+#include "core/blas.h"
+#include "core/gemm.h"
+
 /* For output column ox of kernel tap j, the input column is ox*s - pad + j*d.
  * Valid ox form one contiguous range [lo, hi); the rest read padding. */
 static void valid_range(int64_t tap, int64_t stride, int64_t pad, int64_t dil, int64_t in,
@@ -377,4 +382,108 @@ void cvae__col2im(float *x, const float *cols, const int64_t *idx, int64_t n,
     if (phase_fits(g, &ph)) col2im_phases(x, cols, idx, n, g, &ph);
     else if (plane_fits(g, &pp)) col2im_plane(x, cols, idx, n, g, &pp);
     else col2im_rows(x, cols, idx, n, g);
+}
+
+/* ---- the implicit lowering: the GEMM's B panels packed straight from the images ---- */
+
+#define IMPLICIT_TAPS 64 /* most kernel taps kH kW (the packer's table of tap offsets) */
+
+/* Fewest lowered rows C kH kW for which cvae__lowered_gemm packs implicitly. bench_implicit
+ * (AVX-512): 40 x 360 rows, 64 x 576 and 32 x 288 run 6-13% faster implicit; one channel of 3x3
+ * (9 rows) is even (0.98-1.06): the packer's fixed costs per block (its tables, samples split
+ * again where a block cuts them) match the copy it saves, so such layers keep im2col. */
+#define IMPLICIT_MIN_ROWS 32
+
+bool cvae__lowered_fits(const cvae__conv_geom *g)
+{
+    phase_plan q;
+    return g->kh * g->kw <= IMPLICIT_TAPS && phase_fits(g, &q);
+}
+
+/* d[t nr + [0, W)] = s[toff[t] + [0, W)] for the nt taps t (nt consecutive rows of a panel). */
+#define TAP_COPY(W)                                                                                \
+    for (int64_t t = 0; t < nt; t++) memcpy(d + t * nr, s + toff[t], sizeof(float) * (size_t)(W))
+#define TAP_CASE(W)                                                                                \
+    case W:                                                                                        \
+        TAP_COPY(W);                                                                               \
+        break;
+
+static void copy_taps(float *restrict d, int64_t nr, const float *restrict s, const int64_t *toff,
+                      int64_t nt, int64_t len)
+{
+    switch (len) {
+        TAP_CASE(1)
+        TAP_CASE(2)
+        TAP_CASE(3)
+        TAP_CASE(4)
+        TAP_CASE(5)
+        TAP_CASE(6)
+        TAP_CASE(7)
+        TAP_CASE(8)
+        TAP_CASE(14)
+        TAP_CASE(16)
+    default:
+        TAP_COPY(len);
+    }
+}
+
+/* Each (sample, channel) plane of the block is split into stride phases once (as im2col does),
+ * then every output row's run of Wo columns is copied for all the channel's taps of the block:
+ * the run lands at the same place of consecutive panel rows, cut where it crosses a panel. */
+void cvae__pack_lowered(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr,
+                        float *dst)
+{
+    const cvae__lowered *L = ctx;
+    const cvae__conv_geom *g = L->g;
+    phase_plan q;
+    phase_fits(g, &q);
+    float ph[PHASE_MAX];
+    int64_t toff[IMPLICIT_TAPS];
+    const int64_t kk = g->kh * g->kw, hw = g->ho * g->wo, wo = g->wo, chw = g->h * g->w;
+    const int64_t panel = kc * nr, tail = nc % nr;
+    for (int64_t i = 0; i < g->kh; i++)
+        for (int64_t j = 0; j < g->kw; j++) toff[i * g->kw + j] = phase_tap(&q, i, j);
+    memset(ph, 0, (size_t)(q.sh * q.sw * q.plane) * sizeof(float)); /* padding stays 0 */
+    if (tail)
+        for (int64_t p = 0; p < kc; p++)
+            memset(dst + (nc / nr) * panel + p * nr + tail, 0, sizeof(float) * (size_t)(nr - tail));
+    const int64_t c0 = p0 / kk, c1 = (p0 + kc - 1) / kk;
+    for (int64_t s = j0 / hw; s * hw < j0 + nc; s++) {
+        const int64_t first = s * hw - j0; /* block column of the sample's output (0, 0) */
+        const int64_t oy0 = first < 0 ? -first / wo : 0;
+        const int64_t left = j0 + nc - s * hw,
+                      oy1 = (left + wo - 1) / wo < g->ho ? (left + wo - 1) / wo : g->ho;
+        const float *xs = L->x + (L->idx ? L->idx[s] : s) * g->c * chw;
+        for (int64_t c = c0; c <= c1; c++) {
+            split_phases(ph, xs + c * chw, g, &q);
+            const int64_t t0 = p0 > c * kk ? p0 - c * kk : 0;
+            const int64_t t1 = p0 + kc - c * kk < kk ? p0 + kc - c * kk : kk;
+            float *rows = dst + (c * kk + t0 - p0) * nr;
+            for (int64_t oy = oy0; oy < oy1; oy++) {
+                const int64_t a = first + oy * wo;
+                int64_t lo = a > 0 ? a : 0;
+                const int64_t hi = a + wo < nc ? a + wo : nc;
+                while (lo < hi) {
+                    const int64_t off = lo % nr, len = hi - lo < nr - off ? hi - lo : nr - off;
+                    copy_taps(rows + lo / nr * panel + off, nr, ph + oy * q.wq + (lo - a),
+                              toff + t0, t1 - t0, len);
+                    lo += len;
+                }
+            }
+        }
+    }
+}
+
+void cvae__lowered_gemm(float *c, const float *w, int64_t m, const float *x, const int64_t *idx,
+                        int64_t n, const cvae__conv_geom *g, float *cols)
+{
+    const int64_t ckk = g->c * g->kh * g->kw, pc = n * g->ho * g->wo;
+    if (ckk >= IMPLICIT_MIN_ROWS && cvae__sgemm_is_builtin() && cvae__lowered_fits(g)) {
+        const cvae__lowered L = {x, idx, n, g};
+        cvae__gemm_run_packer(cvae__gemm_kernel_best(), NULL, false, m, pc, ckk, 1.0f, w, ckk,
+                              cvae__pack_lowered, &L, 0.0f, c, pc);
+        return;
+    }
+    cvae__im2col(cols, x, idx, n, g);
+    cvae__sgemm(false, false, m, pc, ckk, 1.0f, w, ckk, cols, pc, 0.0f, c, pc);
 }

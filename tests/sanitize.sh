@@ -6,9 +6,10 @@
 #             valgrind memcheck; fails on any error or definitely lost byte. Skips
 #             the binaries named in CVAE_VALGRIND_SKIP, by default those that take
 #             more than about 2 minutes under valgrind on CI's 2 cores (measured in a
-#             CI run: test_custom_cvae 3,696 s, test_fused_activation 391 s,
-#             test_latent_affine 256 s; test_denoiser, test_mlp_digits, test_model
-#             and test_judge train real networks for minutes). All of them run in the
+#             CI run: test_custom_cvae 3,696 s, test_schedule 835 s under load,
+#             test_fused_activation 391 s, test_latent_affine 256 s; test_denoiser,
+#             test_mlp_digits, test_model and test_judge train real networks for
+#             minutes). All of them run in the
 #             asan step; the model layer still runs under valgrind with tiny models
 #             in test_alloc_failure, test_hostile and test_fuzz_corpus, and the fused
 #             activations in test_activation and the conv tests.
@@ -51,7 +52,7 @@ run_asan() {
 
 run_valgrind() {
   local default_skip="test_custom_cvae test_denoiser test_fused_activation test_judge"
-  default_skip+=" test_latent_affine test_mlp_digits test_model"
+  default_skip+=" test_latent_affine test_mlp_digits test_model test_schedule"
   echo "== valgrind memcheck: every test binary of the Release build (build)"
   configure build -DCMAKE_BUILD_TYPE=Release
   cmake --build build -j"$jobs" >/dev/null

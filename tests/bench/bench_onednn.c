@@ -11,7 +11,6 @@
  *
  *   bench_onednn [--batch N] [--threads T] [--reps R] [--warmup W]   (128, 2, 20, 3) */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -21,6 +20,7 @@
 
 #include <dnnl.h>
 
+#include "common.h"
 #include "core/blas.h"
 #include "cvae/cvae.h"
 #include "ops/conv/conv.h"
@@ -50,25 +50,6 @@ static void *xcalloc(size_t n)
     void *p = calloc(n ? n : 1, sizeof(float));
     if (!p) die("calloc", "out of memory");
     return p;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 /* Uniform values in [-1, 1) from a fixed LCG. */
@@ -549,16 +530,6 @@ static int run(const opts *o)
     DN(dnnl_engine_destroy(d.eng));
     if (bad) fprintf(stderr, "bench_onednn: oneDNN and cvae disagree beyond %.0e\n", CHECK_TOL);
     return bad;
-}
-
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || !*s || *end || errno || v < lo || v > hi) return 0;
-    *out = (int)v;
-    return 1;
 }
 
 int main(int argc, char **argv)

@@ -9,7 +9,8 @@
  * either side (the model fuses ReLU into conv1, conv2 and convT1). Each layer's outputs of
  * all three passes are checked against cvae's on the same inputs and weights.
  *
- *   bench_onednn [--batch N] [--threads T] [--reps R] [--warmup W]   (128, 2, 20, 3) */
+ *   bench_onednn [--batch N] [--threads T] [--reps R] [--warmup W] [--stat median|min]
+ *                (defaults 128, 2, 20, 3, median; min: the fastest rep, for a loaded machine) */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <omp.h>
@@ -286,6 +287,18 @@ static void dnn_layer(const dnn *d, const layer *L, int64_t n, arrays *a, dpass 
     DN(dnnl_primitive_desc_destroy(pw));
 }
 
+typedef struct opts {
+    int batch, threads, reps, warmup;
+    int min; /* report the fastest rep instead of the median */
+} opts;
+
+/* The median or the minimum of v[0..o->reps) (sorts v). */
+static double summary(const opts *o, double *v)
+{
+    const double m = median(v, o->reps);
+    return o->min ? v[0] : m;
+}
+
 /* ---- cvae ---- */
 
 typedef struct cconv {
@@ -338,9 +351,10 @@ static void cconv_run(const cconv *c, int64_t n, int pass)
 
 /* The model's first layer as it runs it: cvae_op_conditional_conv2d_concat (32 learned
  * filters + 8 from a trainable table of 10 labels) through the tape; backward = weights only
- * (the image needs no gradient). Medians in seconds into t[FWD], t[BWD_WEIGHTS]. */
-static void time_cond(int64_t n, float *image, int reps, int warmup, double t[PASSES])
+ * (the image needs no gradient). Seconds (summary) into t[FWD], t[BWD_WEIGHTS]. */
+static void time_cond(const opts *o, float *image, double t[PASSES])
 {
+    const int64_t n = o->batch;
     cvae_params *pp;
     CV(cvae_params_new(&pp));
     cvae_tensor *w, *b, *tab, *tb, *x, *y;
@@ -355,7 +369,7 @@ static void time_cond(int64_t n, float *image, int reps, int warmup, double t[PA
     CV(cvae_tensor_wrap(image, 4, sx, &x));
     int32_t *labels = malloc((size_t)n * sizeof *labels);
     float *ones = xcalloc((size_t)(n * 40 * 196));
-    double *tf = calloc((size_t)reps, sizeof *tf), *tw = calloc((size_t)reps, sizeof *tw);
+    double *tf = calloc((size_t)o->reps, sizeof *tf), *tw = calloc((size_t)o->reps, sizeof *tw);
     if (!labels || !tf || !tw) die("malloc", "out of memory");
     for (int64_t i = 0; i < n; i++) labels[i] = (int32_t)(i * 7 % 10);
     for (int64_t i = 0; i < n * 40 * 196; i++) ones[i] = 1.0f;
@@ -363,7 +377,7 @@ static void time_cond(int64_t n, float *image, int reps, int warmup, double t[PA
     CV(cvae_tape_new(&tp));
     settle();
     const cvae_conv_opts co = cvae_conv_opts_make(2, 1);
-    for (int r = -warmup; r < reps; r++) {
+    for (int r = -o->warmup; r < o->reps; r++) {
         cvae_tape_reset(tp);
         const double t0 = now();
         CV(cvae_op_conditional_conv2d_concat(tp, x, labels, w, b, tab, tb, &co, &y));
@@ -372,7 +386,7 @@ static void time_cond(int64_t n, float *image, int reps, int warmup, double t[PA
         const double t2 = now();
         if (r >= 0) tf[r] = t1 - t0, tw[r] = t2 - t1;
     }
-    t[FWD] = median(tf, reps), t[BWD_WEIGHTS] = median(tw, reps), t[BWD_DATA] = 0;
+    t[FWD] = summary(o, tf), t[BWD_WEIGHTS] = summary(o, tw), t[BWD_DATA] = 0;
     cvae_tape_free(tp);
     cvae_tensor_free(x);
     cvae_params_free(pp);
@@ -381,13 +395,9 @@ static void time_cond(int64_t n, float *image, int reps, int warmup, double t[PA
 
 /* ---- timing and the table ---- */
 
-typedef struct opts {
-    int batch, threads, reps, warmup;
-} opts;
-
 enum { S_DNN, S_DNN_REORD, S_CVAE, SIDES };
 
-/* Median seconds of one pass on one side (oneDNN, oneDNN with reorders, cvae). */
+/* Seconds (summary) of one pass on one side (oneDNN, oneDNN with reorders, cvae). */
 static double time_pass(const opts *o, const dnn *d, const dpass *p, const cconv *c, int side,
                         int pass)
 {
@@ -402,7 +412,7 @@ static double time_pass(const opts *o, const dnn *d, const dpass *p, const cconv
             dpass_run(d, p, side == S_DNN_REORD);
         if (r >= 0) t[r] = now() - t0;
     }
-    const double m = median(t, o->reps);
+    const double m = summary(o, t);
     free(t);
     return m;
 }
@@ -464,9 +474,9 @@ static int run(const opts *o)
     DN(dnnl_stream_create(&d.stream, d.eng, dnnl_stream_default_flags));
 
     printf("oneDNN %d.%d.%d (%d OpenMP threads) beside cvae (sgemm %s, %d thread(s)), batch "
-           "%lld, medians of %d reps after %d warm-up\n",
+           "%lld, %s of %d reps after %d warm-up\n",
            v->major, v->minor, v->patch, o->threads, cvae__sgemm_backend(), cvae_threads,
-           (long long)n, o->reps, o->warmup);
+           (long long)n, o->min ? "fastest" : "median", o->reps, o->warmup);
     printf("FMA peak per thread (peak.h, this run): AVX2 %.1f, AVX-512 %.1f GFLOP/s; %% of peak = "
            "rate / (%.1f x threads used)\n",
            1e-9 * p2, 1e-9 * p5, per_thread);
@@ -493,7 +503,7 @@ static int run(const opts *o)
         bad |= check_layer(L, &d, p, &c, n);
         const double f = layer_flops(L, n);
         double cond[PASSES] = {0};
-        if (!L->x_grad) time_cond(n, a.x, o->reps, o->warmup, cond);
+        if (!L->x_grad) time_cond(o, a.x, cond);
         for (int pass = 0; pass < PASSES; pass++) {
             if (pass == BWD_DATA && !L->x_grad) continue;
             double t[SIDES];
@@ -534,7 +544,7 @@ static int run(const opts *o)
 
 int main(int argc, char **argv)
 {
-    opts o = {128, 2, 20, 3};
+    opts o = {128, 2, 20, 3, 0};
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int ok;
@@ -542,7 +552,10 @@ int main(int argc, char **argv)
             ok = parse_int(v, 1, 1 << 16, &o.batch);
         else if (!strcmp(a, "--threads"))
             ok = parse_int(v, 1, 256, &o.threads);
-        else if (!strcmp(a, "--reps"))
+        else if (!strcmp(a, "--stat")) {
+            o.min = v && !strcmp(v, "min");
+            ok = o.min || (v && !strcmp(v, "median"));
+        } else if (!strcmp(a, "--reps"))
             ok = parse_int(v, 1, 1 << 20, &o.reps);
         else if (!strcmp(a, "--warmup"))
             ok = parse_int(v, 0, 1 << 20, &o.warmup);
@@ -550,7 +563,7 @@ int main(int argc, char **argv)
             ok = 0;
         if (!ok) {
             fprintf(stderr, "usage: bench_onednn [--batch N] [--threads T] [--reps R] "
-                            "[--warmup W]\n");
+                            "[--warmup W] [--stat median|min]\n");
             return 2;
         }
     }

@@ -10,7 +10,9 @@
  * all three passes are checked against cvae's on the same inputs and weights.
  *
  *   bench_onednn [--batch N] [--threads T] [--reps R] [--warmup W] [--stat median|min]
- *                (defaults 128, 2, 20, 3, median; min: the fastest rep, for a loaded machine) */
+ *                [--clock wall|cpu]
+ * Defaults 128, 2, 20, 3, median, wall. On a loaded machine: min (the fastest rep), and with
+ * --threads 1, cpu (the calling thread's CPU time: both sides then run in that thread only). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <omp.h>
@@ -290,7 +292,14 @@ static void dnn_layer(const dnn *d, const layer *L, int64_t n, arrays *a, dpass 
 typedef struct opts {
     int batch, threads, reps, warmup;
     int min; /* report the fastest rep instead of the median */
+    int cpu; /* time by the calling thread's CPU clock (one thread only) */
 } opts;
+
+/* Seconds of the clock the reps are timed by. */
+static double clock_now(const opts *o)
+{
+    return o->cpu ? peak_cpu_now() : now();
+}
 
 /* The median or the minimum of v[0..o->reps) (sorts v). */
 static double summary(const opts *o, double *v)
@@ -379,11 +388,11 @@ static void time_cond(const opts *o, float *image, double t[PASSES])
     const cvae_conv_opts co = cvae_conv_opts_make(2, 1);
     for (int r = -o->warmup; r < o->reps; r++) {
         cvae_tape_reset(tp);
-        const double t0 = now();
+        const double t0 = clock_now(o);
         CV(cvae_op_conditional_conv2d_concat(tp, x, labels, w, b, tab, tb, &co, &y));
-        const double t1 = now();
+        const double t1 = clock_now(o);
         CV(cvae_tape_backward_with(tp, y, ones));
-        const double t2 = now();
+        const double t2 = clock_now(o);
         if (r >= 0) tf[r] = t1 - t0, tw[r] = t2 - t1;
     }
     t[FWD] = summary(o, tf), t[BWD_WEIGHTS] = summary(o, tw), t[BWD_DATA] = 0;
@@ -405,12 +414,12 @@ static double time_pass(const opts *o, const dnn *d, const dpass *p, const cconv
     if (!t) die("calloc", "out of memory");
     settle();
     for (int r = -o->warmup; r < o->reps; r++) {
-        const double t0 = now();
+        const double t0 = clock_now(o);
         if (side == S_CVAE)
             cconv_run(c, o->batch, pass);
         else
             dpass_run(d, p, side == S_DNN_REORD);
-        if (r >= 0) t[r] = now() - t0;
+        if (r >= 0) t[r] = clock_now(o) - t0;
     }
     const double m = summary(o, t);
     free(t);
@@ -474,9 +483,10 @@ static int run(const opts *o)
     DN(dnnl_stream_create(&d.stream, d.eng, dnnl_stream_default_flags));
 
     printf("oneDNN %d.%d.%d (%d OpenMP threads) beside cvae (sgemm %s, %d thread(s)), batch "
-           "%lld, %s of %d reps after %d warm-up\n",
+           "%lld, %s of %d reps after %d warm-up, %s time\n",
            v->major, v->minor, v->patch, o->threads, cvae__sgemm_backend(), cvae_threads,
-           (long long)n, o->min ? "fastest" : "median", o->reps, o->warmup);
+           (long long)n, o->min ? "fastest" : "median", o->reps, o->warmup,
+           o->cpu ? "thread CPU" : "wall");
     printf("FMA peak per thread (peak.h, this run): AVX2 %.1f, AVX-512 %.1f GFLOP/s; %% of peak = "
            "rate / (%.1f x threads used)\n",
            1e-9 * p2, 1e-9 * p5, per_thread);
@@ -544,7 +554,7 @@ static int run(const opts *o)
 
 int main(int argc, char **argv)
 {
-    opts o = {128, 2, 20, 3, 0};
+    opts o = {128, 2, 20, 3, 0, 0};
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int ok;
@@ -555,15 +565,19 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--stat")) {
             o.min = v && !strcmp(v, "min");
             ok = o.min || (v && !strcmp(v, "median"));
+        } else if (!strcmp(a, "--clock")) {
+            o.cpu = v && !strcmp(v, "cpu");
+            ok = o.cpu || (v && !strcmp(v, "wall"));
         } else if (!strcmp(a, "--reps"))
             ok = parse_int(v, 1, 1 << 20, &o.reps);
         else if (!strcmp(a, "--warmup"))
             ok = parse_int(v, 0, 1 << 20, &o.warmup);
         else
             ok = 0;
-        if (!ok) {
+        if (!ok || (o.cpu && o.threads > 1)) {
             fprintf(stderr, "usage: bench_onednn [--batch N] [--threads T] [--reps R] "
-                            "[--warmup W] [--stat median|min]\n");
+                            "[--warmup W] [--stat median|min] "
+                            "[--clock wall|cpu (one thread)]\n");
             return 2;
         }
     }

@@ -462,7 +462,7 @@ static void print_row(const char *name, const char *pass, double flops, const do
 {
     const double g0 = flops / t[S_DNN] * 1e-9, g1 = flops / t[S_DNN_REORD] * 1e-9,
                  g2 = flops / t[S_CVAE] * 1e-9;
-    printf("%-22s %-5s %8.1f | %8.3f %6.1f %4.0f%% | %8.3f %4.0f%% | %8.3f %6.1f %4.0f%% | %5.2f "
+    printf("%-22s %-5s %8.2f | %8.4f %6.1f %4.0f%% | %8.4f %4.0f%% | %8.4f %6.1f %4.0f%% | %5.2f "
            "%5.2f  %s\n",
            name, pass, flops * 1e-6, 1e3 * t[S_DNN], g0, 100 * g0 / peak_dnn, 1e3 * t[S_DNN_REORD],
            100 * g1 / peak_dnn, 1e3 * t[S_CVAE], g2, 100 * g2 / peak_cvae, t[S_DNN] / t[S_CVAE],

@@ -14,12 +14,12 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "common.h"
 #include "core/blas.h"
 #include "cvae/cvae.h"
 #include "ops/conv/cond.h"
 #include "ops/conv/conv.h"
 #include "ops/conv/lower.h"
-#include "common.h"
 
 #ifndef CVAE_BENCH_DATA_DIR
 #define CVAE_BENCH_DATA_DIR "tests/data/mnist-digits-5k"

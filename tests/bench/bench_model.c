@@ -9,13 +9,13 @@
  *               [--batch B] [--threads T] [--reps R] [--warmup W] [--data DIR]
  */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
+#include "common.h"
 #include "core/blas.h"
 #include "cvae/cvae.h"
 #include "ops/conv/cond.h"
@@ -42,13 +42,6 @@ static const char *gemm_core(void)
     return cvae__sgemm_backend();
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* CPU time of the whole process (all threads): under load from other processes it
  * tracks the work done, where wall time also counts the waiting. */
 static double cpu_now(void)
@@ -56,19 +49,6 @@ static double cpu_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Median of v[0..n) (sorts v). */
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 #define CHECK(expr)                                                                                \
@@ -574,16 +554,6 @@ static int run_scaling(const opts *o)
 }
 
 /* ---- main ---- */
-
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || !*s || *end || errno || v < lo || v > hi) return 0;
-    *out = (int)v;
-    return 1;
-}
 
 static int usage(void)
 {

@@ -1,0 +1,41 @@
+/* What the benchmarks share: wall time, medians, integer options. */
+#ifndef CVAE_BENCH_COMMON_H
+#define CVAE_BENCH_COMMON_H
+
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* Seconds of CLOCK_MONOTONIC. */
+static inline double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static inline int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of v[0..n) (sorts v). */
+static inline double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* *out = s as an integer in [lo, hi]; 0 when s is NULL, not a number or out of range. */
+static inline int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || !*s || *end || errno || v < lo || v > hi) return 0;
+    *out = (int)v;
+    return 1;
+}
+
+#endif

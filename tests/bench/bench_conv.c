@@ -9,7 +9,7 @@
 
 #include "core/blas.h"
 #include "cvae/cvae.h"
-#include "timing.h"
+#include "common.h"
 
 #define REPS 15
 
@@ -37,9 +37,9 @@ typedef struct gemm {
 static double time_gemm(const gemm *g, float *a, float *b, float *c)
 {
     int lda = g->ta ? g->m : g->k, ldb = g->tb ? g->k : g->n;
-    double t0 = bench_wall();
+    double t0 = now();
     cvae__sgemm(g->ta, g->tb, g->m, g->n, g->k, 1.0f, a, lda, b, ldb, 0.0f, c, g->n);
-    return bench_wall() - t0;
+    return now() - t0;
 }
 
 static void run_layer(const layer *L)
@@ -102,27 +102,27 @@ static void run_layer(const layer *L)
         CHECK(cvae_tape_tensor(t, 4, sx, &x));
         memcpy(x->data, x0->data, (size_t)x0->size * sizeof(float));
         if (L->x_grad) CHECK(cvae_tape_require_grad(t, x));
-        double t0 = bench_wall();
+        double t0 = now();
         if (L->transposed)
             CHECK(cvae_op_conv_transpose2d(t, x, w, b, &o, &y));
         else
             CHECK(cvae_op_conv2d(t, x, w, b, &o, &y));
-        double t1 = bench_wall();
+        double t1 = now();
         if (!dy) {
             dy = malloc((size_t)y->size * sizeof(float));
             for (int64_t i = 0; i < y->size; i++) dy[i] = (float)((i * 7919) % 13) / 13.0f - 0.5f;
         }
         CHECK(cvae_tape_backward_with(t, y, dy));
-        double t2 = bench_wall();
+        double t2 = now();
         if (r >= 0) tc[r] = t2 - t0, tf[r] = t1 - t0;
         for (int i = 0; i < ng; i++) {
             double s = time_gemm(&gs[i], ga[i], gb[i], gc[i]);
             if (r >= 0) tg[i][r] = s;
         }
     }
-    double conv_s = bench_median(tc, REPS), fwd_s = bench_median(tf, REPS), gemm_s = 0,
-           gemm_fwd_s = bench_median(tg[0], REPS);
-    for (int i = 0; i < ng; i++) gemm_s += bench_median(tg[i], REPS);
+    double conv_s = median(tc, REPS), fwd_s = median(tf, REPS), gemm_s = 0,
+           gemm_fwd_s = median(tg[0], REPS);
+    for (int i = 0; i < ng; i++) gemm_s += median(tg[i], REPS);
     for (int i = 0; i < ng; i++) free(ga[i]), free(gb[i]), free(gc[i]);
     double f0 = 2.0 * gs[0].m * gs[0].n * (double)gs[0].k;
     printf("%-44s fwd %6.1f / sgemm %6.1f GFLOP/s (%3.0f%%) | fwd+bwd %6.1f / sgemm %6.1f GFLOP/s "

@@ -14,7 +14,7 @@
 #include "core/blas.h"
 #include "core/gemm.h"
 #include "ops/conv/lower.h"
-#include "timing.h"
+#include "common.h"
 
 typedef struct shape {
     const char *name;
@@ -78,14 +78,14 @@ int main(int argc, char **argv)
         for (int64_t i = 0; i < yn; i++) y[0][i] = y[1][i] = (float)((i * 31) % 89) / 44 - 1;
         for (int r = -3; r < reps; r++)
             for (int impl = 0; impl < 2; impl++) {
-                const double w0 = bench_wall(), c0 = bench_cpu();
+                const double w0 = now(), c0 = cpu_now();
                 forward(impl, s, &g, n, x, w, cols, y[impl]);
-                const double w1 = bench_wall(), c1 = bench_cpu();
+                const double w1 = now(), c1 = cpu_now();
                 if (r >= 0) t[impl * reps + r] = w1 - w0, t[(2 + impl) * reps + r] = c1 - c0;
             }
         const bool same = !memcmp(y[0], y[1], sizeof(float) * (size_t)yn);
-        const double e = bench_median(t, reps), i = bench_median(t + reps, reps);
-        const double ec = bench_median(t + 2 * reps, reps), ic = bench_median(t + 3 * reps, reps);
+        const double e = median(t, reps), i = median(t + reps, reps);
+        const double ec = median(t + 2 * reps, reps), ic = median(t + 3 * reps, reps);
         printf("%-26s %9.3f %9.3f %9.3f %9.3f %7.2f %7.2f %s\n", s->name, 1e3 * e, 1e3 * i,
                1e3 * ec, 1e3 * ic, e / i, ec / ic, same ? "same" : "DIFFER");
         free(x), free(cols), free(w), free(y[0]), free(y[1]), free(t);

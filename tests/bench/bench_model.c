@@ -42,15 +42,6 @@ static const char *gemm_core(void)
     return cvae__sgemm_backend();
 }
 
-/* CPU time of the whole process (all threads): under load from other processes it
- * tracks the work done, where wall time also counts the waiting. */
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 #define CHECK(expr)                                                                                \
     do {                                                                                           \
         cvae_status s_ = (expr);                                                                   \

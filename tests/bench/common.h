@@ -1,4 +1,4 @@
-/* What the benchmarks share: wall time, medians, integer options. */
+/* What the benchmarks share: wall and CPU time, medians, integer options. */
 #ifndef CVAE_BENCH_COMMON_H
 #define CVAE_BENCH_COMMON_H
 
@@ -6,12 +6,24 @@
 #include <stdlib.h>
 #include <time.h>
 
+static inline double clock_seconds(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* Seconds of CLOCK_MONOTONIC. */
 static inline double now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    return clock_seconds(CLOCK_MONOTONIC);
+}
+
+/* CPU seconds of the whole process (all threads): under load from other processes it tracks
+ * the work done, where wall time also counts the waiting. */
+static inline double cpu_now(void)
+{
+    return clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 static inline int cmp_double(const void *a, const void *b)

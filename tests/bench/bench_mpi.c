@@ -27,26 +27,13 @@
 #include <string.h>
 #include <time.h>
 
-void openblas_set_num_threads(int n);
-
-/* CPU seconds of this process, all its threads. */
-static double cpu_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "common.h"
+#include "core/blas.h"
 
 typedef struct opts {
     int steps, threads, batch, single, ordered;
     const char *what, *save, *compare;
 } opts;
-
-static int cmp_double(const void *a, const void *b)
-{
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static void check(cvae_status s, const char *what)
 {
@@ -131,7 +118,7 @@ static int train(const opts *o, int rank, int size)
         int64_t n;
         check(cvae_loader_next(ld, &x, &y, &n), "batch");
         if (n == 0) check(cvae_loader_next(ld, &x, &y, &n), "batch");
-        if (s == 0) sums = cvae_mpi_sum_seconds(mpi), cpu = cpu_seconds();
+        if (s == 0) sums = cvae_mpi_sum_seconds(mpi), cpu = cpu_now();
         MPI_Barrier(MPI_COMM_WORLD);
         const double t0 = MPI_Wtime();
         check(cvae_trainer_step(tr, x, y, n, NULL), "step");
@@ -140,7 +127,7 @@ static int train(const opts *o, int rank, int size)
         if (s >= 0) step[s] = dt;
     }
     double in_sums = cvae_mpi_sum_seconds(mpi) - sums;
-    cpu = cpu_seconds() - cpu;
+    cpu = cpu_now() - cpu;
     MPI_Allreduce(MPI_IN_PLACE, &cpu, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     /* the forward pass alone (an evaluation of the last batch, which records nothing) */
     double *fwd = malloc((size_t)o->steps * sizeof *fwd);
@@ -161,9 +148,9 @@ static int train(const opts *o, int rank, int size)
     double chk[21];
     uint64_t checksum;
     for (int i = 0; i < 21; i++) {
-        const double t0 = cpu_seconds();
+        const double t0 = cpu_now();
         check(cvae_trainer_check_sync(tr, &checksum), "checksum");
-        chk[i] = cpu_seconds() - t0;
+        chk[i] = cpu_now() - t0;
     }
     qsort(chk, 21, sizeof *chk, cmp_double);
     MPI_Allreduce(MPI_IN_PLACE, &in_sums, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
@@ -269,7 +256,7 @@ int main(int argc, char **argv)
         MPI_Finalize();
         return 2;
     }
-    openblas_set_num_threads(1);
+    cvae__blas_set_threads(1);
     int rc;
     if (!strcmp(o.what, "sum")) {
         cvae_model_config c = cvae_model_config_default();

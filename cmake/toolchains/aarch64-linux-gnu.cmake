@@ -8,9 +8,9 @@ set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
 set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
 
 # GCC 12.2 (Debian 12's cross compiler) stops with an internal compiler error in
-# vect_transform_reduction when it vectorizes an fmax reduction over doubles (the tests'
-# error scales, examples/nets/common.c): fmax as a plain library call avoids it, same results.
-set(CMAKE_C_FLAGS_INIT "-fno-builtin-fmax")
+# vect_transform_reduction when it vectorizes an fmax or fmin reduction over doubles (the tests'
+# error scales, examples/nets/common.c): plain library calls avoid it, same results.
+set(CMAKE_C_FLAGS_INIT "-fno-builtin-fmax -fno-builtin-fmin")
 
 # Libraries and headers of the target only (multiarch: /usr/lib/aarch64-linux-gnu); programs
 # (pkg-config, python) of the build machine.

@@ -16,6 +16,7 @@
 #                      directly (aarch64 programs do not run on x86 without binfmt_misc)
 #   interop_torch      runs the build machine's PyTorch, which starts the aarch64 interop_check
 #                      program directly (same reason)
+#   test_cli           starts the aarch64 `cvae` program directly (same reason)
 #
 # Environment: CVAE_CROSS_BUILD (build folder, default build-aarch64), CVAE_CROSS_BLAS (OFF),
 # CVAE_CROSS_JOBS (2), CVAE_CROSS_INSTALL=0 to skip the apt-get step (packages present).

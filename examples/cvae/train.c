@@ -2,6 +2,8 @@
  * under an MPI launcher (mpirun -np P cvae train), data-parallel over its P processes.
  * The defaults (40 epochs, lr 2e-3 with cosine decay to 0, label-indexed filters in the
  * decoder) were chosen by measurement on the bundled digits: docs/quality.md. */
+#define _GNU_SOURCE /* sched_getaffinity */
+#include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -152,6 +154,13 @@ static int make(const train_args *a, const cvae_dataset *train, const cvae_datas
            !cli_fail(cvae_trainer_new(*m, &o, tr), "creating the trainer");
 }
 
+/* Cores this process may run on (its affinity mask; 0 if unknown). */
+static int usable_cores(void)
+{
+    cpu_set_t set;
+    return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+}
+
 /* The learning-rate schedule, as given or as restored. */
 static void print_schedule(const train_args *a, const cvae_trainer *tr)
 {
@@ -230,6 +239,12 @@ static int train_run(train_args *a, cli_dist *d, cvae_dataset *train, cvae_datas
             printf("note: %d processes share this machine and OPENBLAS_NUM_THREADS is unset: "
                    "OpenBLAS may start threads of its own in each (set it to 1)\n",
                    d->local);
+        const int cores = usable_cores(), threads = cvae_trainer_threads(tr);
+        if (cores > 0 && cores < threads)
+            printf("note: this process may run on %d core(s) only but steps with %d threads (an MPI "
+                   "launcher binds processes to cores: mpirun --bind-to none, or --map-by "
+                   "ppr:1:node:PE=%d, gives each its cores)\n",
+                   cores, threads, threads);
     }
     const double t_all = cli_now();
     for (int64_t e = start_epoch; ok && e < a->epochs; e++) {

@@ -22,7 +22,7 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq "$ROUNDS"); do
     for setting in t2 1 2 3; do
         if [ "$setting" = t2 ]; then
-            mpirun -np 1 "$BENCH" --single --threads 2 --steps "$STEPS" --batch "$BATCH"
+            mpirun --bind-to none -np 1 "$BENCH" --single --threads 2 --steps "$STEPS" --batch "$BATCH"
         else
             mpirun --oversubscribe -np "$setting" "$BENCH" --steps "$STEPS" --batch "$BATCH"
         fi | grep -E "^(one process|allreduce),|^forward" | tr '\n' ' ' >>"$tmp/$setting"

@@ -21,6 +21,7 @@
 
 #include "core/blas.h"
 #include "core/gemm.h"
+#include "common.h"
 #include "peak.h"
 
 typedef struct shape {
@@ -28,23 +29,6 @@ typedef struct shape {
     bool ta, tb;
     int m, n, k;
 } shape;
-
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "out of memory (%zu bytes)\n", n);
-        exit(1);
-    }
-    return p;
-}
 
 static const cvae__gemm_kernel *kernel;
 static cvae__gemm_opts opts;
@@ -68,12 +52,12 @@ static void run(int backend, const shape *s, const float *a, const float *b, flo
 static double round_rate(int backend, const shape *s, const float *a, const float *b, float *c)
 {
     int reps = 0;
-    const double t0 = cpu_now();
+    const double t0 = peak_cpu_now();
     double t;
     do {
         run(backend, s, a, b, c);
         reps++;
-    } while ((t = cpu_now() - t0) < 0.02);
+    } while ((t = peak_cpu_now() - t0) < 0.02);
     return 2.0 * s->m * s->n * s->k * reps / t * 1e-9;
 }
 

@@ -51,16 +51,6 @@ static const char *gemm_core(void)
         }                                                                                          \
     } while (0)
 
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "out of memory (%zu bytes)\n", n);
-        exit(1);
-    }
-    return p;
-}
-
 /* ---- counting allocator ---- */
 
 static long n_malloc, n_realloc, n_free;

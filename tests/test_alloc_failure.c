@@ -269,14 +269,8 @@ static void test_model_config_json(void **state)
 
 static cvae_model_config tiny_config(void)
 {
-    cvae_model_config c = cvae_model_config_default();
-    c.image_h = c.image_w = 8;
-    c.num_labels = 3;
-    c.latent = 2;
-    c.enc_channels = 2;
-    c.cond_channels = 2;
+    cvae_model_config c = test_tiny_model_config(2);
     c.enc2_channels = 3;
-    c.dec_channels = 2;
     c.cond_decoder = 1; /* every layer kind, conditional decoder included */
     return c;
 }

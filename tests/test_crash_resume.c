@@ -22,12 +22,7 @@ static char dir[64], ckpt[128];
 
 static cvae_model_config tiny_config(void)
 {
-    cvae_model_config c = cvae_model_config_default();
-    c.image_h = c.image_w = SIDE;
-    c.num_labels = 3;
-    c.latent = 2;
-    c.enc_channels = c.cond_channels = c.enc2_channels = c.dec_channels = 4;
-    return c;
+    return test_tiny_model_config(4); /* SIDE x SIDE images */
 }
 
 /* The child: resume from the checkpoint if there is one, then train and save

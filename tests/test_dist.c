@@ -130,12 +130,7 @@ static cvae_status xent(const cvae_net *net, cvae_tape *t, const cvae_batch *b, 
 
 static cvae_model_config tiny_config(void)
 {
-    cvae_model_config c = cvae_model_config_default();
-    c.image_h = c.image_w = SIDE;
-    c.num_labels = 3;
-    c.latent = 2;
-    c.enc_channels = c.cond_channels = c.enc2_channels = c.dec_channels = 4;
-    return c;
+    return test_tiny_model_config(4); /* SIDE x SIDE images */
 }
 
 /* Batch sizes: even, uneven, and smaller than the workers. */

@@ -211,11 +211,7 @@ static void test_safetensors_claiming_huge_header(void **state)
 
 static cvae_model *tiny_model(void)
 {
-    cvae_model_config c = cvae_model_config_default();
-    c.image_h = c.image_w = 8;
-    c.num_labels = 3;
-    c.latent = 2;
-    c.enc_channels = c.cond_channels = c.enc2_channels = c.dec_channels = 2;
+    cvae_model_config c = test_tiny_model_config(2);
     cvae_model *m;
     CVAE_OK_OR_FAIL(cvae_model_new(&c, &m));
     return m;

@@ -184,3 +184,13 @@ void test_resave_with_meta(const char *from, const char *to, const char *key, co
     free(e);
     cvae_safetensors_close(f);
 }
+
+cvae_model_config test_tiny_model_config(int channels)
+{
+    cvae_model_config c = cvae_model_config_default();
+    c.image_h = c.image_w = 8;
+    c.num_labels = 3;
+    c.latent = 2;
+    c.enc_channels = c.cond_channels = c.enc2_channels = c.dec_channels = channels;
+    return c;
+}

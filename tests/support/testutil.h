@@ -70,4 +70,8 @@ void test_resave_with_meta(const char *from, const char *to, const char *key, co
 /* Path of a file in the bundled MNIST digits directory. */
 const char *test_data_path(const char *file);
 
+/* A model small enough for sanitizers and forks: 8x8 images, 3 labels, latent 2, every
+ * convolution `channels` wide (the reference architecture otherwise). */
+cvae_model_config test_tiny_model_config(int channels);
+
 #endif

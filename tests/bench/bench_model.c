@@ -310,7 +310,15 @@ static int run_roofline(const opts *o)
     const int64_t n = o->batch;
     layer layers[MODEL_LAYERS];
     const int nl = model_layers(n, layers);
-    const size_t big = (size_t)n * 512 * 49 + (size_t)n * 3146 + 4096; /* largest operand */
+    size_t big = 0; /* the largest operand or result of any of the layers' GEMMs */
+    for (int li = 0; li < nl; li++)
+        for (int i = 0; i < 5; i++) {
+            const gemm *g = i < 2 ? &layers[li].fwd[i] : &layers[li].bwd[i - 2];
+            const size_t mk = (size_t)g->m * g->k, kn = (size_t)g->k * g->n, mn = (size_t)g->m * g->n;
+            const size_t most = mk > kn ? (mk > mn ? mk : mn) : (kn > mn ? kn : mn);
+            if (most > big) big = most;
+        }
+    big += 4096;
     float *ga = xmalloc(big * sizeof(float)), *gb = xmalloc(big * sizeof(float));
     float *gc = xmalloc(big * sizeof(float)), *ones = xmalloc(big * sizeof(float));
     for (size_t i = 0; i < big; i++) ga[i] = gb[i] = 0.01f * (float)(i % 97), ones[i] = 1.0f, gc[i] = 0;

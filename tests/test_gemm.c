@@ -184,28 +184,32 @@ static void test_block_edges_real_blocks(void **state)
 }
 
 /* The inner-product path of A B^T (kernels that have one), forced, on extents around its
- * 4 x 4 tiles, depths around its 16 lanes and its depth blocks of 512; and the packed path
- * on a product the automatic choice would send there. */
+ * 4 x 4 and 1 x 16 tiles, depths around its 16 lanes and its depth blocks of 512; and the
+ * packed path on a product the automatic choice would send there. */
 static void test_dot_path(void **state)
 {
     (void)state;
     test_rng r = {707};
-    const int64_t ms[] = {1, 3, 4, 5, 9}, ns[] = {1, 2, 4, 7, 17};
+    const int64_t ms[] = {1, 2, 3, 4, 5, 9}, ns[] = {1, 2, 4, 7, 16, 17, 33};
     const int64_t ks[] = {1, 15, 16, 17, 511, 512, 513, 1100};
     const cvae__gemm_opts dot = {0, 0, 0, CVAE__GEMM_DOT}, packed = {0, 0, 0, CVAE__GEMM_PACKED};
     for (size_t ki = 0; ki < NKERNELS; ki++) {
         const cvae__gemm_kernel *k = cvae__gemm_kernel_find(kernel_names[ki]);
         if (!k || !k->dot_nt) continue;
         int count = 0;
-        for (size_t mi = 0; mi < 5; mi++)
-            for (size_t ni = 0; ni < 5; ni++)
-                for (size_t qi = 0; qi < 8; qi++, count++) {
+        for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++)
+            for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
+                for (size_t qi = 0; qi < sizeof ks / sizeof *ks; qi++, count++) {
                     if ((mi + ni + qi) % 2) continue; /* half of them */
                     problem p = random_problem(&r, ms[mi], ns[ni], ks[qi], 2);
                     p.alpha = alphas[count % 3];
                     p.beta = betas[count % 4];
                     run_problem(&r, k, &dot, &p, "dot path");
                 }
+        /* one or two rows at any depth (a linear layer at batch 1), few outputs at a long one */
+        assert_true(cvae__gemm_prefers_dot(k, false, true, 1, 3136, 26));
+        assert_true(cvae__gemm_prefers_dot(k, false, true, 2, 3136, 26));
+        assert_false(cvae__gemm_prefers_dot(k, false, true, 3, 3136, 26));
         problem p = random_problem(&r, 13, 7, 700, 2);
         assert_true(cvae__gemm_prefers_dot(k, p.ta, p.tb, p.m, p.n, p.k));
         run_problem(&r, k, &packed, &p, "packed path of an A B^T product");

@@ -40,12 +40,14 @@ typedef void (*cvae__gemm_ukernel)(int64_t kc, const float *a, const float *b, f
                                    float beta, float *c, int64_t ldc, int mr, int nr);
 
 /* C[0, m) x [0, n) = alpha A B^T + beta C (beta == 0: C not read), A [m, lda] and B [n, ldb]
- * read in place, k >= 1. part: scratch for ceil(m / 4) * ceil(n / 4) * CVAE__GEMM_DOT_PART
- * floats (partial sums kept across depth blocks), 64-byte aligned. */
+ * read in place, k >= 1. part: where k > CVAE__GEMM_DOT_KB, scratch for ceil(m / 4) *
+ * ceil(n / 4) * CVAE__GEMM_DOT_PART floats (partial sums kept across depth blocks), 64-byte
+ * aligned; not used (may be NULL) otherwise. */
 typedef void (*cvae__gemm_dot_fn)(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                                   int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                                   int64_t ldc, float *part);
 #define CVAE__GEMM_DOT_PART 256
+#define CVAE__GEMM_DOT_KB 512 /* depth block of the inner-product path */
 
 /* A packing routine, with the arguments of cvae__gemm_pack_a (d1 = mc, d2 = kc) or of
  * cvae__gemm_pack_b (d1 = kc, d2 = nc). */

@@ -182,92 +182,129 @@ static void pack_b(int nr, bool tb, const float *b, int64_t ldb, int64_t kc, int
 }
 
 /* ---- the inner-product path: C = alpha A B^T + beta C, A and B read in place ----
- * Tiles of 4 rows of A by 4 rows of B: 16 accumulators of 16 lanes (lane l sums the products
- * at depths = l mod 16), 8 loads per 16 FMAs. The depth runs in blocks of DOT_KB so that the
- * tile's rows of A stay in L1 while the loop passes over B's; between blocks, a tile's
- * accumulators wait in `part`; at the end each is summed across its lanes. */
-#define DOT_KB 512
+ * Tiles of TR rows of A by TS rows of B (4 x 4, or 1 x 16 where A has one or two rows): 16
+ * accumulators of 16 lanes (lane l sums the products at depths = l mod 16); 4 x 4 makes 8 loads
+ * per 16 FMAs. The depth runs in blocks of DOT_KB so that the tile's rows of A stay in L1 while
+ * the loop passes over B's; between blocks, a tile's accumulators wait in `part`; at the end
+ * the 16 are summed across their lanes together (sum16). */
+#define DOT_KB CVAE__GEMM_DOT_KB
 
-INLINE AVX512 void dot_tile(const int R, const int S, int64_t kb, const float *a, int64_t lda,
-                            const float *b, int64_t ldb, float *part, bool first)
+INLINE AVX512 void dot_tile(const int TS, const int R, const int S, int64_t kb, const float *a,
+                            int64_t lda, const float *b, int64_t ldb, float *part, bool first)
 {
-    __m512 acc[4][4];
+    __m512 acc[16]; /* (r, s) at r * TS + s; all 16 kept (those past R x S stay 0), for sum16 */
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++)
+        acc[i] = first || i / TS >= R || i % TS >= S ? _mm512_setzero_ps()
+                                                     : _mm512_load_ps(part + i * 16);
+    for (int64_t p = 0; p < kb; p += 16) {
+        const __mmask16 k = kb - p >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (kb - p)) - 1);
+        __m512 av[4], bv[16];
 #pragma GCC unroll 4
-    for (int r = 0; r < 4; r++)
-#pragma GCC unroll 4
-        for (int s = 0; s < 4; s++)
-            if (r < R && s < S)
-                acc[r][s] = first ? _mm512_setzero_ps() : _mm512_load_ps(part + (r * 4 + s) * 16);
-    int64_t p = 0;
-    for (; p + 16 <= kb; p += 16) {
-        __m512 av[4], bv[4];
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) av[r] = _mm512_loadu_ps(a + r * lda + p);
-#pragma GCC unroll 4
-        for (int s = 0; s < S; s++) bv[s] = _mm512_loadu_ps(b + s * ldb + p);
+        for (int r = 0; r < R; r++) av[r] = _mm512_maskz_loadu_ps(k, a + r * lda + p);
+#pragma GCC unroll 16
+        for (int s = 0; s < S; s++) bv[s] = _mm512_maskz_loadu_ps(k, b + s * ldb + p);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-            for (int s = 0; s < S; s++) acc[r][s] = _mm512_fmadd_ps(av[r], bv[s], acc[r][s]);
+#pragma GCC unroll 16
+            for (int s = 0; s < S; s++)
+                acc[r * TS + s] = _mm512_fmadd_ps(av[r], bv[s], acc[r * TS + s]);
     }
-    if (p < kb) {
-        const __mmask16 tail = (__mmask16)((1u << (kb - p)) - 1);
-        __m512 av[4], bv[4];
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) av[r] = _mm512_maskz_loadu_ps(tail, a + r * lda + p);
-#pragma GCC unroll 4
-        for (int s = 0; s < S; s++) bv[s] = _mm512_maskz_loadu_ps(tail, b + s * ldb + p);
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-            for (int s = 0; s < S; s++) acc[r][s] = _mm512_fmadd_ps(av[r], bv[s], acc[r][s]);
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int s = 0; s < S; s++) _mm512_store_ps(part + (r * 4 + s) * 16, acc[r][s]);
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) _mm512_store_ps(part + i * 16, acc[i]);
 }
 
 typedef void (*dot_tile_fn)(int64_t kb, const float *a, int64_t lda, const float *b, int64_t ldb,
                             float *part, bool first);
 
-#define DOT_TILE(R, S)                                                                             \
-    static AVX512 void dot_tile_##R##_##S(int64_t kb, const float *a, int64_t lda, const float *b, \
-                                          int64_t ldb, float *part, bool first)                    \
+#define DOT_TILE(TS, R, S)                                                                         \
+    static AVX512 void dot_tile_##TS##_##R##_##S(int64_t kb, const float *a, int64_t lda,          \
+                                                 const float *b, int64_t ldb, float *part,         \
+                                                 bool first)                                       \
     {                                                                                              \
-        dot_tile(R, S, kb, a, lda, b, ldb, part, first);                                           \
+        dot_tile(TS, R, S, kb, a, lda, b, ldb, part, first);                                       \
     }
 /* clang-format off */
-#define DOT_ROWS(R) DOT_TILE(R, 1) DOT_TILE(R, 2) DOT_TILE(R, 3) DOT_TILE(R, 4)
+#define DOT_ROWS(R) DOT_TILE(4, R, 1) DOT_TILE(4, R, 2) DOT_TILE(4, R, 3) DOT_TILE(4, R, 4)
 DOT_ROWS(1) DOT_ROWS(2) DOT_ROWS(3) DOT_ROWS(4)
-#define DOT_ROW(R) {dot_tile_##R##_1, dot_tile_##R##_2, dot_tile_##R##_3, dot_tile_##R##_4}
+#define DOT_ROW(R) {dot_tile_4_##R##_1, dot_tile_4_##R##_2, dot_tile_4_##R##_3, dot_tile_4_##R##_4}
 static const dot_tile_fn dot_tiles[4][4] = {DOT_ROW(1), DOT_ROW(2), DOT_ROW(3), DOT_ROW(4)};
+#define DOT_WIDE(S) DOT_TILE(16, 1, S)
+DOT_WIDE(1) DOT_WIDE(2) DOT_WIDE(3) DOT_WIDE(4) DOT_WIDE(5) DOT_WIDE(6) DOT_WIDE(7) DOT_WIDE(8)
+DOT_WIDE(9) DOT_WIDE(10) DOT_WIDE(11) DOT_WIDE(12) DOT_WIDE(13) DOT_WIDE(14) DOT_WIDE(15) DOT_WIDE(16)
+#define W(S) dot_tile_16_1_##S
+static const dot_tile_fn dot_wide[16] = {W(1), W(2), W(3), W(4), W(5), W(6), W(7), W(8), W(9), W(10), W(11), W(12), W(13), W(14), W(15), W(16)};
+#undef W
 /* clang-format on */
+
+/* The sums of the lanes of the 16 vectors at p[0, 256) (vector v at p + 16 v), as one vector
+ * (lane v: the sum of vector v): a tree of unpacks and lane shuffles, 45 operations for 16 sums. */
+INLINE AVX512 __m512 sum16(const float *p)
+{
+    __m512 v[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) v[i] = _mm512_load_ps(p + 16 * i);
+    /* pairs (2i, 2i + 1): in each 128-bit lane, [a0+a2, b0+b2, a1+a3, b1+b3] */
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++)
+        v[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]),
+                             _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+    /* quads: in each 128-bit lane, the lane's partial sums of vectors 4i .. 4i + 3 */
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        const __m512d a = _mm512_castps_pd(v[2 * i]), b = _mm512_castps_pd(v[2 * i + 1]);
+        v[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)),
+                             _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+    }
+    /* 128-bit lanes of quads q, q + 1: [q (L0 + L1), q (L2 + L3), q+1 (L0 + L1), q+1 (L2 + L3)] */
+    v[0] = _mm512_add_ps(_mm512_shuffle_f32x4(v[0], v[1], 0x88), _mm512_shuffle_f32x4(v[0], v[1], 0xdd));
+    v[1] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2], v[3], 0x88), _mm512_shuffle_f32x4(v[2], v[3], 0xdd));
+    /* [quad 0, quad 1, quad 2, quad 3], each summed over its four lanes */
+    return _mm512_add_ps(_mm512_shuffle_f32x4(v[0], v[1], 0x88), _mm512_shuffle_f32x4(v[0], v[1], 0xdd));
+}
+
+/* C[i0 .. i0 + R) x [j0 .. j0 + S) = alpha (the sums of a TS-wide tile's accumulators, part) +
+ * beta C. */
+static AVX512 void store_tile(const float *part, int TS, int64_t i0, int64_t j0, int R, int S,
+                              float alpha, float beta, float *c, int64_t ldc)
+{
+    float sums[16]; /* (r, s) at r * TS + s */
+    _mm512_storeu_ps(sums, _mm512_mul_ps(_mm512_set1_ps(alpha), sum16(part)));
+    for (int r = 0; r < R; r++)
+        for (int s = 0; s < S; s++) {
+            float *ci = c + (i0 + r) * ldc + j0 + s;
+            *ci = beta == 0 ? sums[r * TS + s] : sums[r * TS + s] + beta * *ci;
+        }
+}
 
 static AVX512 void dot_nt(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                           const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
                           float *part)
 {
-    const int64_t tj = (n + 3) / 4;
+    /* one or two rows of A: 1 x 16 tiles (16 outputs per sum16), a row at a time */
+    const int TR = m <= 2 ? 1 : 4, TS = 16 / TR;
+    const int64_t tj = (n + TS - 1) / TS;
+    _Alignas(64) float one[CVAE__GEMM_DOT_PART];
     for (int64_t p0 = 0; p0 < k; p0 += DOT_KB) {
         const int64_t kb = k - p0 < DOT_KB ? k - p0 : DOT_KB;
-        for (int64_t i0 = 0; i0 < m; i0 += 4) {
-            const int R = m - i0 < 4 ? (int)(m - i0) : 4;
-            for (int64_t j0 = 0; j0 < n; j0 += 4) {
-                const int S = n - j0 < 4 ? (int)(n - j0) : 4;
-                float *pt = part + (i0 / 4 * tj + j0 / 4) * CVAE__GEMM_DOT_PART;
-                dot_tiles[R - 1][S - 1](kb, a + i0 * lda + p0, lda, b + j0 * ldb + p0, ldb, pt,
-                                        p0 == 0);
+        for (int64_t i0 = 0; i0 < m; i0 += TR) {
+            const int R = m - i0 < TR ? (int)(m - i0) : TR;
+            for (int64_t j0 = 0; j0 < n; j0 += TS) {
+                const int S = n - j0 < TS ? (int)(n - j0) : TS;
+                /* one depth block: each tile summed as soon as it is done */
+                float *pt = k <= DOT_KB ? one : part + (i0 / TR * tj + j0 / TS) * CVAE__GEMM_DOT_PART;
+                const dot_tile_fn f = TR == 1 ? dot_wide[S - 1] : dot_tiles[R - 1][S - 1];
+                f(kb, a + i0 * lda + p0, lda, b + j0 * ldb + p0, ldb, pt, p0 == 0);
+                if (k <= DOT_KB) store_tile(pt, TS, i0, j0, R, S, alpha, beta, c, ldc);
             }
         }
     }
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < n; j++) {
-            const float *pt = part + (i / 4 * tj + j / 4) * CVAE__GEMM_DOT_PART;
-            const float sum =
-                alpha * _mm512_reduce_add_ps(_mm512_load_ps(pt + (i % 4 * 4 + j % 4) * 16));
-            c[i * ldc + j] = beta == 0 ? sum : sum + beta * c[i * ldc + j];
-        }
+    if (k > DOT_KB)
+        for (int64_t i0 = 0; i0 < m; i0 += TR)
+            for (int64_t j0 = 0; j0 < n; j0 += TS)
+                store_tile(part + (i0 / TR * tj + j0 / TS) * CVAE__GEMM_DOT_PART, TS, i0, j0,
+                           m - i0 < TR ? (int)(m - i0) : TR, n - j0 < TS ? (int)(n - j0) : TS,
+                           alpha, beta, c, ldc);
 }
 
 const cvae__gemm_kernel cvae__gemm_kernel_avx512 = {

@@ -4,6 +4,7 @@
 
 #include "core/blas.h"
 #include "core/gemm.h"
+#include "ops/conv/lower_avx512.h"
 
 /* For output column ox of kernel tap j, the input column is ox*s - pad + j*d.
  * Valid ox form one contiguous range [lo, hi); the rest read padding. */
@@ -287,6 +288,15 @@ static void im2col_phases(float *cols, const float *x, const int64_t *idx, int64
 static void col2im_phases(float *x, const float *cols, const int64_t *idx, int64_t n,
                           const cvae__conv_geom *g, const phase_plan *q)
 {
+#ifdef CVAE_LOWER_AVX512
+    if (q->sw == 2 && q->wq <= 16 && q->sh * 2 * q->hq * 16 <= CVAE__COL2IM2_FLOATS &&
+        cvae__lower_avx512()) {
+        const cvae__col2im2 p = {g->c,  g->h,  g->w,         g->kh,         g->kw, g->ho,
+                                 g->wo, q->sh, g->o.pad_top, g->o.pad_left, q->hq};
+        cvae__col2im2_avx512(x, cols, idx, n, &p);
+        return;
+    }
+#endif
     float ph[PHASE_MAX];
     const int64_t hw = g->ho * g->wo, ld = n * hw, chw = g->h * g->w, wo = g->wo;
     const size_t bytes = (size_t)(q->sh * q->sw * q->plane) * sizeof(float);
@@ -369,9 +379,12 @@ void cvae__im2col(float *cols, const float *x, const int64_t *idx, int64_t n,
 {
     phase_plan ph;
     plane_plan pp;
-    if (phase_fits(g, &ph)) im2col_phases(cols, x, idx, n, g, &ph);
-    else if (plane_fits(g, &pp)) im2col_plane(cols, x, idx, n, g, &pp);
-    else im2col_rows(cols, x, idx, n, g);
+    if (phase_fits(g, &ph))
+        im2col_phases(cols, x, idx, n, g, &ph);
+    else if (plane_fits(g, &pp))
+        im2col_plane(cols, x, idx, n, g, &pp);
+    else
+        im2col_rows(cols, x, idx, n, g);
 }
 
 void cvae__col2im(float *x, const float *cols, const int64_t *idx, int64_t n,
@@ -379,9 +392,12 @@ void cvae__col2im(float *x, const float *cols, const int64_t *idx, int64_t n,
 {
     phase_plan ph;
     plane_plan pp;
-    if (phase_fits(g, &ph)) col2im_phases(x, cols, idx, n, g, &ph);
-    else if (plane_fits(g, &pp)) col2im_plane(x, cols, idx, n, g, &pp);
-    else col2im_rows(x, cols, idx, n, g);
+    if (phase_fits(g, &ph))
+        col2im_phases(x, cols, idx, n, g, &ph);
+    else if (plane_fits(g, &pp))
+        col2im_plane(x, cols, idx, n, g, &pp);
+    else
+        col2im_rows(x, cols, idx, n, g);
 }
 
 /* ---- the implicit lowering: the GEMM's B panels packed straight from the images ---- */

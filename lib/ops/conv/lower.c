@@ -265,9 +265,29 @@ static void add_rows(float *restrict dst, int64_t dp, const float *restrict src,
  * at a time instead of one page per tap and sample (TLB and write-allocate bound). */
 #define SBLOCK 16
 
+#ifdef CVAE_LOWER_AVX512
+/* Whether the AVX-512 path (lower_avx512.h) takes g, with its geometry in *p. */
+static bool phases2_fits(const cvae__conv_geom *g, const phase_plan *q, cvae__phases2 *p)
+{
+    if (q->sw != 2 || q->wq > 16 || q->sh * 2 * q->hq * 16 > CVAE__PHASES2_FLOATS ||
+        !cvae__lower_avx512())
+        return false;
+    *p = (cvae__phases2){g->c,  g->h,  g->w,         g->kh,         g->kw, g->ho,
+                         g->wo, q->sh, g->o.pad_top, g->o.pad_left, q->hq};
+    return true;
+}
+#endif
+
 static void im2col_phases(float *cols, const float *x, const int64_t *idx, int64_t n,
                           const cvae__conv_geom *g, const phase_plan *q)
 {
+#ifdef CVAE_LOWER_AVX512
+    cvae__phases2 p;
+    if (phases2_fits(g, q, &p)) {
+        cvae__im2col2_avx512(cols, x, idx, n, &p);
+        return;
+    }
+#endif
     float ph[PHASE_MAX];
     const int64_t hw = g->ho * g->wo, ld = n * hw, chw = g->h * g->w, wo = g->wo;
     memset(ph, 0, (size_t)(q->sh * q->sw * q->plane) * sizeof(float)); /* padding stays 0 */
@@ -289,10 +309,8 @@ static void col2im_phases(float *x, const float *cols, const int64_t *idx, int64
                           const cvae__conv_geom *g, const phase_plan *q)
 {
 #ifdef CVAE_LOWER_AVX512
-    if (q->sw == 2 && q->wq <= 16 && q->sh * 2 * q->hq * 16 <= CVAE__COL2IM2_FLOATS &&
-        cvae__lower_avx512()) {
-        const cvae__col2im2 p = {g->c,  g->h,  g->w,         g->kh,         g->kw, g->ho,
-                                 g->wo, q->sh, g->o.pad_top, g->o.pad_left, q->hq};
+    cvae__phases2 p;
+    if (phases2_fits(g, q, &p)) {
         cvae__col2im2_avx512(x, cols, idx, n, &p);
         return;
     }

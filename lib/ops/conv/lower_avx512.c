@@ -1,4 +1,4 @@
-/* The AVX-512 path of col2im (lower_avx512.h). */
+/* The AVX-512 path of im2col and col2im (lower_avx512.h). */
 #include "ops/conv/lower_avx512.h"
 
 #include <pthread.h>
@@ -38,10 +38,71 @@ static inline AVX512 __mmask16 lanes(int64_t n)
 }
 
 /* Phase (a, b) (a < sh, b < 2) row y of the planes: 16 floats at ph + ((a 2 + b) hq + y) 16. */
-AVX512 void cvae__col2im2_avx512(float *x, const float *cols, const int64_t *idx, int64_t n,
-                                 const cvae__col2im2 *p)
+
+/* The start of ph's row of image row iy (iy < h <= 128: the planes hold sh hq >= h rows) and of
+ * the first row of tap row i (i < kh <= sh hq), in rows[0, h) and rows[128, 128 + kh): no
+ * division per row. */
+static void row_starts(int32_t *rows, const cvae__phases2 *p)
 {
-    _Alignas(64) float ph[CVAE__COL2IM2_FLOATS + 16]; /* + 16: merge reads past a row's end */
+    for (int64_t iy = 0; iy < p->h; iy++) {
+        const int64_t py = iy + p->pad_top;
+        rows[iy] = (int32_t)(((py % p->sh) * 2 * p->hq + py / p->sh) * 16);
+    }
+    for (int64_t i = 0; i < p->kh; i++)
+        rows[128 + i] = (int32_t)(((i % p->sh) * 2 * p->hq + i / p->sh) * 16);
+}
+
+AVX512 void cvae__im2col2_avx512(float *cols, const float *x, const int64_t *idx, int64_t n,
+                                 const cvae__phases2 *p)
+{
+    _Alignas(64) float ph[CVAE__PHASES2_FLOATS];
+    int32_t rows[256];
+    row_starts(rows, p);
+    const int64_t hw = p->ho * p->wo, ld = n * hw, chw = p->h * p->w, hq = p->hq, w = p->w;
+    const int64_t pl = p->pad_left, o0 = (pl % 2) * hq * 16, o1 = ((1 + pl) % 2) * hq * 16;
+    /* an image row's columns 2t (lane pl / 2 + t of its even phase row) and 2t + 1 (lane
+     * (1 + pl) / 2 + t of its odd one); the other lanes are padding (0) */
+    const int s0 = (int)(pl / 2), s1 = (int)((1 + pl) / 2);
+    const __mmask16 k0 = (__mmask16)(lanes((w + 1) / 2) << s0),
+                    k1 = (__mmask16)(lanes(w / 2) << s1);
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i two = _mm512_set1_epi32(2), mask31 = _mm512_set1_epi32(31);
+    const __m512i i0 = _mm512_and_si512(
+        _mm512_mullo_epi32(_mm512_sub_epi32(lane, _mm512_set1_epi32(s0)), two), mask31);
+    const __m512i i1 = _mm512_and_si512(
+        _mm512_add_epi32(_mm512_mullo_epi32(_mm512_sub_epi32(lane, _mm512_set1_epi32(s1)), two),
+                         _mm512_set1_epi32(1)),
+        mask31);
+    const __mmask16 out = lanes(p->wo);
+    memset(ph, 0, sizeof(float) * (size_t)(p->sh * 2 * hq * 16)); /* padding stays 0 */
+    /* samples in blocks of 16 per channel, as the plain path (lower.c's SBLOCK) */
+    for (int64_t sb = 0; sb < n; sb += 16)
+        for (int64_t c = 0; c < p->c; c++)
+            for (int64_t s = sb; s < n && s < sb + 16; s++) {
+                const float *img = x + ((idx ? idx[s] : s) * p->c + c) * chw;
+                for (int64_t iy = 0; iy < p->h; iy++) {
+                    const float *r = img + iy * w;
+                    const __m512 a = _mm512_maskz_loadu_ps(lanes(w), r);
+                    const __m512 b = _mm512_maskz_loadu_ps(lanes(w - 16), r + 16);
+                    _mm512_store_ps(ph + rows[iy] + o0, _mm512_maskz_permutex2var_ps(k0, a, i0, b));
+                    _mm512_store_ps(ph + rows[iy] + o1, _mm512_maskz_permutex2var_ps(k1, a, i1, b));
+                }
+                for (int64_t i = 0; i < p->kh; i++)
+                    for (int64_t j = 0; j < p->kw; j++) {
+                        const float *src = ph + rows[128 + i] + (j % 2) * hq * 16;
+                        float *dst = cols + ((c * p->kh + i) * p->kw + j) * ld + s * hw;
+                        const __m512i shift =
+                            _mm512_add_epi32(lane, _mm512_set1_epi32((int)(j / 2)));
+                        for (int64_t oy = 0; oy < p->ho; oy++, src += 16, dst += p->wo)
+                            _mm512_mask_storeu_ps(
+                                dst, out, _mm512_permutexvar_ps(shift, _mm512_load_ps(src)));
+                    }
+            }
+}
+AVX512 void cvae__col2im2_avx512(float *x, const float *cols, const int64_t *idx, int64_t n,
+                                 const cvae__phases2 *p)
+{
+    _Alignas(64) float ph[CVAE__PHASES2_FLOATS + 16]; /* + 16: merge reads past a row's end */
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi =
         _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
@@ -50,23 +111,16 @@ AVX512 void cvae__col2im2_avx512(float *x, const float *cols, const int64_t *idx
     const __mmask16 row = lanes(p->wo);
     const int64_t pl = p->pad_left, e0 = (pl % 2) * hq * 16 + pl / 2,
                   e1 = ((1 + pl) % 2) * hq * 16 + (1 + pl) / 2; /* even, odd columns */
-    /* row starts, without a division per row: ph's row of image row iy (iy < h <= 128: the
-     * planes hold sh hq >= h rows), and the first row of tap row i (i < kh <= sh hq) */
-    int32_t img_row[CVAE__COL2IM2_FLOATS / 32], tap_row[CVAE__COL2IM2_FLOATS / 32];
-    for (int64_t iy = 0; iy < p->h; iy++) {
-        const int64_t py = iy + p->pad_top;
-        img_row[iy] = (int32_t)(((py % p->sh) * 2 * hq + py / p->sh) * 16);
-    }
-    for (int64_t i = 0; i < p->kh; i++)
-        tap_row[i] = (int32_t)(((i % p->sh) * 2 * hq + i / p->sh) * 16);
-    memset(ph + CVAE__COL2IM2_FLOATS, 0, 16 * sizeof(float));
+    int32_t rows[256];
+    row_starts(rows, p);
+    memset(ph + CVAE__PHASES2_FLOATS, 0, 16 * sizeof(float));
     for (int64_t s = 0; s < n; s++)
         for (int64_t c = 0; c < p->c; c++) {
             memset(ph, 0, bytes);
             for (int64_t i = 0; i < p->kh; i++)
                 for (int64_t j = 0; j < p->kw; j++) {
                     const float *src = cols + ((c * p->kh + i) * p->kw + j) * ld + s * hw;
-                    float *dst = ph + tap_row[i] + (j % 2) * hq * 16;
+                    float *dst = ph + rows[128 + i] + (j % 2) * hq * 16;
                     const int64_t dj = j / 2; /* the row's first column in the phase */
                     const __mmask16 at = (__mmask16)(row << dj);
                     for (int64_t oy = 0; oy < p->ho; oy++, src += p->wo, dst += 16)
@@ -79,7 +133,7 @@ AVX512 void cvae__col2im2_avx512(float *x, const float *cols, const int64_t *idx
              * wrote (rows of 14 floats would: the load then waits for the store to retire). */
             for (int64_t iy0 = 0; iy0 < 2; iy0++)
                 for (int64_t iy = iy0; iy < p->h; iy += 2) {
-                    const float *r = ph + img_row[iy];
+                    const float *r = ph + rows[iy];
                     const __m512 ev = _mm512_loadu_ps(r + e0), od = _mm512_loadu_ps(r + e1);
                     float *d = img + iy * p->w;
                     const __mmask16 k0 = lanes(p->w), k1 = lanes(p->w - 16);

@@ -471,13 +471,25 @@ void cvae__pack_lowered(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int
     const cvae__conv_geom *g = L->g;
     phase_plan q;
     phase_fits(g, &q);
-    float ph[PHASE_MAX];
-    int64_t toff[IMPLICIT_TAPS];
+    _Alignas(64) float ph[PHASE_MAX];
+    int64_t toff[IMPLICIT_TAPS], pitch = q.wq, floats = q.sh * q.sw * q.plane;
     const int64_t kk = g->kh * g->kw, hw = g->ho * g->wo, wo = g->wo, chw = g->h * g->w;
     const int64_t panel = kc * nr, tail = nc % nr;
     for (int64_t i = 0; i < g->kh; i++)
         for (int64_t j = 0; j < g->kw; j++) toff[i * g->kw + j] = phase_tap(&q, i, j);
-    memset(ph, 0, (size_t)(q.sh * q.sw * q.plane) * sizeof(float)); /* padding stays 0 */
+#ifdef CVAE_LOWER_AVX512
+    cvae__phases2 p2; /* the AVX-512 split into phase rows of 16 floats (lower_avx512.h) */
+    int32_t rows2[256];
+    const bool wide = phases2_fits(g, &q, &p2);
+    if (wide) {
+        cvae__phases2_rows(rows2, &p2);
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++)
+                toff[i * g->kw + j] = rows2[128 + i] + (j % 2) * q.hq * 16 + j / 2;
+        pitch = 16, floats = q.sh * 2 * q.hq * 16;
+    }
+#endif
+    memset(ph, 0, (size_t)floats * sizeof(float)); /* padding stays 0 */
     if (tail)
         for (int64_t p = 0; p < kc; p++)
             memset(dst + (nc / nr) * panel + p * nr + tail, 0, sizeof(float) * (size_t)(nr - tail));
@@ -489,7 +501,12 @@ void cvae__pack_lowered(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int
                       oy1 = (left + wo - 1) / wo < g->ho ? (left + wo - 1) / wo : g->ho;
         const float *xs = L->x + (L->idx ? L->idx[s] : s) * g->c * chw;
         for (int64_t c = c0; c <= c1; c++) {
-            split_phases(ph, xs + c * chw, g, &q);
+#ifdef CVAE_LOWER_AVX512
+            if (wide)
+                cvae__split2_avx512(ph, xs + c * chw, &p2, rows2);
+            else
+#endif
+                split_phases(ph, xs + c * chw, g, &q);
             const int64_t t0 = p0 > c * kk ? p0 - c * kk : 0;
             const int64_t t1 = p0 + kc - c * kk < kk ? p0 + kc - c * kk : kk;
             float *rows = dst + (c * kk + t0 - p0) * nr;
@@ -499,7 +516,7 @@ void cvae__pack_lowered(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int
                 const int64_t hi = a + wo < nc ? a + wo : nc;
                 while (lo < hi) {
                     const int64_t off = lo % nr, len = hi - lo < nr - off ? hi - lo : nr - off;
-                    copy_taps(rows + lo / nr * panel + off, nr, ph + oy * q.wq + (lo - a),
+                    copy_taps(rows + lo / nr * panel + off, nr, ph + oy * pitch + (lo - a),
                               toff + t0, t1 - t0, len);
                     lo += len;
                 }

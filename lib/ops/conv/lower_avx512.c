@@ -39,10 +39,7 @@ static inline AVX512 __mmask16 lanes(int64_t n)
 
 /* Phase (a, b) (a < sh, b < 2) row y of the planes: 16 floats at ph + ((a 2 + b) hq + y) 16. */
 
-/* The start of ph's row of image row iy (iy < h <= 128: the planes hold sh hq >= h rows) and of
- * the first row of tap row i (i < kh <= sh hq), in rows[0, h) and rows[128, 128 + kh): no
- * division per row. */
-static void row_starts(int32_t *rows, const cvae__phases2 *p)
+void cvae__phases2_rows(int32_t *rows, const cvae__phases2 *p)
 {
     for (int64_t iy = 0; iy < p->h; iy++) {
         const int64_t py = iy + p->pad_top;
@@ -52,41 +49,65 @@ static void row_starts(int32_t *rows, const cvae__phases2 *p)
         rows[128 + i] = (int32_t)(((i % p->sh) * 2 * p->hq + i / p->sh) * 16);
 }
 
+/* Image row iy's columns 2t go to lane pl / 2 + t of its even phase row, columns 2t + 1 to lane
+ * (1 + pl) / 2 + t of its odd one; the other lanes are padding (0). */
+typedef struct splitter {
+    int64_t o0, o1;   /* the even and the odd columns' phase rows, from rows[iy] */
+    __mmask16 k0, k1; /* the lanes of the even and odd columns */
+    __m512i i0, i1;   /* lane -> column of the row (two vectors) */
+} splitter;
+
+static inline AVX512 splitter make_splitter(const cvae__phases2 *p)
+{
+    const int64_t pl = p->pad_left, w = p->w;
+    const int s0 = (int)(pl / 2), s1 = (int)((1 + pl) / 2);
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i m31 = _mm512_set1_epi32(31);
+    const __m512i e = _mm512_slli_epi32(_mm512_sub_epi32(lane, _mm512_set1_epi32(s0)), 1);
+    const __m512i o = _mm512_slli_epi32(_mm512_sub_epi32(lane, _mm512_set1_epi32(s1)), 1);
+    return (splitter){(pl % 2) * p->hq * 16,
+                      ((1 + pl) % 2) * p->hq * 16,
+                      (__mmask16)(lanes((w + 1) / 2) << s0),
+                      (__mmask16)(lanes(w / 2) << s1),
+                      _mm512_and_si512(e, m31),
+                      _mm512_and_si512(_mm512_add_epi32(o, _mm512_set1_epi32(1)), m31)};
+}
+
+static inline AVX512 void split(float *ph, const float *plane, const cvae__phases2 *p,
+                                const int32_t *rows, const splitter *q)
+{
+    for (int64_t iy = 0; iy < p->h; iy++) {
+        const float *r = plane + iy * p->w;
+        const __m512 a = _mm512_maskz_loadu_ps(lanes(p->w), r);
+        const __m512 b = _mm512_maskz_loadu_ps(lanes(p->w - 16), r + 16);
+        _mm512_store_ps(ph + rows[iy] + q->o0, _mm512_maskz_permutex2var_ps(q->k0, a, q->i0, b));
+        _mm512_store_ps(ph + rows[iy] + q->o1, _mm512_maskz_permutex2var_ps(q->k1, a, q->i1, b));
+    }
+}
+
+AVX512 void cvae__split2_avx512(float *ph, const float *plane, const cvae__phases2 *p,
+                                const int32_t *rows)
+{
+    const splitter q = make_splitter(p);
+    split(ph, plane, p, rows, &q);
+}
+
 AVX512 void cvae__im2col2_avx512(float *cols, const float *x, const int64_t *idx, int64_t n,
                                  const cvae__phases2 *p)
 {
     _Alignas(64) float ph[CVAE__PHASES2_FLOATS];
     int32_t rows[256];
-    row_starts(rows, p);
-    const int64_t hw = p->ho * p->wo, ld = n * hw, chw = p->h * p->w, hq = p->hq, w = p->w;
-    const int64_t pl = p->pad_left, o0 = (pl % 2) * hq * 16, o1 = ((1 + pl) % 2) * hq * 16;
-    /* an image row's columns 2t (lane pl / 2 + t of its even phase row) and 2t + 1 (lane
-     * (1 + pl) / 2 + t of its odd one); the other lanes are padding (0) */
-    const int s0 = (int)(pl / 2), s1 = (int)((1 + pl) / 2);
-    const __mmask16 k0 = (__mmask16)(lanes((w + 1) / 2) << s0),
-                    k1 = (__mmask16)(lanes(w / 2) << s1);
+    cvae__phases2_rows(rows, p);
+    const int64_t hw = p->ho * p->wo, ld = n * hw, chw = p->h * p->w, hq = p->hq;
+    const splitter q = make_splitter(p);
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512i two = _mm512_set1_epi32(2), mask31 = _mm512_set1_epi32(31);
-    const __m512i i0 = _mm512_and_si512(
-        _mm512_mullo_epi32(_mm512_sub_epi32(lane, _mm512_set1_epi32(s0)), two), mask31);
-    const __m512i i1 = _mm512_and_si512(
-        _mm512_add_epi32(_mm512_mullo_epi32(_mm512_sub_epi32(lane, _mm512_set1_epi32(s1)), two),
-                         _mm512_set1_epi32(1)),
-        mask31);
     const __mmask16 out = lanes(p->wo);
     memset(ph, 0, sizeof(float) * (size_t)(p->sh * 2 * hq * 16)); /* padding stays 0 */
     /* samples in blocks of 16 per channel, as the plain path (lower.c's SBLOCK) */
     for (int64_t sb = 0; sb < n; sb += 16)
         for (int64_t c = 0; c < p->c; c++)
             for (int64_t s = sb; s < n && s < sb + 16; s++) {
-                const float *img = x + ((idx ? idx[s] : s) * p->c + c) * chw;
-                for (int64_t iy = 0; iy < p->h; iy++) {
-                    const float *r = img + iy * w;
-                    const __m512 a = _mm512_maskz_loadu_ps(lanes(w), r);
-                    const __m512 b = _mm512_maskz_loadu_ps(lanes(w - 16), r + 16);
-                    _mm512_store_ps(ph + rows[iy] + o0, _mm512_maskz_permutex2var_ps(k0, a, i0, b));
-                    _mm512_store_ps(ph + rows[iy] + o1, _mm512_maskz_permutex2var_ps(k1, a, i1, b));
-                }
+                split(ph, x + ((idx ? idx[s] : s) * p->c + c) * chw, p, rows, &q);
                 for (int64_t i = 0; i < p->kh; i++)
                     for (int64_t j = 0; j < p->kw; j++) {
                         const float *src = ph + rows[128 + i] + (j % 2) * hq * 16;
@@ -99,6 +120,7 @@ AVX512 void cvae__im2col2_avx512(float *cols, const float *x, const int64_t *idx
                     }
             }
 }
+
 AVX512 void cvae__col2im2_avx512(float *x, const float *cols, const int64_t *idx, int64_t n,
                                  const cvae__phases2 *p)
 {
@@ -112,7 +134,7 @@ AVX512 void cvae__col2im2_avx512(float *x, const float *cols, const int64_t *idx
     const int64_t pl = p->pad_left, e0 = (pl % 2) * hq * 16 + pl / 2,
                   e1 = ((1 + pl) % 2) * hq * 16 + (1 + pl) / 2; /* even, odd columns */
     int32_t rows[256];
-    row_starts(rows, p);
+    cvae__phases2_rows(rows, p);
     memset(ph + CVAE__PHASES2_FLOATS, 0, 16 * sizeof(float));
     for (int64_t s = 0; s < n; s++)
         for (int64_t c = 0; c < p->c; c++) {

@@ -35,6 +35,17 @@ bool cvae__lower_avx512(void);
 /* Tests: false keeps to the plain loops whatever the CPU. */
 void cvae__lower_set_avx512(bool allowed);
 
+/* rows: 256 entries. The layout of the path's phase planes: phase (a, b) (a < sh, b < 2) row y is the 16 floats
+ * at ((a 2 + b) hq + y) 16. rows[iy] (iy < h): where image row iy lands in phase (a, 0), with
+ * a, y its phase and row (phase (a, 1): hq 16 further); rows[128 + i] (i < kh): the first row
+ * tap row i reads in phase (a, 0), likewise. h, kh <= 128 where the path takes a geometry. */
+void cvae__phases2_rows(int32_t *rows, const cvae__phases2 *p);
+
+/* The phase rows of one image plane [h, w] into ph (64-byte aligned, its padding 0), with
+ * rows from cvae__phases2_rows: the implicit GEMM's packer (lower.c) copies taps from them. */
+void cvae__split2_avx512(float *ph, const float *plane, const cvae__phases2 *p,
+                         const int32_t *rows);
+
 /* For geometries with 2 sh hq 16 <= CVAE__PHASES2_FLOATS and phase rows of at most 16 floats,
  * in x86 builds, where cvae__lower_avx512():
  * im2col: cols [c kh kw, n ho wo] = the lowering of images x[idx[s]] (cvae__im2col);

@@ -154,9 +154,9 @@ static void test_block_edges_small_blocks(void **state)
         const cvae__gemm_kernel *k = cvae__gemm_kernel_find(kernel_names[ki]);
         if (!k) continue;
         for (int trial = 0; trial < 48; trial++) {
-            const cvae__gemm_opts bl = {(int)test_rand_int(&r, 3, 8),
-                                        (int)test_rand_int(&r, 1, 3) * k->mr,
-                                        (int)test_rand_int(&r, 1, 3) * k->nr, CVAE__GEMM_AUTO};
+            const cvae__gemm_opts bl = {
+                (int)test_rand_int(&r, 3, 8), (int)test_rand_int(&r, 1, 3) * k->mr,
+                (int)test_rand_int(&r, 1, 3) * k->nr, CVAE__GEMM_AUTO, NULL};
             problem p =
                 random_problem(&r, test_rand_int(&r, 1, 4 * bl.mc), test_rand_int(&r, 1, 4 * bl.nc),
                                test_rand_int(&r, 1, 40), trial % 4);
@@ -192,7 +192,8 @@ static void test_dot_path(void **state)
     test_rng r = {707};
     const int64_t ms[] = {1, 2, 3, 4, 5, 9}, ns[] = {1, 2, 4, 7, 16, 17, 33};
     const int64_t ks[] = {1, 15, 16, 17, 511, 512, 513, 1100};
-    const cvae__gemm_opts dot = {0, 0, 0, CVAE__GEMM_DOT}, packed = {0, 0, 0, CVAE__GEMM_PACKED};
+    const cvae__gemm_opts dot = {0, 0, 0, CVAE__GEMM_DOT, NULL},
+                          packed = {0, 0, 0, CVAE__GEMM_PACKED, NULL};
     for (size_t ki = 0; ki < NKERNELS; ki++) {
         const cvae__gemm_kernel *k = cvae__gemm_kernel_find(kernel_names[ki]);
         if (!k || !k->dot_nt) continue;
@@ -406,8 +407,9 @@ static void test_packer_operand(void **state)
         if (!k) continue;
         for (int trial = 0; trial < 40; trial++) {
             const cvae__gemm_opts tiny = {(int)test_rand_int(&r, 3, 8), k->mr,
-                                          (int)test_rand_int(&r, 1, 2) * k->nr, CVAE__GEMM_PACKED};
-            const cvae__gemm_opts real = {0, 0, 0, CVAE__GEMM_PACKED};
+                                          (int)test_rand_int(&r, 1, 2) * k->nr, CVAE__GEMM_PACKED,
+                                          NULL};
+            const cvae__gemm_opts real = {0, 0, 0, CVAE__GEMM_PACKED, NULL};
             const cvae__gemm_opts *bl = trial % 2 ? &tiny : &real;
             const int64_t big = trial % 2 ? 3 : k->kc + 2;
             problem p =
@@ -430,6 +432,51 @@ static void test_packer_operand(void **state)
     }
 }
 
+/* op(A) packed whole once (cvae__gemm_pack_a_all) and given to runs through opts->a_packed: the
+ * same bits as packing A block by block, each kernel, extents across its MC and KC blocks and
+ * tiles, both transposes of A, B stored or from a packer (the conv ops' two uses). With blocking
+ * sizes of its own, a run ignores a_packed (it was packed in the kernel's blocks). */
+static void test_a_packed_whole(void **state)
+{
+    (void)state;
+    test_rng r = {2203};
+    for (size_t ki = 0; ki < NKERNELS; ki++) {
+        const cvae__gemm_kernel *k = cvae__gemm_kernel_find(kernel_names[ki]);
+        if (!k) continue;
+        for (int trial = 0; trial < 24; trial++) {
+            const int64_t m = trial % 3 ? test_rand_int(&r, 1, 3 * k->mr + 1)
+                                        : k->mc + test_rand_int(&r, 1, 2 * k->mr);
+            const int64_t kd =
+                trial % 4 ? test_rand_int(&r, 1, 40) : k->kc + test_rand_int(&r, 1, 9);
+            const int64_t n = test_rand_int(&r, 1, 2 * k->nr + 3);
+            problem p = random_problem(&r, m, n, kd, (int)test_rand_int(&r, 0, 3));
+            float *a, *b, *c;
+            make_operands(&r, &p, &a, &b, &c);
+            float *c1 = malloc(sizeof(float) * (size_t)(m * p.ldc));
+            float *ap = malloc(sizeof(float) * (size_t)cvae__gemm_packed_a_floats(k, m, kd));
+            assert_non_null(c1), assert_non_null(ap);
+            memcpy(c1, c, sizeof(float) * (size_t)(m * p.ldc));
+            cvae__gemm_pack_a_all(k, p.ta, m, kd, a, p.lda, ap);
+            /* the kernel's blocks with A packed whole or block by block; or tiny blocks, with
+             * a_packed (ignored) or without */
+            const bool small = trial % 5 == 4;
+            const cvae__gemm_opts whole = {0, 0, 0, CVAE__GEMM_PACKED, ap};
+            const cvae__gemm_opts blocks = {0, 0, 0, CVAE__GEMM_PACKED, NULL};
+            const cvae__gemm_opts tiny = {3, k->mr, k->nr, CVAE__GEMM_PACKED, ap};
+            const cvae__gemm_opts tiny_plain = {3, k->mr, k->nr, CVAE__GEMM_PACKED, NULL};
+            cvae__gemm_run(k, small ? &tiny : &whole, p.ta, p.tb, m, n, kd, p.alpha, a, p.lda, b,
+                           p.ldb, p.beta, c, p.ldc);
+            cvae__gemm_run(k, small ? &tiny_plain : &blocks, p.ta, p.tb, m, n, kd, p.alpha, a,
+                           p.lda, b, p.ldb, p.beta, c1, p.ldc);
+            if (memcmp(c, c1, sizeof(float) * (size_t)(m * p.ldc)))
+                fail_msg("kernel %s: %c%c m %lld n %lld k %lld: A packed whole differs", k->name,
+                         p.ta ? 'T' : 'N', p.tb ? 'T' : 'N', (long long)m, (long long)n,
+                         (long long)kd);
+            free(a), free(b), free(c), free(c1), free(ap);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -440,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_sgemm_entry_and_degenerate),
         cmocka_unit_test(test_kernels_match_portable),
         cmocka_unit_test(test_packer_operand),
+        cmocka_unit_test(test_a_packed_whole),
         cmocka_unit_test(test_threads_share_nothing),
         cmocka_unit_test(test_backend_choice),
     };

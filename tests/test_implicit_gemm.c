@@ -132,7 +132,8 @@ static void test_products_bitwise(void **state)
             float *cols = lowered_explicit(&s);
             const cvae__lowered L = {s.x, s.idx, s.n, &s.g};
             const cvae__gemm_opts tiny = {(int)test_rand_int(&r, 1, 9), k->mr,
-                                          (int)test_rand_int(&r, 1, 3) * k->nr, CVAE__GEMM_PACKED};
+                                          (int)test_rand_int(&r, 1, 3) * k->nr, CVAE__GEMM_PACKED,
+                                          NULL};
             const cvae__gemm_opts *opts = trial % 2 ? &tiny : NULL;
             const int64_t m = test_rand_int(&r, 1, 2 * k->mr + 1);
             /* forward: [m, cols] = w [m, rows] cols */
@@ -170,7 +171,7 @@ static void test_lowered_gemm_entry(void **state)
         test_fill(&r, w, m * s.rows, -1.0f, 1.0f, 0.01f);
         cvae__sgemm(false, false, m, s.cols, s.rows, 1.0f, w, s.rows, cols, s.cols, 0.0f, y0,
                     s.cols);
-        cvae__lowered_gemm(y1, w, m, s.x, s.idx, s.n, &s.g, scratch);
+        cvae__lowered_gemm(y1, w, NULL, m, s.x, s.idx, s.n, &s.g, scratch);
         assert_memory_equal(y0, y1, sizeof(float) * (size_t)(m * s.cols));
         free(cols), free(scratch), free(w), free(y0), free(y1);
         free_setup(&s);

@@ -17,9 +17,12 @@ static void choose(void)
     const cvae__gemm_kernel *k = cvae__gemm_kernel_best();
 #ifdef CVAE_HAVE_BLAS
     const char *env = getenv("CVAE_GEMM");
-    if (env && !strcmp(env, "builtin")) use_builtin = true;
-    else if (env && !strcmp(env, "blas")) use_builtin = false;
-    else use_builtin = cvae__gemm_builtin_preferred(k);
+    if (env && !strcmp(env, "builtin"))
+        use_builtin = true;
+    else if (env && !strcmp(env, "blas"))
+        use_builtin = false;
+    else
+        use_builtin = cvae__gemm_builtin_preferred(k);
 #else
     use_builtin = true;
 #endif
@@ -67,6 +70,30 @@ void cvae__sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
     }
 #endif
     cvae__sgemm_builtin(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+int64_t cvae__sgemm_packed_a_floats(int64_t m, int64_t k)
+{
+    return cvae__sgemm_is_builtin() ? cvae__gemm_packed_a_floats(cvae__gemm_kernel_best(), m, k)
+                                    : 0;
+}
+
+void cvae__sgemm_pack_a(bool ta, int64_t m, int64_t k, const float *a, int64_t lda, float *ap)
+{
+    cvae__gemm_pack_a_all(cvae__gemm_kernel_best(), ta, m, k, a, lda, ap);
+}
+
+void cvae__sgemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+                        const float *a, int64_t lda, const float *ap, const float *b, int64_t ldb,
+                        float beta, float *c, int64_t ldc)
+{
+    if (!ap) {
+        cvae__sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    const cvae__gemm_opts o = {0, 0, 0, CVAE__GEMM_AUTO, ap};
+    cvae__gemm_run(cvae__gemm_kernel_best(), &o, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                   ldc);
 }
 
 #ifndef CVAE_HAVE_BLAS

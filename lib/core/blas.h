@@ -34,6 +34,17 @@ void cvae__sgemm_blas(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float a
 const char *cvae__blas_core(void);
 #endif
 
+/* Weights used by several products in a row (the chunks of one convolution): op(A) [m, k]
+ * packed once. cvae__sgemm_packed_a_floats: the floats to pack it into, 0 where cvae__sgemm does
+ * not run the built-in GEMM (nothing to pack then). cvae__sgemm_pack_a: packs it (A as
+ * cvae__sgemm takes it). cvae__sgemm_packed: cvae__sgemm with ap, the packing of the same
+ * (ta, m, k, a), or NULL; the same bits either way. */
+int64_t cvae__sgemm_packed_a_floats(int64_t m, int64_t k);
+void cvae__sgemm_pack_a(bool ta, int64_t m, int64_t k, const float *a, int64_t lda, float *ap);
+void cvae__sgemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+                        const float *a, int64_t lda, const float *ap, const float *b, int64_t ldb,
+                        float beta, float *c, int64_t ldc);
+
 /* True when cvae__sgemm runs the built-in GEMM. */
 bool cvae__sgemm_is_builtin(void);
 /* cvae__sgemm's backend in words: "OpenBLAS Haswell" or "built-in avx512 12x32". */

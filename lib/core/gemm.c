@@ -125,21 +125,28 @@ static void blocked(const cvae__gemm_kernel *k, const cvae__gemm_opts *opts, boo
     MC = min64(MC, round_up(m, MR));
     NC = min64(NC, round_up(n, NR));
 
+    /* A packed whole beforehand: only with the kernel's own blocks (those it was packed in) */
+    const float *whole = opts && !opts->kc && !opts->mc && !opts->nc ? opts->a_packed : NULL;
     _Alignas(64) float stack[(CVAE__GEMM_MR_MAX + CVAE__GEMM_NR_MAX) * FALLBACK_KC];
-    float *ap = ws_get((size_t)(MC + NC) * (size_t)KC);
-    if (!ap) {
-        ap = stack;
+    float *abuf = ws_get((size_t)((whole ? 0 : MC) + NC) * (size_t)KC); /* A's block, then B's */
+    if (!abuf) {
+        abuf = stack;
         KC = min64(KC, FALLBACK_KC);
         MC = MR;
         NC = NR;
+        whole = NULL;
     }
-    float *bp = ap + MC * KC;
+    float *bp = whole ? abuf : abuf + MC * KC;
+    const float *ap = abuf;
 
     for (int64_t ic = 0; ic < m; ic += MC) {
         const int64_t mc = min64(MC, m - ic);
         for (int64_t pc = 0; pc < kdim; pc += KC) {
             const int64_t kc = min64(KC, kdim - pc);
-            k->pack_a(MR, ta, ta ? a + pc * lda + ic : a + ic * lda + pc, lda, mc, kc, ap);
+            if (whole)
+                ap = whole + ic * kdim + pc * round_up(mc, MR);
+            else
+                k->pack_a(MR, ta, ta ? a + pc * lda + ic : a + ic * lda + pc, lda, mc, kc, abuf);
             const float beta_c = pc == 0 ? beta : 1.0f;
             for (int64_t jc = 0; jc < n; jc += NC) {
                 const int64_t nc = min64(NC, n - jc);
@@ -147,6 +154,24 @@ static void blocked(const cvae__gemm_kernel *k, const cvae__gemm_opts *opts, boo
                 cvae__gemm_macro(k, mc, nc, kc, ap, bp, alpha, beta_c, c + ic * ldc + jc, ldc);
             }
         }
+    }
+}
+
+int64_t cvae__gemm_packed_a_floats(const cvae__gemm_kernel *k, int64_t m, int64_t kdim)
+{
+    return round_up(m, k->mr) * kdim;
+}
+
+void cvae__gemm_pack_a_all(const cvae__gemm_kernel *k, bool ta, int64_t m, int64_t kdim,
+                           const float *a, int64_t lda, float *ap)
+{
+    const int MR = k->mr;
+    const int64_t KC = min64(k->kc, kdim), MC = min64(round_up(k->mc, MR), round_up(m, MR));
+    for (int64_t ic = 0; ic < m; ic += MC) {
+        const int64_t mc = min64(MC, m - ic);
+        for (int64_t pc = 0; pc < kdim; pc += KC)
+            k->pack_a(MR, ta, ta ? a + pc * lda + ic : a + ic * lda + pc, lda, mc,
+                      min64(KC, kdim - pc), ap + ic * kdim + pc * round_up(mc, MR));
     }
 }
 

@@ -115,7 +115,20 @@ typedef struct cvae__gemm_opts {
     int path; /* CVAE__GEMM_AUTO: the inner-product path where it pays (when the kernel has
                  one and the product is A B^T), CVAE__GEMM_PACKED: never, CVAE__GEMM_DOT:
                  whenever it applies */
+    const float *a_packed; /* NULL, or op(A) packed whole by cvae__gemm_pack_a_all for this
+                              kernel, used instead of packing A block by block (only with the
+                              kernel's own blocking: kc, mc, nc 0) */
 } cvae__gemm_opts;
+
+/* Floats of op(A) [m, kdim] packed whole for kernel k. */
+int64_t cvae__gemm_packed_a_floats(const cvae__gemm_kernel *k, int64_t m, int64_t kdim);
+
+/* op(A) [m, kdim] (A stored [m, lda], or [kdim, lda] when ta) packed whole into ap: the blocks
+ * cvae__gemm_run packs with k's own blocking, one after another (block (ic, pc) at
+ * ap + ic kdim + pc round_up(mc, MR)), so that several products with the same A (the chunks of
+ * one convolution, its weights) pack it once: the same panels, the same bits. */
+void cvae__gemm_pack_a_all(const cvae__gemm_kernel *k, bool ta, int64_t m, int64_t kdim,
+                           const float *a, int64_t lda, float *ap);
 
 /* The product the inner-product path takes under CVAE__GEMM_AUTO. */
 bool cvae__gemm_prefers_dot(const cvae__gemm_kernel *k, bool ta, bool tb, int64_t m, int64_t n,

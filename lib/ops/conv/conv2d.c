@@ -11,9 +11,10 @@ void cvae__conv2d_forward(const cvae__conv_args *a, const cvae__conv_geom *g,
     const int64_t n = a->n, cout = a->ch;
     const int64_t ckk = g->c * g->kh * g->kw, hw = g->ho * g->wo, chw = g->c * g->h * g->w;
     const int64_t chunk = cvae__conv_chunk(ckk, hw, n);
+    if (ws->wp) cvae__sgemm_pack_a(false, cout, ckk, a->w, ckk, ws->wp);
     for (int64_t s0 = 0; s0 < n; s0 += chunk) {
         const int64_t ns = n - s0 < chunk ? n - s0 : chunk;
-        cvae__lowered_gemm(ws->cn, a->w, cout, a->x + s0 * chw, NULL, ns, g, ws->cols);
+        cvae__lowered_gemm(ws->cn, a->w, ws->wp, cout, a->x + s0 * chw, NULL, ns, g, ws->cols);
         const cvae__cn_map m = cvae__cn_all(NULL, ns, cout, hw);
         cvae__cn_scatter(a->y + s0 * cout * hw, ws->cn, a->b, &g->act, &m);
     }
@@ -31,6 +32,7 @@ void cvae__conv2d_backward(const cvae__conv_args *a, const cvae__conv_geom *g,
     }
     const bool act = g->act.kind != CVAE_ACT_NONE;
     const int64_t chunk = cvae__conv_chunk(ckk, hw, n);
+    if (a->dx && ws->wp) cvae__sgemm_pack_a(true, ckk, cout, a->w, ckk, ws->wp);
     for (int64_t s0 = 0; s0 < n; s0 += chunk) {
         const int64_t ns = n - s0 < chunk ? n - s0 : chunk, pc = ns * hw, off = s0 * cout * hw;
         const cvae__cn_map m = cvae__cn_all(NULL, ns, cout, hw);
@@ -42,8 +44,8 @@ void cvae__conv2d_backward(const cvae__conv_args *a, const cvae__conv_geom *g,
                         ckk);
         }
         if (a->dx) {
-            cvae__sgemm(true, false, ckk, pc, cout, 1.0f, a->w, ckk, ws->cn, pc, 0.0f, ws->cols,
-                        pc);
+            cvae__sgemm_packed(true, false, ckk, pc, cout, 1.0f, a->w, ckk, ws->wp, ws->cn, pc,
+                               0.0f, ws->cols, pc);
             cvae__col2im(a->dx + s0 * chw, ws->cols, NULL, ns, g);
         }
     }
@@ -59,8 +61,10 @@ static cvae_status conv2d_backward(cvae_tape *t, const cvae__node *nd)
     const int64_t ckk = g->c * g->kh * g->kw, hw = g->ho * g->wo;
     const int64_t pc = a.dx || a.dw ? cvae__conv_chunk(ckk, hw, a.n) * hw : 0;
     cvae__op_alloc al = cvae__op_begin(t, CVAE__OP_CONV2D " backward");
-    const cvae__conv_ws ws = {.cols = cvae__op_scratch_floats(&al, ckk * pc),
-                              .cn = cvae__op_scratch_floats(&al, a.ch * pc)};
+    const cvae__conv_ws ws = {
+        .cols = cvae__op_scratch_floats(&al, ckk * pc),
+        .cn = cvae__op_scratch_floats(&al, a.ch * pc),
+        .wp = cvae__op_scratch_floats(&al, a.dx ? cvae__sgemm_packed_a_floats(ckk, a.ch) : 0)};
     CVAE_TRY(cvae__op_ready(&al));
     cvae__conv2d_backward(&a, g, &ws);
     cvae__op_end(&al);
@@ -83,8 +87,10 @@ cvae_status cvae_op_conv2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *w, cvae_te
     const int64_t shape[4] = {n, cout, g.ho, g.wo}, pc = cvae__conv_chunk(ckk, hw, n) * hw;
     cvae__op_alloc al = cvae__op_begin(t, fn);
     cvae_tensor *out = cvae__op_output(&al, 4, shape, in, n_in);
-    const cvae__conv_ws ws = {.cols = cvae__op_scratch_floats(&al, ckk * pc),
-                              .cn = cvae__op_scratch_floats(&al, cout * pc)};
+    const cvae__conv_ws ws = {
+        .cols = cvae__op_scratch_floats(&al, ckk * pc),
+        .cn = cvae__op_scratch_floats(&al, cout * pc),
+        .wp = cvae__op_scratch_floats(&al, cvae__sgemm_packed_a_floats(cout, ckk))};
     CVAE_TRY(cvae__op_ready(&al));
     const cvae__conv_args a = {
         .n = n, .ch = cout, .x = x->data, .w = w->data, .b = b ? b->data : NULL, .y = out->data};

@@ -10,11 +10,13 @@ void cvae__conv_transpose2d_forward(const cvae__conv_args *a, const cvae__conv_g
     const int64_t n = a->n, cin = a->ch;
     const int64_t rows = g->c * g->kh * g->kw, hw = g->ho * g->wo, yhw = g->h * g->w;
     const int64_t chunk = cvae__conv_chunk(rows, hw, n);
+    if (ws->wp) cvae__sgemm_pack_a(true, rows, cin, a->w, rows, ws->wp);
     for (int64_t s0 = 0; s0 < n; s0 += chunk) {
         const int64_t ns = n - s0 < chunk ? n - s0 : chunk, pc = ns * hw;
         const cvae__cn_map m = cvae__cn_all(NULL, ns, cin, hw);
         cvae__cn_gather(ws->cn, a->x + s0 * cin * hw, &m);
-        cvae__sgemm(true, false, rows, pc, cin, 1.0f, a->w, rows, ws->cn, pc, 0.0f, ws->cols, pc);
+        cvae__sgemm_packed(true, false, rows, pc, cin, 1.0f, a->w, rows, ws->wp, ws->cn, pc, 0.0f,
+                           ws->cols, pc);
         float *ys = a->y + s0 * g->c * yhw;
         for (int64_t k = 0; k < ns * g->c; k++) {
             const float bv = a->b ? a->b[k % g->c] : 0.0f;
@@ -36,6 +38,7 @@ void cvae__conv_transpose2d_backward(const cvae__conv_args *a, const cvae__conv_
         return;
     }
     const int64_t chunk = cvae__conv_chunk(rows, hw, n);
+    if (a->dx && ws->wp) cvae__sgemm_pack_a(false, cin, rows, a->w, rows, ws->wp);
     for (int64_t s0 = 0; s0 < n; s0 += chunk) {
         const int64_t ns = n - s0 < chunk ? n - s0 : chunk, pc = ns * hw, off = s0 * g->c * yhw;
         const float *dys = a->dy + off;
@@ -53,8 +56,8 @@ void cvae__conv_transpose2d_backward(const cvae__conv_args *a, const cvae__conv_
                         rows);
         }
         if (a->dx) {
-            cvae__sgemm(false, false, cin, pc, rows, 1.0f, a->w, rows, ws->cols, pc, 0.0f, ws->cn,
-                        pc);
+            cvae__sgemm_packed(false, false, cin, pc, rows, 1.0f, a->w, rows, ws->wp, ws->cols, pc,
+                               0.0f, ws->cn, pc);
             cvae__cn_scatter_add(a->dx + s0 * cin * hw, ws->cn, &mx);
         }
     }
@@ -71,9 +74,11 @@ static cvae_status conv_transpose2d_backward(cvae_tape *t, const cvae__node *nd)
     const int64_t chunk = a.dx || a.dw ? cvae__conv_chunk(rows, hw, a.n) : 0, pc = chunk * hw;
     const int64_t dyc = g->act.kind != CVAE_ACT_NONE ? chunk * g->c * g->h * g->w : 0;
     cvae__op_alloc al = cvae__op_begin(t, CVAE__OP_CONV_TRANSPOSE2D " backward");
-    const cvae__conv_ws ws = {.cols = cvae__op_scratch_floats(&al, rows * pc),
-                              .cn = cvae__op_scratch_floats(&al, a.ch * pc),
-                              .dy = cvae__op_scratch_floats(&al, dyc)};
+    const cvae__conv_ws ws = {
+        .cols = cvae__op_scratch_floats(&al, rows * pc),
+        .cn = cvae__op_scratch_floats(&al, a.ch * pc),
+        .dy = cvae__op_scratch_floats(&al, dyc),
+        .wp = cvae__op_scratch_floats(&al, a.dx ? cvae__sgemm_packed_a_floats(a.ch, rows) : 0)};
     CVAE_TRY(cvae__op_ready(&al));
     cvae__conv_transpose2d_backward(&a, g, &ws);
     cvae__op_end(&al);
@@ -97,8 +102,10 @@ cvae_status cvae_op_conv_transpose2d(cvae_tape *t, cvae_tensor *x, cvae_tensor *
     const int64_t shape[4] = {n, cout, g.h, g.w}, pc = cvae__conv_chunk(rows, hw, n) * hw;
     cvae__op_alloc al = cvae__op_begin(t, fn);
     cvae_tensor *out = cvae__op_output(&al, 4, shape, in, n_in);
-    const cvae__conv_ws ws = {.cn = cvae__op_scratch_floats(&al, cin * pc),
-                              .cols = cvae__op_scratch_floats(&al, rows * pc)};
+    const cvae__conv_ws ws = {
+        .cn = cvae__op_scratch_floats(&al, cin * pc),
+        .cols = cvae__op_scratch_floats(&al, rows * pc),
+        .wp = cvae__op_scratch_floats(&al, cvae__sgemm_packed_a_floats(rows, cin))};
     CVAE_TRY(cvae__op_ready(&al));
     const cvae__conv_args a = {
         .n = n, .ch = cin, .x = x->data, .w = w->data, .b = b ? b->data : NULL, .y = out->data};

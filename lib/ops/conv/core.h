@@ -117,6 +117,8 @@ typedef struct cvae__conv_ws {
     float *cols; /* a lowered chunk [rows, Pc] */
     float *cn;   /* a chunk in CN layout [C, Pc] (C: the other side's channels) */
     float *dy;   /* dY of a chunk, NCHW (transposed backward with an activation) */
+    float *wp;   /* the weights as every chunk's product takes them, packed once
+                    (cvae__sgemm_pack_a), or NULL: packed by each product */
 } cvae__conv_ws;
 
 /* ---- label groups ---- */

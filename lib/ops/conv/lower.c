@@ -525,16 +525,17 @@ void cvae__pack_lowered(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int
     }
 }
 
-void cvae__lowered_gemm(float *c, const float *w, int64_t m, const float *x, const int64_t *idx,
-                        int64_t n, const cvae__conv_geom *g, float *cols)
+void cvae__lowered_gemm(float *c, const float *w, const float *wp, int64_t m, const float *x,
+                        const int64_t *idx, int64_t n, const cvae__conv_geom *g, float *cols)
 {
     const int64_t ckk = g->c * g->kh * g->kw, pc = n * g->ho * g->wo;
     if (ckk >= IMPLICIT_MIN_ROWS && cvae__sgemm_is_builtin() && cvae__lowered_fits(g)) {
         const cvae__lowered L = {x, idx, n, g};
-        cvae__gemm_run_packer(cvae__gemm_kernel_best(), NULL, false, m, pc, ckk, 1.0f, w, ckk,
+        const cvae__gemm_opts o = {0, 0, 0, CVAE__GEMM_AUTO, wp};
+        cvae__gemm_run_packer(cvae__gemm_kernel_best(), &o, false, m, pc, ckk, 1.0f, w, ckk,
                               cvae__pack_lowered, &L, 0.0f, c, pc);
         return;
     }
     cvae__im2col(cols, x, idx, n, g);
-    cvae__sgemm(false, false, m, pc, ckk, 1.0f, w, ckk, cols, pc, 0.0f, c, pc);
+    cvae__sgemm_packed(false, false, m, pc, ckk, 1.0f, w, ckk, wp, cols, pc, 0.0f, c, pc);
 }

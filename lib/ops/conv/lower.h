@@ -35,11 +35,11 @@ bool cvae__lowered_fits(const cvae__conv_geom *g);
 void cvae__pack_lowered(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr,
                         float *dst);
 
-/* c: [m, n Ho Wo] = w: [m, C kH kW] times the lowering of x (idx, n as above). Where
- * cvae__sgemm runs the built-in GEMM, g fits and C kH kW >= 32 (measured to pay), the implicit
- * lowering (cols not touched);
+/* c: [m, n Ho Wo] = w: [m, C kH kW] times the lowering of x (idx, n as above); wp: w packed by
+ * cvae__sgemm_pack_a (core/blas.h), or NULL. Where cvae__sgemm runs the built-in GEMM, g fits and
+ * C kH kW >= 32 (measured to pay), the implicit lowering (cols not touched);
  * otherwise im2col into cols: [C kH kW, n Ho Wo] and cvae__sgemm. The same bits either way. */
-void cvae__lowered_gemm(float *c, const float *w, int64_t m, const float *x, const int64_t *idx,
-                        int64_t n, const cvae__conv_geom *g, float *cols);
+void cvae__lowered_gemm(float *c, const float *w, const float *wp, int64_t m, const float *x,
+                        const int64_t *idx, int64_t n, const cvae__conv_geom *g, float *cols);
 
 #endif

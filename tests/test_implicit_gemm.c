@@ -115,6 +115,37 @@ static void test_panels_match_pack_b(void **state)
     cvae__lower_set_avx512(true);
 }
 
+/* cvae__pack_cn: random images [n, c, hw] and blocks, each panel width, against cvae__gemm_pack_b
+ * of the gathered CN matrix. */
+static void test_cn_view_matches_pack_b(void **state)
+{
+    (void)state;
+    test_rng r = {1811};
+    for (int trial = 0; trial < 200; trial++) {
+        const int64_t n = test_rand_int(&r, 1, 5), c = test_rand_int(&r, 1, 9),
+                      hw = test_rand_int(&r, 1, 70), cols = n * hw;
+        float *x = malloc(sizeof(float) * (size_t)(n * c * hw)),
+              *cn = malloc(sizeof(float) * (size_t)(n * c * hw));
+        assert_non_null(x), assert_non_null(cn);
+        test_fill(&r, x, n * c * hw, -1.0f, 1.0f, 0.0f);
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t s = 0; s < n; s++)
+                memcpy(cn + ch * cols + s * hw, x + (s * c + ch) * hw, sizeof(float) * (size_t)hw);
+        const cvae__cn_view v = {x, c, hw};
+        const int nr = widths[test_rand_int(&r, 0, 5)];
+        const int64_t p0 = test_rand_int(&r, 0, c - 1), j0 = test_rand_int(&r, 0, cols - 1);
+        const int64_t kc = test_rand_int(&r, 1, c - p0), nc = test_rand_int(&r, 1, cols - j0);
+        const size_t len = (size_t)((nc + nr - 1) / nr * nr * kc);
+        float *want = malloc(sizeof(float) * len), *got = malloc(sizeof(float) * len);
+        assert_non_null(want), assert_non_null(got);
+        for (size_t i = 0; i < len; i++) want[i] = got[i] = NAN;
+        cvae__gemm_pack_b(nr, false, cn + p0 * cols + j0, cols, kc, nc, want);
+        cvae__pack_cn(&v, p0, kc, j0, nc, nr, got);
+        assert_memory_equal(want, got, sizeof(float) * len);
+        free(x), free(cn), free(want), free(got);
+    }
+}
+
 static const char *const kernel_names[] = {"portable", "avx2", "avx512"};
 
 /* Whole products through the blocked driver, y = w lowering, implicit against cvae__gemm_run on
@@ -228,9 +259,8 @@ static void test_conv2d_op_bitwise(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_panels_match_pack_b),
-        cmocka_unit_test(test_products_bitwise),
-        cmocka_unit_test(test_lowered_gemm_entry),
+        cmocka_unit_test(test_panels_match_pack_b), cmocka_unit_test(test_cn_view_matches_pack_b),
+        cmocka_unit_test(test_products_bitwise),    cmocka_unit_test(test_lowered_gemm_entry),
         cmocka_unit_test(test_conv2d_op_bitwise),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

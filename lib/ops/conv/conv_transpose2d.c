@@ -1,6 +1,8 @@
-/* cvae_op_conv_transpose2d: y = act(conv_transpose(x, w) + b), by chunks of samples: x in CN
- * layout, one GEMM into lowered columns, col2im onto the bias, the activation on the chunk. */
+/* cvae_op_conv_transpose2d: y = act(conv_transpose(x, w) + b), by chunks of samples: x read as
+ * its CN matrix (packed straight from NCHW for the built-in GEMM, gathered for OpenBLAS), one
+ * GEMM into lowered columns, col2im onto the bias, the activation on the chunk. */
 #include "core/blas.h"
+#include "core/gemm.h"
 #include "ops/conv/conv.h"
 #include "ops/conv/lower.h"
 
@@ -13,10 +15,17 @@ void cvae__conv_transpose2d_forward(const cvae__conv_args *a, const cvae__conv_g
     if (ws->wp) cvae__sgemm_pack_a(true, rows, cin, a->w, rows, ws->wp);
     for (int64_t s0 = 0; s0 < n; s0 += chunk) {
         const int64_t ns = n - s0 < chunk ? n - s0 : chunk, pc = ns * hw;
-        const cvae__cn_map m = cvae__cn_all(NULL, ns, cin, hw);
-        cvae__cn_gather(ws->cn, a->x + s0 * cin * hw, &m);
-        cvae__sgemm_packed(true, false, rows, pc, cin, 1.0f, a->w, rows, ws->wp, ws->cn, pc, 0.0f,
-                           ws->cols, pc);
+        if (cvae__sgemm_is_builtin()) { /* B panels straight from x's samples */
+            const cvae__cn_view v = {a->x + s0 * cin * hw, cin, hw};
+            const cvae__gemm_opts o = {0, 0, 0, CVAE__GEMM_AUTO, ws->wp};
+            cvae__gemm_run_packer(cvae__gemm_kernel_best(), &o, true, rows, pc, cin, 1.0f, a->w,
+                                  rows, cvae__pack_cn, &v, 0.0f, ws->cols, pc);
+        } else {
+            const cvae__cn_map m = cvae__cn_all(NULL, ns, cin, hw);
+            cvae__cn_gather(ws->cn, a->x + s0 * cin * hw, &m);
+            cvae__sgemm(true, false, rows, pc, cin, 1.0f, a->w, rows, ws->cn, pc, 0.0f, ws->cols,
+                        pc);
+        }
         float *ys = a->y + s0 * g->c * yhw;
         for (int64_t k = 0; k < ns * g->c; k++) {
             const float bv = a->b ? a->b[k % g->c] : 0.0f;

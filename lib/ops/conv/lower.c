@@ -525,6 +525,28 @@ void cvae__pack_lowered(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int
     }
 }
 
+/* Runs of a sample's pixels, copied for the kc channel rows of the block: each run lands at the
+ * same place of consecutive panel rows, cut where it crosses a panel or the sample. */
+void cvae__pack_cn(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr,
+                   float *dst)
+{
+    const cvae__cn_view *v = ctx;
+    const int64_t panel = kc * nr, tail = nc % nr;
+    if (tail)
+        for (int64_t p = 0; p < kc; p++)
+            memset(dst + (nc / nr) * panel + p * nr + tail, 0, sizeof(float) * (size_t)(nr - tail));
+    for (int64_t col = 0; col < nc;) {
+        const int64_t s = (j0 + col) / v->hw, px = (j0 + col) % v->hw, off = col % nr;
+        int64_t len = v->hw - px < nr - off ? v->hw - px : nr - off;
+        if (len > nc - col) len = nc - col;
+        const float *src = v->x + (s * v->c + p0) * v->hw + px;
+        float *d = dst + col / nr * panel + off;
+        for (int64_t p = 0; p < kc; p++)
+            memcpy(d + p * nr, src + p * v->hw, sizeof(float) * (size_t)len);
+        col += len;
+    }
+}
+
 void cvae__lowered_gemm(float *c, const float *w, const float *wp, int64_t m, const float *x,
                         const int64_t *idx, int64_t n, const cvae__conv_geom *g, float *cols)
 {

@@ -35,6 +35,16 @@ bool cvae__lowered_fits(const cvae__conv_geom *g);
 void cvae__pack_lowered(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr,
                         float *dst);
 
+/* Images x [n, c, hw] read as their CN matrix [c, n hw] (the operand of a transposed
+ * convolution's forward product) without gathering it: a cvae__gemm_b_packer (ctx: a
+ * cvae__cn_view), bit for bit what cvae__gemm_pack_b makes of the gathered matrix. */
+typedef struct cvae__cn_view {
+    const float *x;
+    int64_t c, hw;
+} cvae__cn_view;
+void cvae__pack_cn(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr,
+                   float *dst);
+
 /* c: [m, n Ho Wo] = w: [m, C kH kW] times the lowering of x (idx, n as above); wp: w packed by
  * cvae__sgemm_pack_a (core/blas.h), or NULL. Where cvae__sgemm runs the built-in GEMM, g fits and
  * C kH kW >= 32 (measured to pay), the implicit lowering (cols not touched);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/blas.h"
+#include "core/team.h"
 #include "failalloc.h"
 #include "testutil.h"
 
@@ -173,6 +174,34 @@ static void test_bad_counts_and_default(void **state)
     cvae__blas_set_threads(1);
     cvae_trainer_free(tr);
     cvae_model_free(m);
+}
+
+static cvae_status record_blas_threads(void *ctx, int i)
+{
+    ((int *)ctx)[i] = cvae__blas_threads();
+    return CVAE_OK;
+}
+
+/* Inside a team's run BLAS's own threads are 1 where cvae__sgemm calls OpenBLAS (a team member's
+ * product must not start BLAS threads of its own); with the built-in GEMM nothing changes them
+ * (each openblas_set_num_threads costs tens of microseconds per run). */
+static void test_team_blas_threads(void **state)
+{
+    (void)state;
+    cvae__team *team = NULL;
+    CVAE_OK_OR_FAIL(cvae__team_new(2, &team));
+    cvae__blas_set_threads(2);
+    const int outside = cvae__blas_threads(); /* 2 with OpenBLAS, 1 without any BLAS */
+    int seen[2] = {0, 0};
+    CVAE_OK_OR_FAIL(cvae__team_run(team, 2, record_blas_threads, seen));
+    const int want = cvae__sgemm_is_builtin() ? outside : 1;
+    assert_int_equal(seen[0], want);
+    assert_int_equal(seen[1], want);
+    CVAE_OK_OR_FAIL(cvae__team_run(team, 1, record_blas_threads, seen));
+    assert_int_equal(seen[0], want);
+    assert_int_equal(cvae__blas_threads(), outside);
+    cvae__blas_set_threads(1);
+    cvae__team_free(team);
 }
 
 /* A non-finite weight fails the step on every slice; the parameters stay as they were. */
@@ -370,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_bitwise_reproducible),
         cmocka_unit_test(test_small_batches_and_changing_counts),
         cmocka_unit_test(test_bad_counts_and_default),
+        cmocka_unit_test(test_team_blas_threads),
         cmocka_unit_test(test_nonfinite_stops_all_slices),
         cmocka_unit_test(test_concurrent_trainers),
         cmocka_unit_test(test_inference_slices_match_one_thread),

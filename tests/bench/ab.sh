@@ -2,7 +2,8 @@
 # Two bench_model binaries (or one under two environments), alternated run by run, ROUNDS
 # rounds (default 5) of: train step b128 at 2 and 1 threads, inference b1 at 2 and 1 threads,
 # inference b128 at 2 threads; prints per row the medians over rounds of each run's median,
-# wall and process CPU time, and B / A (< 1: B faster).
+# wall and process CPU time, and of each run's fastest call (on a machine shared with noisy
+# neighbours the minima move least), each with B / A (< 1: B faster).
 #
 #   A=old/build/tests/bench/bench_model B=build/tests/bench/bench_model sh tests/bench/ab.sh 5
 #   A=build/tests/bench/bench_model B=$A AENV=CVAE_GEMM=blas BENV=CVAE_GEMM=builtin sh tests/bench/ab.sh 3
@@ -18,7 +19,7 @@ for r in $(seq 1 $R); do
     set -- $w
     for side in A B; do
       if [ $side = A ]; then bin=$A; envv="${AENV:-X=1}"; else bin=$B; envv="${BENV:-X=1}"; fi
-      ms=$(env $envv OPENBLAS_CORETYPE=Haswell OPENBLAS_L2_SIZE=512 $bin --what $1 --batch $2 --threads $3 --reps $4 --warmup $5 | sed 's/.*"ms_median":\([0-9.]*\).*"cpu_ms_median":\([0-9.]*\).*/\1 \2/')
+      ms=$(env $envv OPENBLAS_CORETYPE=Haswell OPENBLAS_L2_SIZE=512 $bin --what $1 --batch $2 --threads $3 --reps $4 --warmup $5 | sed 's/.*"ms_median":\([0-9.]*\).*"ms_min":\([0-9.]*\).*"cpu_ms_median":\([0-9.]*\).*/\1 \3 \2/')
       echo "$1 b$2 t$3 $side $ms" >> $out
     done
   done
@@ -27,14 +28,13 @@ python3 - $out <<'PY'
 import sys, statistics, collections
 d = collections.defaultdict(list)
 for l in open(sys.argv[1]):
-    w, b, t, side, ms, cpu = l.split()
-    d[(w, b, t, side)].append((float(ms), float(cpu)))
+    w, b, t, side, ms, cpu, mn = l.split()
+    d[(w, b, t, side)].append((float(ms), float(cpu), float(mn)))
 keys = sorted({k[:3] for k in d}, key=lambda k: (k[0], int(k[1][1:]), k[2]))
-print("%-6s %5s %3s %10s %10s %7s %9s %9s %7s" % ("what", "batch", "thr", "A wall", "B wall", "B/A", "A cpu", "B cpu", "B/A"))
+print("%-6s %5s %3s %10s %10s %7s %9s %9s %7s %9s %9s %7s" % ("what", "batch", "thr", "A wall", "B wall", "B/A", "A cpu", "B cpu", "B/A", "A min", "B min", "B/A"))
 for k in keys:
     a = d[k + ("A",)]; b = d[k + ("B",)]
-    aw, bw = statistics.median([x[0] for x in a]), statistics.median([x[0] for x in b])
-    ac, bc = statistics.median([x[1] for x in a]), statistics.median([x[1] for x in b])
-    print("%-6s %5s %3s %10.3f %10.3f %7.3f %9.3f %9.3f %7.3f" % (k[0], k[1], k[2], aw, bw, bw / aw, ac, bc, bc / ac))
+    m = [(statistics.median([x[i] for x in a]), statistics.median([x[i] for x in b])) for i in range(3)]
+    print("%-6s %5s %3s %10.3f %10.3f %7.3f %9.3f %9.3f %7.3f %9.4f %9.4f %7.3f" % (k[0], k[1], k[2], *[v for p in m for v in (p[0], p[1], p[1] / p[0])]))
 PY
 rm -f $out
